@@ -1,0 +1,33 @@
+# The two commands: `make run` and `make test`. Everything else is a helper.
+BUILD_DIR ?= build
+BUILD_TYPE ?= Release
+JOBS ?= $(shell nproc)
+LISTEN ?= 127.0.0.1:8080
+DATA ?= ./data
+
+.PHONY: deps build run test unit integration test-sanitize format clean
+
+deps:
+	./scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+run: build
+	$(BUILD_DIR)/imgd serve --listen $(LISTEN) --data $(DATA)
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j 2
+
+# Same suites under AddressSanitizer + UndefinedBehaviorSanitizer, in their own build dir.
+test-sanitize: deps
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DIMGD_SANITIZE=ON
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ctest --output-on-failure -j 2
+
+format:
+	find src tests -name '*.cpp' -o -name '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,352 @@
+#include "api/routes.h"
+
+#include <boost/json.hpp>
+#include <charconv>
+#include <set>
+
+#include "api/json_body.h"
+#include "api/multipart_source.h"
+#include "core/clock.h"
+#include "core/errors.h"
+#include "core/ids.h"
+#include "http/multipart.h"
+#include "http/range.h"
+
+namespace imgd::api {
+
+namespace json = boost::json;
+namespace bhttp = boost::beast::http;
+using boost::asio::awaitable;
+using http::RequestContext;
+using http::Response;
+
+namespace {
+
+constexpr size_t kMaxName = 1024;
+constexpr size_t kMaxDescription = 8192;
+
+json::object ImageJson(const Image& im, const std::string& base_url) {
+  json::object o;
+  o["imageId"] = im.id;
+  o["imageUrl"] = base_url + "/v1/images/" + im.id + "/content";
+  o["imageName"] = im.name;
+  o["imageDescription"] = im.description;
+  o["createdBy"] = im.created_by;
+  o["createdDate"] = FormatIsoMs(im.created_ms);
+  o["modifiedBy"] = im.modified_by;
+  o["modifiedDate"] = FormatIsoMs(im.modified_ms);
+  o["format"] = im.format;
+  o["size"] = im.size;
+  o["width"] = im.width;
+  o["height"] = im.height;
+  o["sha256"] = im.sha256.empty() ? json::value(nullptr) : json::value(im.sha256);
+  o["userId"] = im.user_id;
+  o["status"] = im.status;
+  return o;
+}
+
+json::object UserJson(const User& u) {
+  return {{"userId", u.id},
+          {"userName", u.name},
+          {"userEmail", u.email},
+          {"isAdmin", u.is_admin},
+          {"createdDate", FormatIsoMs(u.created_ms)}};
+}
+
+// Text from a client: bounded, valid UTF-8 without control characters (newline and tab
+// allowed in descriptions).
+std::string CheckText(const std::string& v, const char* field, size_t max, bool multiline) {
+  if (v.size() > max) {
+    throw BadRequest(std::string(field) + " is longer than " + std::to_string(max) + " bytes",
+                     "invalid-field");
+  }
+  for (size_t i = 0; i < v.size();) {
+    unsigned char c = static_cast<unsigned char>(v[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    if (n == 0 || i + n > v.size()) {
+      throw BadRequest(std::string(field) + " is not valid UTF-8", "invalid-field");
+    }
+    for (size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(v[i + k]) & 0xc0) != 0x80) {
+        throw BadRequest(std::string(field) + " is not valid UTF-8", "invalid-field");
+      }
+    }
+    if (n == 1 && (c < 0x20 || c == 0x7f) && !(multiline && (c == '\n' || c == '\t'))) {
+      throw BadRequest(std::string(field) + " contains control characters", "invalid-field");
+    }
+    i += n;
+  }
+  return v;
+}
+
+void RejectUnknownQuery(const RequestContext& ctx, std::initializer_list<const char*> allowed) {
+  for (const auto& [k, v] : ctx.query) {
+    bool ok = false;
+    for (const char* a : allowed) ok = ok || k == a;
+    if (!ok) throw BadRequest("unknown query parameter '" + k + "'", "unknown-parameter");
+  }
+}
+
+DuplicatePolicy ParsePolicy(const RequestContext& ctx) {
+  const std::string* v = ctx.Query("onDuplicate");
+  if (!v || *v == "return") return DuplicatePolicy::kReturnExisting;
+  if (*v == "reject") return DuplicatePolicy::kReject;
+  if (*v == "new") return DuplicatePolicy::kNew;
+  throw BadRequest("onDuplicate must be one of return, reject, new", "invalid-parameter");
+}
+
+std::string MediaType(const std::string& content_type) {
+  std::string t = content_type.substr(0, content_type.find(';'));
+  while (!t.empty() && t.back() == ' ') t.pop_back();
+  for (char& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return t;
+}
+
+// True when an If-None-Match value matches etag (weak comparison, RFC 9110 §13.1.2).
+bool EtagMatches(std::string_view header, const std::string& etag) {
+  size_t i = 0;
+  while (i < header.size()) {
+    while (i < header.size() && (header[i] == ' ' || header[i] == ',')) ++i;
+    if (i >= header.size()) break;
+    if (header[i] == '*') return true;
+    if (header.substr(i, 2) == "W/") i += 2;
+    size_t end = header.find(',', i);
+    std::string_view tag = header.substr(i, end == std::string_view::npos ? end : end - i);
+    while (!tag.empty() && tag.back() == ' ') tag.remove_suffix(1);
+    if (tag == etag) return true;
+    if (end == std::string_view::npos) break;
+    i = end + 1;
+  }
+  return false;
+}
+
+}  // namespace
+
+void RegisterRoutes(http::Router& router, ApiDeps d) {
+  auto deps = std::make_shared<ApiDeps>(std::move(d));
+
+  auto auth = [deps](RequestContext& ctx) -> awaitable<User> {
+    User u = co_await deps->users.Authenticate(ctx.Header(bhttp::field::authorization));
+    ctx.user_id = u.id;
+    co_return u;
+  };
+
+  router.Add(bhttp::verb::get, "/healthz", [](RequestContext&) -> awaitable<Response> {
+    co_return http::Json(bhttp::status::ok, {{"status", "ok"}});
+  });
+
+  router.Add(bhttp::verb::get, "/readyz", [deps](RequestContext&) -> awaitable<Response> {
+    std::string problem;
+    try {
+      co_await Offload(deps->pools.blocking, [&] {
+        deps->meta.Ping();
+        deps->blobs.Ping();
+      });
+    } catch (const std::exception& e) {
+      problem = e.what();
+    }
+    if (!problem.empty()) throw Unavailable("a store is not reachable: " + problem, 5);
+    co_return http::Json(bhttp::status::ok, {{"status", "ready"}});
+  });
+
+  router.Add(bhttp::verb::get, "/metrics", [deps](RequestContext&) -> awaitable<Response> {
+    Response r;
+    r.headers.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    r.body = deps->metrics.Render();
+    co_return r;
+  });
+
+  router.Add(bhttp::verb::post, "/v1/users", [deps, auth](RequestContext& ctx) -> awaitable<Response> {
+    User caller = co_await auth(ctx);
+    if (!caller.is_admin) throw Forbidden("only the admin key can create users");
+    json::object body = co_await ReadJsonObject(ctx.body);
+    for (const auto& kv : body) {
+      if (kv.key() != "userName" && kv.key() != "userEmail") {
+        throw BadRequest("unknown field '" + std::string(kv.key()) + "'", "unknown-field");
+      }
+    }
+    auto [user, key] = co_await deps->users.CreateUser(
+        caller, OptionalString(body, "userName").value_or(""),
+        OptionalString(body, "userEmail").value_or(""));
+    json::object o = UserJson(user);
+    o["apiKey"] = key;
+    Response r = http::Json(bhttp::status::created, o);
+    r.headers.set(bhttp::field::cache_control, "no-store");
+    co_return r;
+  });
+
+  router.Add(bhttp::verb::get, "/v1/users/me", [auth](RequestContext& ctx) -> awaitable<Response> {
+    User caller = co_await auth(ctx);
+    co_return http::Json(bhttp::status::ok, UserJson(caller));
+  });
+
+  router.Add(bhttp::verb::post, "/v1/images", [deps, auth](RequestContext& ctx) -> awaitable<Response> {
+    User caller = co_await auth(ctx);
+    RejectUnknownQuery(ctx, {"onDuplicate", "imageName", "imageDescription"});
+    UploadMeta meta;
+    meta.policy = ParsePolicy(ctx);
+    const std::string content_type = ctx.Header(bhttp::field::content_type);
+    const std::string media = MediaType(content_type);
+    UploadResult result;
+    if (media == "multipart/form-data") {
+      auto boundary = http::MultipartBoundary(content_type);
+      if (!boundary) throw BadRequest("multipart/form-data without a valid boundary");
+      MultipartFileSource source(ctx.body, *boundary);
+      // Text fields may come before or after the file: they are applied once all is read.
+      struct FieldsLate : ChunkSource {
+        MultipartFileSource& src;
+        UploadMeta& meta;
+        FieldsLate(MultipartFileSource& s, UploadMeta& m) : src(s), meta(m) {}
+        awaitable<std::span<const char>> Next() override {
+          auto chunk = co_await src.Next();
+          if (chunk.empty()) {
+            auto it = src.fields().find("imageName");
+            if (it != src.fields().end()) meta.name = CheckText(it->second, "imageName", kMaxName, false);
+            it = src.fields().find("imageDescription");
+            if (it != src.fields().end()) {
+              meta.description = CheckText(it->second, "imageDescription", kMaxDescription, true);
+            }
+          }
+          co_return chunk;
+        }
+      } late(source, meta);
+      result = co_await deps->images.Upload(caller, late, meta);
+    } else if (media == "application/json") {
+      throw UnsupportedMediaType(
+          "send the image bytes as the body (Content-Type image/jpeg) or as multipart/form-data "
+          "part 'file'");
+    } else {
+      if (auto* n = ctx.Query("imageName")) meta.name = CheckText(*n, "imageName", kMaxName, false);
+      if (auto* d = ctx.Query("imageDescription")) {
+        meta.description = CheckText(*d, "imageDescription", kMaxDescription, true);
+      }
+      result = co_await deps->images.Upload(caller, ctx.body, meta);
+    }
+    json::object o = ImageJson(result.image, deps->public_base_url);
+    if (result.duplicate) o["duplicate"] = true;
+    Response r = http::Json(result.duplicate ? bhttp::status::ok : bhttp::status::created, o);
+    r.headers.set(bhttp::field::location, "/v1/images/" + result.image.id);
+    co_return r;
+  });
+
+  router.Add(bhttp::verb::get, "/v1/images", [deps, auth](RequestContext& ctx) -> awaitable<Response> {
+    User caller = co_await auth(ctx);
+    RejectUnknownQuery(ctx, {"limit", "cursor"});
+    int limit = 100;
+    if (auto* l = ctx.Query("limit")) {
+      auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), limit);
+      if (ec != std::errc() || p != l->data() + l->size() || limit < 1 || limit > 1000) {
+        throw BadRequest("limit must be an integer from 1 to 1000", "invalid-parameter");
+      }
+    }
+    std::string after;
+    if (auto* c = ctx.Query("cursor"); c && !c->empty()) {
+      if (!Base64UrlDecode(*c, after) || !IsUuid(after)) {
+        throw BadRequest("cursor is not a cursor returned by this API", "invalid-parameter");
+      }
+    }
+    auto images = co_await deps->images.List(caller, limit + 1, after);
+    json::object o;
+    json::array items;
+    bool more = static_cast<int>(images.size()) > limit;
+    if (more) images.pop_back();
+    for (const auto& im : images) items.push_back(ImageJson(im, deps->public_base_url));
+    o["images"] = std::move(items);
+    o["nextCursor"] = more ? json::value(Base64UrlEncode(images.back().id)) : json::value(nullptr);
+    co_return http::Json(bhttp::status::ok, o);
+  });
+
+  router.Add(bhttp::verb::get, "/v1/images/{imageId}", [deps, auth](RequestContext& ctx) -> awaitable<Response> {
+    User caller = co_await auth(ctx);
+    RejectUnknownQuery(ctx, {"include"});
+    bool with_data = false;
+    if (auto* inc = ctx.Query("include")) {
+      if (*inc != "imageData") throw BadRequest("include must be imageData", "invalid-parameter");
+      with_data = true;
+    }
+    Image im = co_await deps->images.Get(caller, ctx.params["imageId"]);
+    json::object o = ImageJson(im, deps->public_base_url);
+    if (with_data && im.status == kStatusReady) {
+      std::string bytes = co_await deps->images.ReadAll(im, deps->max_inline_bytes);
+      o["imageData"] = Base64Encode(bytes);
+    }
+    co_return http::Json(bhttp::status::ok, o);
+  });
+
+  router.Add(bhttp::verb::patch, "/v1/images/{imageId}", [deps, auth](RequestContext& ctx) -> awaitable<Response> {
+    User caller = co_await auth(ctx);
+    json::object body = co_await ReadJsonObject(ctx.body);
+    for (const auto& kv : body) {
+      if (kv.key() != "imageName" && kv.key() != "imageDescription") {
+        throw BadRequest("field '" + std::string(kv.key()) +
+                             "' cannot be changed (only imageName, imageDescription)",
+                         "unknown-field");
+      }
+    }
+    auto name = OptionalString(body, "imageName");
+    auto desc = OptionalString(body, "imageDescription");
+    if (!name && !desc) throw BadRequest("nothing to change: give imageName and/or imageDescription");
+    if (name) CheckText(*name, "imageName", kMaxName, false);
+    if (desc) CheckText(*desc, "imageDescription", kMaxDescription, true);
+    Image im = co_await deps->images.Update(caller, ctx.params["imageId"], name, desc);
+    co_return http::Json(bhttp::status::ok, ImageJson(im, deps->public_base_url));
+  });
+
+  router.Add(bhttp::verb::delete_, "/v1/images/{imageId}", [deps, auth](RequestContext& ctx) -> awaitable<Response> {
+    User caller = co_await auth(ctx);
+    co_await deps->images.Delete(caller, ctx.params["imageId"]);
+    Response r;
+    r.status = bhttp::status::no_content;
+    co_return r;
+  });
+
+  router.Add(bhttp::verb::get, "/v1/images/{imageId}/content", [deps](RequestContext& ctx) -> awaitable<Response> {
+    RejectUnknownQuery(ctx, {});
+    Content c = co_await deps->images.OpenContent(ctx.params["imageId"]);
+    const std::string etag = "\"" + c.image.sha256 + "\"";
+    Response r;
+    r.head = ctx.head;
+    r.headers.set(bhttp::field::etag, etag);
+    r.headers.set(bhttp::field::cache_control, deps->cache_control);
+    r.headers.set(bhttp::field::accept_ranges, "bytes");
+    r.headers.set("X-Content-Type-Options", "nosniff");
+    const std::string inm = ctx.Header(bhttp::field::if_none_match);
+    if (!inm.empty() && EtagMatches(inm, etag)) {
+      r.status = bhttp::status::not_modified;
+      r.head = false;
+      co_return r;
+    }
+    const uint64_t size = c.reader->size();
+    r.headers.set(bhttp::field::content_type, "image/jpeg");
+    r.stream = c.reader;
+    r.stream_offset = 0;
+    r.stream_length = size;
+    const std::string range = ctx.Header(bhttp::field::range);
+    const std::string if_range = ctx.Header(bhttp::field::if_range);
+    if (!range.empty() && (if_range.empty() || if_range == etag)) {
+      http::ByteRange br;
+      switch (http::ParseRange(range, size, br)) {
+        case http::RangeResult::kSatisfiable:
+          r.status = bhttp::status::partial_content;
+          r.stream_offset = br.offset;
+          r.stream_length = br.length;
+          r.headers.set(bhttp::field::content_range,
+                        "bytes " + std::to_string(br.offset) + "-" +
+                            std::to_string(br.offset + br.length - 1) + "/" + std::to_string(size));
+          break;
+        case http::RangeResult::kUnsatisfiable: {
+          ApiError e(416, "range-not-satisfiable", "Range Not Satisfiable",
+                     "the image has " + std::to_string(size) + " bytes");
+          Response p = http::Problem(e, ctx.request_id);
+          p.headers.set(bhttp::field::content_range, "bytes */" + std::to_string(size));
+          co_return p;
+        }
+        case http::RangeResult::kNone:
+          break;
+      }
+    }
+    co_return r;
+  });
+}
+
+}  // namespace imgd::api

@@ -1,0 +1,230 @@
+#include "blob/fs_blob_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <system_error>
+
+#include "core/ids.h"
+
+namespace imgd {
+namespace fs = std::filesystem;
+namespace {
+
+[[noreturn]] void ThrowErrno(const std::string& what) {
+  throw std::runtime_error(what + ": " + std::strerror(errno));
+}
+
+void FsyncPath(const fs::path& p) {
+  int fd = ::open(p.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) ThrowErrno("open dir " + p.string());
+  int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) ThrowErrno("fsync dir " + p.string());
+}
+
+// Creates dir and any missing parents, fsyncing each parent that gained an entry so the
+// new directories survive a crash.
+void MakeDirsDurable(const fs::path& dir) {
+  if (fs::exists(dir)) return;
+  MakeDirsDurable(dir.parent_path());
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) ThrowErrno("mkdir " + dir.string());
+  FsyncPath(dir.parent_path());
+}
+
+void WriteAll(int fd, const void* data, size_t n) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      ThrowErrno("write");
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+int64_t MtimeMs(const struct stat& st) {
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
+}
+
+class FdReader final : public BlobReader {
+ public:
+  FdReader(int fd, uint64_t size) : fd_(fd), size_(size) {}
+  ~FdReader() override { ::close(fd_); }
+  uint64_t size() const override { return size_; }
+  size_t ReadAt(uint64_t offset, void* buf, size_t n) override {
+    size_t done = 0;
+    char* p = static_cast<char*>(buf);
+    while (done < n) {
+      ssize_t r = ::pread(fd_, p + done, n - done, static_cast<off_t>(offset + done));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        ThrowErrno("pread");
+      }
+      if (r == 0) break;
+      done += static_cast<size_t>(r);
+    }
+    return done;
+  }
+
+ private:
+  int fd_;
+  uint64_t size_;
+};
+
+class FsStagedBlob final : public StagedBlob {
+ public:
+  explicit FsStagedBlob(fs::path path) : path_(std::move(path)) {
+    fd_ = ::open(path_.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0644);
+    if (fd_ < 0) ThrowErrno("create " + path_.string());
+  }
+  ~FsStagedBlob() override {
+    if (fd_ >= 0) ::close(fd_);
+    if (!committed_) ::unlink(path_.c_str());
+  }
+  void Write(const void* data, size_t n) override {
+    WriteAll(fd_, data, n);
+    size_ += n;
+  }
+  void Finish() override {
+    if (::fsync(fd_) != 0) ThrowErrno("fsync " + path_.string());
+  }
+  uint64_t size() const override { return size_; }
+  std::unique_ptr<BlobReader> OpenReader() override {
+    int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) ThrowErrno("open " + path_.string());
+    return std::make_unique<FdReader>(fd, size_);
+  }
+
+  const fs::path& path() const { return path_; }
+  void MarkCommitted() { committed_ = true; }
+
+ private:
+  fs::path path_;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+  bool committed_ = false;
+};
+
+}  // namespace
+
+bool IsValidBlobKey(std::string_view key) {
+  auto slash = key.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 >= key.size()) return false;
+  if (key.find('/', slash + 1) != std::string_view::npos) return false;
+  std::string_view name = key.substr(slash + 1);
+  if (name.size() < 4 || name[0] == '.') return false;
+  for (char c : key) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.' || c == '/';
+    if (!ok) return false;
+  }
+  return key.find("..") == std::string_view::npos;
+}
+
+FsBlobStore::FsBlobStore(fs::path root) : root_(std::move(root)), tmp_(root_ / "tmp") {
+  MakeDirsDurable(root_);
+  MakeDirsDurable(tmp_);
+}
+
+fs::path FsBlobStore::PathOf(const std::string& key) const {
+  if (!IsValidBlobKey(key)) throw std::invalid_argument("invalid blob key: " + key);
+  auto slash = key.find('/');
+  std::string ns = key.substr(0, slash);
+  std::string name = key.substr(slash + 1);
+  return root_ / ns / name.substr(0, 2) / name.substr(2, 2) / name;
+}
+
+std::unique_ptr<StagedBlob> FsBlobStore::Stage() {
+  return std::make_unique<FsStagedBlob>(tmp_ / (RandomToken(12) + ".part"));
+}
+
+void FsBlobStore::Commit(StagedBlob& staged, const std::string& key) {
+  auto& fsb = dynamic_cast<FsStagedBlob&>(staged);
+  fs::path dest = PathOf(key);
+  MakeDirsDurable(dest.parent_path());
+  if (::rename(fsb.path().c_str(), dest.c_str()) != 0) ThrowErrno("rename " + dest.string());
+  fsb.MarkCommitted();
+  FsyncPath(dest.parent_path());
+}
+
+void FsBlobStore::Put(const std::string& key, std::string_view bytes) {
+  auto staged = Stage();
+  staged->Write(bytes.data(), bytes.size());
+  staged->Finish();
+  Commit(*staged, key);
+}
+
+std::unique_ptr<BlobReader> FsBlobStore::Open(const std::string& key) {
+  fs::path p = PathOf(key);
+  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return nullptr;
+    ThrowErrno("open " + p.string());
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    ThrowErrno("fstat " + p.string());
+  }
+  return std::make_unique<FdReader>(fd, static_cast<uint64_t>(st.st_size));
+}
+
+std::optional<uint64_t> FsBlobStore::Stat(const std::string& key) {
+  struct stat st {};
+  if (::stat(PathOf(key).c_str(), &st) != 0) {
+    if (errno == ENOENT) return std::nullopt;
+    ThrowErrno("stat " + key);
+  }
+  return static_cast<uint64_t>(st.st_size);
+}
+
+void FsBlobStore::Remove(const std::string& key) {
+  fs::path p = PathOf(key);
+  if (::unlink(p.c_str()) != 0) {
+    if (errno == ENOENT) return;
+    ThrowErrno("unlink " + p.string());
+  }
+  FsyncPath(p.parent_path());
+}
+
+void FsBlobStore::ForEach(const std::string& prefix,
+                          const std::function<void(const std::string&, uint64_t, int64_t)>& fn) {
+  std::error_code ec;
+  for (fs::directory_iterator ns_it(root_, ec), end; !ec && ns_it != end; ns_it.increment(ec)) {
+    if (!ns_it->is_directory() || ns_it->path() == tmp_) continue;
+    std::string ns = ns_it->path().filename().string();
+    for (fs::recursive_directory_iterator it(ns_it->path(), ec), rend; !ec && it != rend;
+         it.increment(ec)) {
+      if (!it->is_regular_file()) continue;
+      std::string key = ns + "/" + it->path().filename().string();
+      if (key.rfind(prefix, 0) != 0 || !IsValidBlobKey(key) || PathOf(key) != it->path()) continue;
+      struct stat st {};
+      if (::stat(it->path().c_str(), &st) != 0) continue;  // removed meanwhile
+      fn(key, static_cast<uint64_t>(st.st_size), MtimeMs(st));
+    }
+  }
+}
+
+size_t FsBlobStore::SweepStaging(int64_t older_than_ms) {
+  size_t removed = 0;
+  std::error_code ec;
+  for (fs::directory_iterator it(tmp_, ec), end; !ec && it != end; it.increment(ec)) {
+    struct stat st {};
+    if (::stat(it->path().c_str(), &st) != 0) continue;
+    if (MtimeMs(st) < older_than_ms && ::unlink(it->path().c_str()) == 0) ++removed;
+  }
+  return removed;
+}
+
+void FsBlobStore::Ping() {
+  if (::access(tmp_.c_str(), W_OK) != 0) ThrowErrno("blob dir not writable " + tmp_.string());
+}
+
+}  // namespace imgd

@@ -1,0 +1,33 @@
+#pragma once
+// One Config for the whole process, filled from flags, then IMGD_* environment variables,
+// then defaults (flags win).
+#include <cstdint>
+#include <string>
+
+namespace imgd {
+
+struct Config {
+  std::string listen = "127.0.0.1:8080";
+  std::string data_dir = "./data";
+  std::string meta_url;         // default sqlite://<data>/imgd.db
+  std::string blob_url;         // default file://<data>/blobs
+  std::string public_base_url;  // default http://<listen>
+  std::string admin_key;        // IMGD_ADMIN_KEY; generated on first start when empty
+  uint64_t max_upload_bytes = 1ull << 30;
+  uint64_t max_pixels = 100'000'000;
+  uint64_t max_decode_memory = 1ull << 30;
+  uint64_t max_inline_bytes = 32ull << 20;  // ?include=imageData limit
+  std::string cache_control = "public, max-age=31536000, immutable";
+  int io_threads = 0;        // 0 = one per core
+  int blocking_threads = 8;  // disk and database waits
+  int cpu_threads = 0;       // decoding; 0 = one per core
+  int drain_timeout_s = 30;
+
+  // Fills the derived defaults (meta_url, blob_url, public_base_url) after parsing.
+  void Finalize(const std::string& bound_listen);
+};
+
+// "host:port" → parts; throws std::invalid_argument when malformed.
+void SplitHostPort(const std::string& listen, std::string& host, unsigned short& port);
+
+}  // namespace imgd

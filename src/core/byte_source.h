@@ -1,0 +1,18 @@
+#pragma once
+// Random-access read of stored bytes (a staged upload, a blob). Implementations are
+// blocking: call them from a blocking pool, never from a network thread.
+#include <cstddef>
+#include <cstdint>
+
+namespace imgd {
+
+class ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  virtual uint64_t size() const = 0;
+  // Reads up to n bytes starting at offset into buf. Returns the count read; fewer than n
+  // only at the end. Throws std::runtime_error on I/O failure.
+  virtual size_t ReadAt(uint64_t offset, void* buf, size_t n) = 0;
+};
+
+}  // namespace imgd

@@ -1,0 +1,36 @@
+#include "core/hash.h"
+
+#include <openssl/evp.h>
+
+#include <stdexcept>
+
+#include "core/ids.h"
+
+namespace imgd {
+
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
+  if (!ctx_ || EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1) {
+    throw std::runtime_error("sha256 init failed");
+  }
+}
+
+Sha256::~Sha256() { EVP_MD_CTX_free(ctx_); }
+
+void Sha256::Update(const void* data, size_t n) {
+  if (EVP_DigestUpdate(ctx_, data, n) != 1) throw std::runtime_error("sha256 update failed");
+}
+
+std::string Sha256::FinalHex() {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_DigestFinal_ex(ctx_, md, &len) != 1) throw std::runtime_error("sha256 final failed");
+  return HexEncode({md, len});
+}
+
+std::string Sha256Hex(std::string_view data) {
+  Sha256 h;
+  h.Update(data.data(), data.size());
+  return h.FinalHex();
+}
+
+}  // namespace imgd

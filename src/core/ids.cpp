@@ -1,0 +1,129 @@
+#include "core/ids.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <array>
+#include <cctype>
+#include <chrono>
+#include <mutex>
+#include <stdexcept>
+
+namespace imgd {
+namespace {
+
+void FillRandom(unsigned char* p, size_t n) {
+  if (RAND_bytes(p, static_cast<int>(n)) != 1) throw std::runtime_error("RAND_bytes failed");
+}
+
+}  // namespace
+
+std::string NewUuidV7() {
+  // 48-bit unix ms, then a 12-bit counter (rand_a) that keeps ids monotonic within a ms,
+  // then 62 random bits.
+  static std::mutex mu;
+  static uint64_t last_ms = 0;
+  static uint16_t counter = 0;
+  uint64_t ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+  uint16_t seq;
+  {
+    std::lock_guard lock(mu);
+    if (ms <= last_ms) {
+      ms = last_ms;
+      if (++counter > 0x0fff) {  // counter exhausted: borrow the next millisecond
+        ++ms;
+        counter = 0;
+      }
+    } else {
+      unsigned char r[2];
+      FillRandom(r, 2);
+      counter = static_cast<uint16_t>(((r[0] << 8) | r[1]) & 0x01ff);  // leave headroom
+    }
+    last_ms = ms;
+    seq = counter;
+  }
+  std::array<unsigned char, 16> b{};
+  for (int i = 0; i < 6; ++i) b[i] = static_cast<unsigned char>(ms >> (40 - 8 * i));
+  b[6] = static_cast<unsigned char>(0x70 | ((seq >> 8) & 0x0f));
+  b[7] = static_cast<unsigned char>(seq & 0xff);
+  FillRandom(b.data() + 8, 8);
+  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
+  std::string hex = HexEncode(b);
+  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
+         hex.substr(16, 4) + "-" + hex.substr(20);
+}
+
+bool IsUuid(std::string_view s) {
+  if (s.size() != 36) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != '-') return false;
+    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string RandomToken(size_t n) {
+  std::string raw(n, '\0');
+  FillRandom(reinterpret_cast<unsigned char*>(raw.data()), n);
+  return Base64UrlEncode(raw);
+}
+
+std::string HexEncode(std::span<const unsigned char> bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out(bytes.size() * 2, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    out[2 * i] = kDigits[bytes[i] >> 4];
+    out[2 * i + 1] = kDigits[bytes[i] & 0x0f];
+  }
+  return out;
+}
+
+std::string Base64Encode(std::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(bytes.data()),
+                          static_cast<int>(bytes.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+std::string Base64UrlEncode(std::string_view bytes) {
+  std::string s = Base64Encode(bytes);
+  while (!s.empty() && s.back() == '=') s.pop_back();
+  for (char& c : s) {
+    if (c == '+') c = '-';
+    if (c == '/') c = '_';
+  }
+  return s;
+}
+
+bool Base64UrlDecode(std::string_view in, std::string& out) {
+  std::string s(in);
+  for (char& c : s) {
+    if (c == '-') {
+      c = '+';
+    } else if (c == '_') {
+      c = '/';
+    } else if (!std::isalnum(static_cast<unsigned char>(c))) {
+      return false;
+    }
+  }
+  size_t pad = (4 - s.size() % 4) % 4;
+  if (pad == 3) return false;
+  s.append(pad, '=');
+  out.assign(s.size() / 4 * 3 + 1, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(s.data()),
+                          static_cast<int>(s.size()));
+  if (n < 0) return false;
+  out.resize(static_cast<size_t>(n) - pad);
+  return true;
+}
+
+}  // namespace imgd

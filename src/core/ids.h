@@ -1,0 +1,26 @@
+#pragma once
+// Identifiers and secrets: UUIDv7 ids (time-ordered, never sequential) and random tokens.
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace imgd {
+
+// A new UUIDv7 in canonical text form. Monotonic within this process: ids made later
+// sort after earlier ones, even within one millisecond. Thread-safe.
+std::string NewUuidV7();
+
+// True when s is a canonical lowercase or uppercase UUID text (8-4-4-4-12 hex).
+bool IsUuid(std::string_view s);
+
+// `n` cryptographically random bytes as unpadded base64url. Thread-safe.
+std::string RandomToken(size_t n);
+
+std::string HexEncode(std::span<const unsigned char> bytes);
+std::string Base64Encode(std::string_view bytes);
+std::string Base64UrlEncode(std::string_view bytes);
+// Returns false on malformed input.
+bool Base64UrlDecode(std::string_view in, std::string& out);
+
+}  // namespace imgd

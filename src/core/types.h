@@ -1,0 +1,52 @@
+#pragma once
+// Domain records shared by services and stores.
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace imgd {
+
+struct User {
+  std::string id;
+  std::string name;
+  std::string email;
+  bool is_admin = false;
+  int64_t created_ms = 0;
+};
+
+inline constexpr const char* kStatusReady = "ready";
+inline constexpr const char* kStatusPending = "pending";
+
+struct Image {
+  std::string id;
+  std::string user_id;
+  std::string name;
+  std::string description;
+  std::string created_by;
+  int64_t created_ms = 0;
+  std::string modified_by;
+  int64_t modified_ms = 0;
+  std::string format = "jpg";
+  uint64_t size = 0;
+  int width = 0;
+  int height = 0;
+  std::string sha256;  // empty while pending
+  std::string status = kStatusReady;
+  int64_t expires_ms = 0;  // pending images only: removed by gc after this time
+};
+
+struct BlobInfo {
+  std::string sha256;
+  uint64_t size = 0;
+  int width = 0;
+  int height = 0;
+  int64_t refcount = 0;
+};
+
+// What an upload does when the same user already has an image with identical bytes.
+enum class DuplicatePolicy { kReturnExisting, kReject, kNew };
+
+// Key of an original's bytes in the BlobStore (content-addressed).
+inline std::string OriginalKey(const std::string& sha256) { return "originals/" + sha256; }
+
+}  // namespace imgd

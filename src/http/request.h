@@ -1,0 +1,35 @@
+#pragma once
+// Everything a handler sees of one request.
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <map>
+#include <string>
+#include <unordered_map>
+
+#include "core/chunk_source.h"
+
+namespace imgd::http {
+
+struct RequestContext {
+  const boost::beast::http::request_header<>& header;
+  std::string path;                                   // percent-decoded path
+  std::map<std::string, std::string> query;           // first value of each parameter
+  std::unordered_map<std::string, std::string> params;  // from the route pattern
+  std::string request_id;
+  std::string client_ip;
+  bool head = false;  // a HEAD request served by a GET route
+  ChunkSource& body;
+  // Set by handlers once the caller is known, for the access log.
+  std::string user_id;
+
+  std::string Header(boost::beast::http::field f) const {
+    auto it = header.find(f);
+    return it == header.end() ? std::string() : std::string(it->value());
+  }
+  const std::string* Query(const std::string& name) const {
+    auto it = query.find(name);
+    return it == query.end() ? nullptr : &it->second;
+  }
+};
+
+}  // namespace imgd::http

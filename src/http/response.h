@@ -1,0 +1,32 @@
+#pragma once
+// What a handler returns; the server serialises it (string body or a streamed ByteSource).
+#include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/json/value.hpp>
+#include <memory>
+#include <string>
+
+#include "core/byte_source.h"
+#include "core/errors.h"
+
+namespace imgd::http {
+
+struct Response {
+  boost::beast::http::status status = boost::beast::http::status::ok;
+  boost::beast::http::fields headers;
+  std::string body;
+  // When set, the body is bytes [stream_offset, stream_offset + stream_length) of stream,
+  // read on the blocking pool in chunks.
+  std::shared_ptr<ByteSource> stream;
+  uint64_t stream_offset = 0;
+  uint64_t stream_length = 0;
+  // HEAD: send headers (with the Content-Length of the GET) but no body.
+  bool head = false;
+
+  uint64_t ContentLength() const { return stream ? stream_length : body.size(); }
+};
+
+Response Json(boost::beast::http::status status, const boost::json::value& v);
+Response Problem(const ApiError& e, const std::string& request_id);
+
+}  // namespace imgd::http

@@ -1,0 +1,440 @@
+#include "http/server.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json/object.hpp>
+#include <boost/url/parse.hpp>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/ids.h"
+#include "core/offload.h"
+#include "obs/log.h"
+
+namespace imgd::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using asio::use_awaitable;
+using tcp = asio::ip::tcp;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+struct Server::Conn {
+  explicit Conn(tcp::socket s) : stream(std::move(s)) {}
+  beast::tcp_stream stream;
+  std::atomic<bool> idle{true};
+};
+
+namespace {
+
+constexpr size_t kBodyChunk = 256 * 1024;
+
+// Thrown when the client's connection fails mid-request: nothing can be answered.
+struct ClientGone : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// The request body as a ChunkSource, read straight off the socket.
+class SocketBody final : public ChunkSource {
+ public:
+  SocketBody(beast::tcp_stream& stream, beast::flat_buffer& buf,
+             bhttp::request_parser<bhttp::buffer_body>& parser, std::chrono::seconds timeout,
+             bool expect_continue)
+      : stream_(stream),
+        buf_(buf),
+        parser_(parser),
+        timeout_(timeout),
+        expect_continue_(expect_continue),
+        chunk_(kBodyChunk) {}
+
+  asio::awaitable<std::span<const char>> Next() override {
+    if (expect_continue_) {
+      // The client waits for this before sending the body (curl does for large bodies).
+      expect_continue_ = false;
+      static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+      stream_.expires_after(timeout_);
+      auto [ec, n] = co_await asio::async_write(
+          stream_, asio::buffer(kContinue, sizeof(kContinue) - 1), kTuple);
+      if (ec) throw ClientGone(ec.message());
+    }
+    while (!parser_.is_done()) {
+      parser_.get().body().data = chunk_.data();
+      parser_.get().body().size = chunk_.size();
+      stream_.expires_after(timeout_);
+      auto [ec, n] = co_await bhttp::async_read(stream_, buf_, parser_, kTuple);
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (ec == bhttp::error::body_limit) {
+        throw PayloadTooLarge("request body exceeds the upload limit");
+      }
+      if (ec) throw ClientGone(ec.message());
+      size_t got = chunk_.size() - parser_.get().body().size;
+      received_ += got;
+      if (got > 0) co_return std::span<const char>(chunk_.data(), got);
+    }
+    co_return std::span<const char>();
+  }
+
+  bool complete() const { return parser_.is_done(); }
+  uint64_t received() const { return received_; }
+
+ private:
+  beast::tcp_stream& stream_;
+  beast::flat_buffer& buf_;
+  bhttp::request_parser<bhttp::buffer_body>& parser_;
+  std::chrono::seconds timeout_;
+  bool expect_continue_;
+  std::vector<char> chunk_;
+  uint64_t received_ = 0;
+};
+
+bool ValidRequestId(const std::string& s) {
+  if (s.empty() || s.size() > 128) return false;
+  for (char c : s) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Splits the target into a decoded path and query parameters; nullopt when malformed.
+std::optional<std::pair<std::string, std::map<std::string, std::string>>> ParseTarget(
+    std::string_view target) {
+  auto r = boost::urls::parse_origin_form(target);
+  if (!r) return std::nullopt;
+  std::pair<std::string, std::map<std::string, std::string>> out;
+  out.first = std::string(r->path());
+  for (auto p : r->params()) out.second.emplace(std::string(p.key), std::string(p.value));
+  return out;
+}
+
+}  // namespace
+
+Server::Server(ServerOptions opts, const Router& router, Metrics& metrics,
+               asio::thread_pool& blocking_pool)
+    : opts_(std::move(opts)),
+      router_(router),
+      metrics_(metrics),
+      blocking_(blocking_pool),
+      acceptor_(ioc_) {
+  metrics_.AddCallback("imgd_http_connections_active",
+                       [this] { return static_cast<double>(active_.load()); });
+}
+
+Server::~Server() = default;
+
+tcp::endpoint Server::Listen() {
+  tcp::endpoint ep(asio::ip::make_address(opts_.host), opts_.port);
+  acceptor_.open(ep.protocol());
+  acceptor_.set_option(asio::socket_base::reuse_address(true));
+  acceptor_.bind(ep);
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+  return acceptor_.local_endpoint();
+}
+
+void Server::Run(int threads) {
+  asio::signal_set signals(ioc_, SIGTERM, SIGINT);
+  signals.async_wait([this](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    LogJson("info", "signal received, draining", {{"signal", sig}});
+    BeginDrain();
+  });
+  asio::co_spawn(ioc_, Accept(), asio::detached);
+  std::vector<std::thread> pool;
+  for (int i = 1; i < threads; ++i) pool.emplace_back([this] { ioc_.run(); });
+  ioc_.run();
+  for (auto& t : pool) t.join();
+}
+
+void Server::BeginDrain() {
+  if (draining_.exchange(true)) return;
+  boost::system::error_code ec;
+  acceptor_.close(ec);
+  {
+    // Idle keep-alive connections have nothing in flight: close them now. Busy ones
+    // finish their current request and then close.
+    std::lock_guard lock(conns_mu_);
+    for (const auto& c : conns_) {
+      if (!c->idle.load()) continue;
+      asio::post(c->stream.get_executor(), [c] {
+        boost::system::error_code ignored;
+        c->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+        c->stream.socket().close(ignored);
+      });
+    }
+  }
+  auto timer = std::make_shared<asio::steady_timer>(ioc_, opts_.drain_timeout);
+  timer->async_wait([this, timer](const boost::system::error_code& ec) {
+    if (ec) return;
+    LogJson("warn", "drain timeout: stopping with requests in flight");
+    ioc_.stop();
+  });
+  MaybeStop();
+}
+
+void Server::MaybeStop() {
+  if (draining_.load() && active_.load() == 0) {
+    LogJson("info", "drained, exiting");
+    ioc_.stop();
+  }
+}
+
+asio::awaitable<void> Server::Accept() {
+  for (;;) {
+    auto [ec, socket] =
+        co_await acceptor_.async_accept(asio::make_strand(ioc_), kTuple);
+    if (ec) {
+      if (draining_.load() || ec == asio::error::operation_aborted) co_return;
+      LogJson("warn", "accept failed", {{"error", ec.message()}});
+      continue;
+    }
+    boost::system::error_code nd_ec;
+    socket.set_option(tcp::no_delay(true), nd_ec);
+    auto conn = std::make_shared<Conn>(std::move(socket));
+    {
+      std::lock_guard lock(conns_mu_);
+      conns_.insert(conn);
+    }
+    ++active_;
+    auto ex = conn->stream.get_executor();
+    asio::co_spawn(ex, Session(conn), [this, conn](std::exception_ptr) {
+      {
+        std::lock_guard lock(conns_mu_);
+        conns_.erase(conn);
+      }
+      --active_;
+      MaybeStop();
+    });
+  }
+}
+
+asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn) {
+  auto& stream = conn->stream;
+  beast::flat_buffer buf;
+  std::string client_ip;
+  {
+    boost::system::error_code ec;
+    auto ep = stream.socket().remote_endpoint(ec);
+    if (!ec) client_ip = ep.address().to_string();
+  }
+  for (;;) {
+    if (draining_.load()) break;
+    conn->idle = true;
+    std::optional<bhttp::request_parser<bhttp::empty_body>> header_parser;
+    header_parser.emplace();
+    header_parser->header_limit(static_cast<std::uint32_t>(opts_.header_limit));
+    stream.expires_after(opts_.idle_timeout);
+    auto [rec, rn] = co_await bhttp::async_read_header(stream, buf, *header_parser, kTuple);
+    conn->idle = false;
+    if (rec) {
+      if (rec == bhttp::error::header_limit) {
+        static const char kTooLarge[] =
+            "HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n"
+            "Content-Length: 0\r\n\r\n";
+        co_await asio::async_write(stream, asio::buffer(kTooLarge, sizeof(kTooLarge) - 1),
+                                   kTuple);
+      } else if (rec != bhttp::error::end_of_stream && rec != beast::error::timeout &&
+                 rec != asio::error::operation_aborted && rec != asio::error::eof &&
+                 rec != asio::error::connection_reset && rec != asio::error::bad_descriptor) {
+        static const char kBad[] =
+            "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+        co_await asio::async_write(stream, asio::buffer(kBad, sizeof(kBad) - 1), kTuple);
+      }
+      break;
+    }
+    const auto started = std::chrono::steady_clock::now();
+    const auto& req = header_parser->get();
+    std::string request_id;
+    {
+      auto it = req.find("X-Request-Id");
+      request_id = (it != req.end() && ValidRequestId(std::string(it->value())))
+                       ? std::string(it->value())
+                       : NewUuidV7();
+    }
+    const bool expect_continue =
+        beast::iequals(req[bhttp::field::expect], "100-continue") && req.version() >= 11;
+    bool keep_alive = req.keep_alive();
+    const std::string method(req.method_string());
+    const std::string target(req.target());
+
+    bhttp::request_parser<bhttp::buffer_body> body_parser(std::move(*header_parser));
+    body_parser.body_limit(opts_.max_body_bytes);
+    const auto& hdr = body_parser.get();
+    SocketBody body(stream, buf, body_parser, opts_.io_timeout, expect_continue);
+
+    Response resp;
+    std::string route_label = "unmatched";
+    std::string user_id;
+    bool client_gone = false;
+    auto parsed = ParseTarget(target);
+    try {
+      if (!parsed) throw BadRequest("malformed request target");
+      auto match = router_.Find(hdr.method(), parsed->first);
+      if (!match.route) {
+        if (!match.allowed.empty()) {
+          std::string allow;
+          for (auto v : match.allowed) {
+            if (!allow.empty()) allow += ", ";
+            allow += std::string(bhttp::to_string(v));
+          }
+          ApiError e(405, "method-not-allowed", "Method Not Allowed",
+                     method + " is not allowed here; allowed: " + allow);
+          resp = Problem(e, request_id);
+          resp.headers.set(bhttp::field::allow, allow);
+        } else {
+          throw NotFound("no such resource: " + parsed->first);
+        }
+      } else {
+        route_label = match.route->pattern;
+        if (hdr.has_content_length() && body_parser.content_length() &&
+            *body_parser.content_length() > opts_.max_body_bytes) {
+          throw PayloadTooLarge("declared Content-Length exceeds the upload limit of " +
+                                std::to_string(opts_.max_body_bytes) + " bytes");
+        }
+        RequestContext ctx{hdr,         parsed->first,       parsed->second,
+                           match.params, request_id,          client_ip,
+                           match.head_via_get, body,          {}};
+        try {
+          resp = co_await match.route->handler(ctx);
+        } catch (...) {
+          user_id = ctx.user_id;
+          throw;
+        }
+        user_id = ctx.user_id;
+      }
+    } catch (const ClientGone&) {
+      client_gone = true;
+    } catch (const ApiError& e) {
+      resp = Problem(e, request_id);
+    } catch (const std::exception& e) {
+      LogJson("error", "unhandled error", {{"requestId", request_id}, {"error", e.what()}});
+      resp = Problem(ApiError(500, "internal", "Internal Server Error",
+                              "an unexpected error occurred; it has been logged"),
+                     request_id);
+    }
+    if (client_gone) break;
+    // A body we did not read to the end would be parsed as the next request: close.
+    if (!body.complete()) keep_alive = false;
+    if (draining_.load()) keep_alive = false;
+
+    resp.headers.set("X-Request-Id", request_id);
+    uint64_t sent = 0;
+    boost::system::error_code wec;
+    const bool no_body = resp.head || resp.status == bhttp::status::not_modified ||
+                         resp.status == bhttp::status::no_content;
+    if (resp.stream && !no_body) {
+      bhttp::response<bhttp::buffer_body> res{resp.status, 11};
+      for (const auto& f : resp.headers) res.set(f.name_string(), f.value());
+      res.keep_alive(keep_alive);
+      res.content_length(resp.stream_length);
+      res.body().data = nullptr;
+      res.body().more = true;
+      bhttp::response_serializer<bhttp::buffer_body> sr{res};
+      stream.expires_after(opts_.io_timeout);
+      std::tie(wec, std::ignore) = co_await bhttp::async_write_header(stream, sr, kTuple);
+      std::vector<char> chunk(kBodyChunk);
+      uint64_t off = resp.stream_offset, left = resp.stream_length;
+      while (!wec && left > 0) {
+        size_t want = static_cast<size_t>(std::min<uint64_t>(left, chunk.size()));
+        size_t got = 0;
+        try {
+          got = co_await Offload(blocking_, [&, off, want] {
+            return resp.stream->ReadAt(off, chunk.data(), want);
+          });
+        } catch (const std::exception& e) {
+          LogJson("error", "read failed mid-response", {{"requestId", request_id},
+                                                         {"error", e.what()}});
+        }
+        if (got == 0) {  // the object shrank or failed: the response cannot be completed
+          wec = asio::error::broken_pipe;
+          break;
+        }
+        off += got;
+        left -= got;
+        res.body().data = chunk.data();
+        res.body().size = got;
+        res.body().more = left > 0;
+        stream.expires_after(opts_.io_timeout);
+        std::tie(wec, std::ignore) = co_await bhttp::async_write(stream, sr, kTuple);
+        if (wec == bhttp::error::need_buffer) wec = {};
+        sent += got;
+      }
+      if (!wec && !sr.is_done()) {
+        res.body().data = nullptr;
+        res.body().more = false;
+        std::tie(wec, std::ignore) = co_await bhttp::async_write(stream, sr, kTuple);
+      }
+    } else {
+      bhttp::response<bhttp::string_body> res{resp.status, 11};
+      for (const auto& f : resp.headers) res.set(f.name_string(), f.value());
+      res.keep_alive(keep_alive);
+      if (no_body) {
+        if (resp.head) res.content_length(resp.ContentLength());
+      } else {
+        res.body() = std::move(resp.body);
+        res.prepare_payload();
+        sent = res.body().size();
+      }
+      stream.expires_after(opts_.io_timeout);
+      bhttp::response_serializer<bhttp::string_body> sr{res};
+      if (no_body) sr.split(true);
+      std::tie(wec, std::ignore) = no_body
+                                       ? co_await bhttp::async_write_header(stream, sr, kTuple)
+                                       : co_await bhttp::async_write(stream, sr, kTuple);
+    }
+
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const int status = static_cast<int>(resp.status);
+    metrics_.Inc("imgd_http_requests_total",
+                 {{"route", route_label}, {"method", method}, {"status", std::to_string(status)}});
+    metrics_.Observe("imgd_http_request_duration_seconds", {{"route", route_label}}, secs);
+    metrics_.Inc("imgd_http_request_bytes_total", {}, static_cast<double>(body.received()));
+    metrics_.Inc("imgd_http_response_bytes_total", {}, static_cast<double>(sent));
+    boost::json::object line{{"requestId", request_id},
+                             {"method", method},
+                             {"route", route_label},
+                             {"path", parsed ? parsed->first : target},
+                             {"status", status},
+                             {"bytesIn", body.received()},
+                             {"bytes", sent},
+                             {"durationMs", secs * 1000.0},
+                             {"userId", user_id.empty() ? boost::json::value(nullptr)
+                                                        : boost::json::value(user_id)},
+                             {"clientIp", client_ip}};
+    LogJson("info", "request", std::move(line));
+    if (!wec && !body.complete()) {
+      // The client may still be sending a body we refused. Closing now would reset the
+      // connection and could destroy our answer before the client reads it, so stop
+      // sending, then read and discard for a bounded time and amount (lingering close).
+      boost::system::error_code ec;
+      stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+      std::vector<char> sink(64 * 1024);
+      uint64_t discarded = 0;
+      stream.expires_after(std::chrono::seconds(5));
+      while (discarded < (256ull << 20)) {
+        auto [dec, dn] = co_await stream.async_read_some(asio::buffer(sink), kTuple);
+        if (dec) break;
+        discarded += dn;
+      }
+    }
+    if (wec || !keep_alive) break;
+  }
+  boost::system::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream.socket().close(ec);
+}
+
+}  // namespace imgd::http

@@ -1,0 +1,62 @@
+#pragma once
+// The HTTP/1.1 server: Boost.Beast over Asio with C++20 coroutines, keep-alive, one
+// coroutine per connection on its own strand. Request bodies are streamed to handlers;
+// response bodies from a ByteSource are streamed from the blocking pool. Every response
+// carries X-Request-Id; every request produces one JSON access-log line and metrics.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "http/router.h"
+#include "obs/metrics.h"
+
+namespace imgd::http {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  unsigned short port = 8080;
+  uint64_t max_body_bytes = 1ull << 30;  // larger declared/received bodies get 413
+  size_t header_limit = 16 * 1024;
+  std::chrono::seconds idle_timeout{75};    // keep-alive wait for the next request
+  std::chrono::seconds io_timeout{60};      // per read/write of a header or body chunk
+  std::chrono::seconds drain_timeout{30};   // SIGTERM: wait this long for in-flight work
+};
+
+class Server {
+ public:
+  Server(ServerOptions opts, const Router& router, Metrics& metrics,
+         boost::asio::thread_pool& blocking_pool);
+  ~Server();
+
+  // Binds and listens; returns the bound endpoint (port 0 picks a free one).
+  boost::asio::ip::tcp::endpoint Listen();
+  // Serves on `threads` threads until SIGTERM/SIGINT has drained in-flight requests.
+  void Run(int threads);
+
+  struct Conn;  // a live connection, registered for draining
+
+ private:
+  boost::asio::awaitable<void> Accept();
+  boost::asio::awaitable<void> Session(std::shared_ptr<Conn> conn);
+  void BeginDrain();
+  void MaybeStop();
+
+  ServerOptions opts_;
+  const Router& router_;
+  Metrics& metrics_;
+  boost::asio::thread_pool& blocking_;
+  boost::asio::io_context ioc_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::mutex conns_mu_;
+  std::set<std::shared_ptr<Conn>> conns_;
+  std::atomic<bool> draining_{false};
+  std::atomic<int> active_{0};
+};
+
+}  // namespace imgd::http

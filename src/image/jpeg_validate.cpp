@@ -1,0 +1,29 @@
+#include "image/jpeg_validate.h"
+
+#include <fmt/format.h>
+
+#include "core/errors.h"
+#include "image/jpeg_decode_check.h"
+
+namespace imgd {
+
+JpegHeader ValidateJpeg(ByteSource& src, const JpegLimits& limits) {
+  if (!HasJpegSignature(src)) {
+    throw ApiError(415, "not-jpeg", "Unsupported Media Type",
+                   "the data is not a JPEG image (no FF D8 FF signature); only JPEG is accepted");
+  }
+  JpegHeaderResult hr = ReadJpegHeader(src);
+  if (!hr.header) throw Unprocessable("malformed JPEG: " + hr.error, "malformed-jpeg");
+  const JpegHeader& h = *hr.header;
+  uint64_t pixels = static_cast<uint64_t>(h.width) * static_cast<uint64_t>(h.height);
+  if (pixels > limits.max_pixels) {
+    throw Unprocessable(fmt::format("image is {}x{} ({} pixels), over the limit of {} pixels",
+                                    h.width, h.height, pixels, limits.max_pixels),
+                        "too-many-pixels");
+  }
+  DecodeCheckResult dr = DecodeCheckJpeg(src, limits.max_decode_memory);
+  if (!dr.ok) throw Unprocessable("JPEG data cannot be decoded: " + dr.error, "undecodable-jpeg");
+  return h;
+}
+
+}  // namespace imgd

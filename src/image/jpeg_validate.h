@@ -1,0 +1,22 @@
+#pragma once
+// The upload gate: decides by the bytes alone whether an upload is an acceptable JPEG,
+// cheapest check first. Throws ApiError 415 (not a JPEG) or 422 (a JPEG we cannot or will
+// not decode). Blocking and CPU-heavy: run it on the CPU pool.
+#include <cstdint>
+
+#include "core/byte_source.h"
+#include "image/jpeg_header.h"
+
+namespace imgd {
+
+struct JpegLimits {
+  uint64_t max_pixels = 100'000'000;
+  uint64_t max_decode_memory = 1ull << 30;
+};
+
+// 1. FF D8 FF signature (else 415); 2. marker walk to a well-formed SOFn (else 422);
+// 3. width*height within max_pixels, before any decoding (else 422);
+// 4. full 1/8-scale decode of the entropy data, any libjpeg warning fatal (else 422).
+JpegHeader ValidateJpeg(ByteSource& src, const JpegLimits& limits);
+
+}  // namespace imgd

@@ -1,0 +1,192 @@
+// The imgd command: serve, user create, gc, migrate.
+#include <CLI/CLI.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include "api/routes.h"
+#include "blob/blob_store.h"
+#include "config/config.h"
+#include "core/clock.h"
+#include "http/server.h"
+#include "meta/meta_store.h"
+#include "obs/log.h"
+#include "obs/metrics.h"
+#include "service/image_service.h"
+#include "service/user_service.h"
+
+namespace {
+
+using namespace imgd;
+
+int Cores() { return std::max(1u, std::thread::hardware_concurrency()); }
+
+void AddStoreOptions(CLI::App* cmd, Config& cfg) {
+  cmd->add_option("--data", cfg.data_dir, "data directory")->envname("IMGD_DATA_DIR");
+  cmd->add_option("--meta", cfg.meta_url, "metadata store URL (sqlite://...)")
+      ->envname("IMGD_META_URL");
+  cmd->add_option("--blob", cfg.blob_url, "blob store URL (file://...)")->envname("IMGD_BLOB_URL");
+}
+
+// The stores and services every command works with.
+struct App {
+  explicit App(Config& cfg)
+      : blocking(static_cast<size_t>(cfg.blocking_threads)),
+        cpu(static_cast<size_t>(cfg.cpu_threads > 0 ? cfg.cpu_threads : Cores())) {
+    std::filesystem::create_directories(cfg.data_dir);
+    meta = OpenMetaStore(cfg.meta_url);
+    meta->Migrate();
+    blobs = OpenBlobStore(cfg.blob_url);
+    ImageServiceOptions opts;
+    opts.max_upload_bytes = cfg.max_upload_bytes;
+    opts.jpeg.max_pixels = cfg.max_pixels;
+    opts.jpeg.max_decode_memory = cfg.max_decode_memory;
+    users = std::make_unique<UserService>(*meta, Pools{blocking, cpu});
+    images = std::make_unique<ImageService>(*meta, *blobs, Pools{blocking, cpu}, metrics, opts);
+  }
+  ~App() {
+    blocking.join();
+    cpu.join();
+  }
+  boost::asio::thread_pool blocking;
+  boost::asio::thread_pool cpu;
+  Metrics metrics;
+  std::unique_ptr<MetaStore> meta;
+  std::unique_ptr<BlobStore> blobs;
+  std::unique_ptr<UserService> users;
+  std::unique_ptr<ImageService> images;
+};
+
+int Serve(Config& cfg) {
+  std::string host;
+  unsigned short port = 0;
+  SplitHostPort(cfg.listen, host, port);
+  cfg.Finalize(cfg.listen);
+  App app(cfg);
+
+  // Staged files left by a crash belong to no live request at startup.
+  size_t swept = app.blobs->SweepStaging(NowMs() + 1);
+  if (swept > 0) LogJson("info", "removed leftover staged files", {{"count", swept}});
+  if (auto key = app.users->EnsureAdmin(cfg.admin_key)) {
+    std::cout << "imgd admin key (shown once, store it now): " << *key << std::endl;
+  }
+
+  http::Router router;
+  http::ServerOptions so;
+  so.host = host;
+  so.port = port;
+  so.max_body_bytes = cfg.max_upload_bytes;
+  so.drain_timeout = std::chrono::seconds(cfg.drain_timeout_s);
+  http::Server server(so, router, app.metrics, app.blocking);
+  auto ep = server.Listen();
+  std::string bound = (ep.address().is_v6() ? "[" + ep.address().to_string() + "]"
+                                            : ep.address().to_string()) +
+                      ":" + std::to_string(ep.port());
+  if (cfg.public_base_url == "http://" + cfg.listen) cfg.public_base_url = "http://" + bound;
+
+  api::RegisterRoutes(router, api::ApiDeps{*app.users, *app.images, *app.meta, *app.blobs,
+                                           app.metrics, Pools{app.blocking, app.cpu},
+                                           cfg.public_base_url, cfg.cache_control,
+                                           cfg.max_inline_bytes});
+  LogJson("info", "imgd started", {{"listen", bound}, {"meta", cfg.meta_url},
+                                   {"blob", cfg.blob_url}, {"version", IMGD_VERSION}});
+  std::cout << "imgd listening on http://" << bound << std::endl;
+  server.Run(cfg.io_threads > 0 ? cfg.io_threads : Cores());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"imgd: upload, store, resize and deliver JPEG images"};
+  cli.require_subcommand(1);
+  Config cfg;
+
+  auto* serve = cli.add_subcommand("serve", "run the HTTP server");
+  serve->add_option("--listen", cfg.listen, "HOST:PORT to listen on (port 0 = any free port)")
+      ->envname("IMGD_LISTEN");
+  AddStoreOptions(serve, cfg);
+  serve->add_option("--public-base-url", cfg.public_base_url, "base of imageUrl links")
+      ->envname("IMGD_PUBLIC_BASE_URL");
+  serve->add_option("--max-upload-bytes", cfg.max_upload_bytes, "largest accepted upload")
+      ->envname("IMGD_MAX_UPLOAD_BYTES");
+  serve->add_option("--max-pixels", cfg.max_pixels, "largest accepted width*height")
+      ->envname("IMGD_MAX_PIXELS");
+  serve->add_option("--max-decode-memory", cfg.max_decode_memory,
+                    "memory bound for validating one JPEG")
+      ->envname("IMGD_MAX_DECODE_MEMORY");
+  serve->add_option("--max-inline-bytes", cfg.max_inline_bytes,
+                    "largest image returned inline by ?include=imageData")
+      ->envname("IMGD_MAX_INLINE_BYTES");
+  serve->add_option("--cache-control", cfg.cache_control, "Cache-Control of image content")
+      ->envname("IMGD_CACHE_CONTROL");
+  serve->add_option("--io-threads", cfg.io_threads, "network threads (0 = one per core)")
+      ->envname("IMGD_IO_THREADS");
+  serve->add_option("--blocking-threads", cfg.blocking_threads, "threads for disk and database")
+      ->envname("IMGD_BLOCKING_THREADS")
+      ->check(CLI::Range(1, 256));
+  serve->add_option("--cpu-threads", cfg.cpu_threads, "threads for decoding (0 = one per core)")
+      ->envname("IMGD_CPU_THREADS");
+  serve->add_option("--drain-timeout", cfg.drain_timeout_s, "seconds to finish requests on SIGTERM")
+      ->envname("IMGD_DRAIN_TIMEOUT");
+
+  auto* user = cli.add_subcommand("user", "manage users");
+  user->require_subcommand(1);
+  auto* user_create = user->add_subcommand("create", "create a user and print its API key");
+  std::string user_name, user_email;
+  user_create->add_option("--name", user_name)->required();
+  user_create->add_option("--email", user_email)->required();
+  AddStoreOptions(user_create, cfg);
+
+  auto* gc = cli.add_subcommand("gc", "remove leftover staged files and unreferenced blobs");
+  int64_t grace_s = 3600;
+  gc->add_option("--grace", grace_s,
+                 "only remove files untouched for this many seconds (uploads in flight are "
+                 "younger)")
+      ->envname("IMGD_GC_GRACE");
+  AddStoreOptions(gc, cfg);
+
+  auto* migrate = cli.add_subcommand("migrate", "create or upgrade the metadata schema");
+  AddStoreOptions(migrate, cfg);
+
+  CLI11_PARSE(cli, argc, argv);
+  if (const char* k = std::getenv("IMGD_ADMIN_KEY")) cfg.admin_key = k;
+
+  try {
+    if (serve->parsed()) return Serve(cfg);
+    cfg.Finalize(cfg.listen);
+    App app(cfg);
+    if (user_create->parsed()) {
+      User admin;
+      admin.is_admin = true;
+      boost::asio::io_context ioc;
+      std::pair<User, std::string> out;
+      boost::asio::co_spawn(
+          ioc,
+          [&]() -> boost::asio::awaitable<void> {
+            out = co_await app.users->CreateUser(admin, user_name, user_email);
+          },
+          [](std::exception_ptr e) {
+            if (e) std::rethrow_exception(e);
+          });
+      ioc.run();
+      std::cout << "userId: " << out.first.id << "\napiKey: " << out.second << std::endl;
+    } else if (gc->parsed()) {
+      int64_t cutoff = NowMs() - grace_s * 1000;
+      auto [staged, orphans] = app.images->CollectGarbage(cutoff, cutoff);
+      std::cout << "gc: removed " << staged << " staged files and " << orphans
+                << " unreferenced blobs" << std::endl;
+    } else if (migrate->parsed()) {
+      std::cout << "schema is up to date" << std::endl;
+    }
+  } catch (const ApiError& e) {
+    std::cerr << "imgd: " << e.detail() << std::endl;
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "imgd: " << e.what() << std::endl;
+    return 1;
+  }
+  return 0;
+}

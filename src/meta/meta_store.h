@@ -1,0 +1,85 @@
+#pragma once
+// MetaStore: users, API keys, images and blob reference counts.
+//
+// Contract for every implementation:
+// - All methods block; call them from a blocking pool, never from a network thread.
+// - All methods are thread-safe and safe across processes/nodes sharing the database:
+//   atomicity comes from database transactions and constraints, not in-process locks.
+// - Store failures throw std::runtime_error (the caller maps them to 503). "Not found" is
+//   an empty optional, never an exception.
+// - Access pattern: every hot query is by image id or by (user, newest first); nothing
+//   needs a join or a cross-partition transaction on the hot path.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/types.h"
+
+namespace imgd {
+
+class MetaStore {
+ public:
+  virtual ~MetaStore() = default;
+
+  // Creates or upgrades the schema; idempotent, safe when several processes start at once.
+  virtual void Migrate() = 0;
+  // Throws when the database is unreachable (readiness check).
+  virtual void Ping() = 0;
+
+  // --- users and keys (keys are stored only as SHA-256 hashes) ---
+  // Creates a user holding one API key.
+  virtual void CreateUser(const User& user, const std::string& key_hash) = 0;
+  virtual std::optional<User> FindUserByKeyHash(const std::string& key_hash) = 0;
+  virtual std::optional<User> GetUser(const std::string& user_id) = 0;
+  // Makes the admin user hold exactly this key (creating the admin when missing).
+  virtual void SetAdminKey(const std::string& key_hash) = 0;
+  virtual bool HasAdmin() = 0;
+
+  // --- images and blobs ---
+  struct CommitResult {
+    Image image;             // the stored image (new, or the existing one on a duplicate)
+    bool duplicate = false;  // an image of this user with these bytes already existed
+    bool created = false;    // a new image record was written
+  };
+  // Atomically records a ready image whose bytes (candidate.sha256) are already durable in
+  // the BlobStore. If candidate.user_id already has a ready image with the same sha256:
+  // kReturnExisting and kReject write nothing and return it (duplicate=true); kNew adds a
+  // second record. Otherwise inserts candidate. Every inserted record adds one reference
+  // to the blob row (created with the given size/width/height on first use). Concurrent
+  // calls end as some sequential order of them would.
+  virtual CommitResult CommitImage(const Image& candidate, DuplicatePolicy policy) = 0;
+
+  virtual std::optional<Image> GetImage(const std::string& image_id) = 0;
+  // The user's images, newest first, starting after `after_id` (exclusive; empty = newest).
+  virtual std::vector<Image> ListImages(const std::string& user_id, int limit,
+                                        const std::string& after_id) = 0;
+  // Changes name and/or description; returns the updated image, nullopt when missing.
+  virtual std::optional<Image> UpdateImage(const std::string& image_id,
+                                           const std::optional<std::string>& name,
+                                           const std::optional<std::string>& description,
+                                           const std::string& modified_by,
+                                           int64_t modified_ms) = 0;
+  struct DeleteResult {
+    bool found = false;
+    std::string sha256;          // the deleted image's blob (empty for pending images)
+    bool blob_released = false;  // that was its last reference: the blob row is gone and
+                                 // the caller must remove the bytes
+  };
+  // Deletes the image and drops its blob reference in one transaction.
+  virtual DeleteResult DeleteImage(const std::string& image_id) = 0;
+
+  virtual std::optional<BlobInfo> GetBlob(const std::string& sha256) = 0;
+  // True when a blob row exists for sha256 (some image references it).
+  virtual bool BlobReferenced(const std::string& sha256) = 0;
+  // Deletes blob rows whose count is 0 (left if a crash interrupted a delete) and returns
+  // their hashes, so the caller can remove their bytes.
+  virtual std::vector<std::string> TakeUnreferencedBlobs() = 0;
+};
+
+// Opens the store named by a URL (sqlite:///path/imgd.db). Throws std::invalid_argument
+// when the scheme is unknown.
+std::unique_ptr<MetaStore> OpenMetaStore(const std::string& url);
+
+}  // namespace imgd

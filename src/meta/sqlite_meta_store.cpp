@@ -1,0 +1,527 @@
+#include "meta/sqlite_meta_store.h"
+
+#include <sqlite3.h>
+
+#include <stdexcept>
+#include <unordered_map>
+
+#include "core/clock.h"
+#include "core/ids.h"
+
+namespace imgd {
+namespace {
+
+// Schema versions, applied in order inside one write transaction each.
+const char* const kMigrations[] = {
+    R"sql(
+CREATE TABLE users (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  email TEXT NOT NULL,
+  is_admin INTEGER NOT NULL DEFAULT 0,
+  created_ms INTEGER NOT NULL
+);
+CREATE TABLE api_keys (
+  key_hash TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL REFERENCES users(id),
+  created_ms INTEGER NOT NULL
+);
+CREATE INDEX api_keys_by_user ON api_keys(user_id);
+CREATE TABLE blobs (
+  sha256 TEXT PRIMARY KEY,
+  size INTEGER NOT NULL,
+  width INTEGER NOT NULL,
+  height INTEGER NOT NULL,
+  refcount INTEGER NOT NULL CHECK (refcount >= 0),
+  created_ms INTEGER NOT NULL
+);
+CREATE TABLE images (
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  description TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  modified_by TEXT NOT NULL,
+  modified_ms INTEGER NOT NULL,
+  format TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  width INTEGER NOT NULL,
+  height INTEGER NOT NULL,
+  sha256 TEXT,
+  status TEXT NOT NULL,
+  expires_ms INTEGER NOT NULL DEFAULT 0,
+  -- sha256 for a user's first record of some bytes, NULL for extra ones (onDuplicate=new):
+  -- the unique index makes concurrent identical uploads collapse into one record.
+  dedup_key TEXT
+);
+CREATE UNIQUE INDEX images_dedup ON images(user_id, dedup_key);
+CREATE INDEX images_by_user ON images(user_id, id);
+CREATE INDEX images_by_user_sha ON images(user_id, sha256);
+)sql",
+};
+
+const char* kImageColumns =
+    "id, user_id, name, description, created_by, created_ms, modified_by, modified_ms, "
+    "format, size, width, height, sha256, status, expires_ms";
+
+}  // namespace
+
+// One connection and its cached prepared statements.
+class SqliteMetaStore::Conn {
+ public:
+  explicit Conn(const std::string& path) {
+    if (sqlite3_open_v2(path.c_str(), &db_,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        nullptr) != SQLITE_OK) {
+      std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+      sqlite3_close(db_);
+      throw std::runtime_error("sqlite open " + path + ": " + msg);
+    }
+    sqlite3_busy_timeout(db_, 10000);
+    Exec("PRAGMA journal_mode=WAL");
+    Exec("PRAGMA synchronous=FULL");
+    Exec("PRAGMA foreign_keys=ON");
+  }
+  ~Conn() {
+    for (auto& [sql, st] : stmts_) sqlite3_finalize(st);
+    sqlite3_close(db_);
+  }
+
+  void Exec(const char* sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string msg = err ? err : "unknown";
+      sqlite3_free(err);
+      throw std::runtime_error(std::string("sqlite: ") + msg);
+    }
+  }
+
+  // A statement bound to this connection, reset on release.
+  class Stmt {
+   public:
+    Stmt(sqlite3* db, sqlite3_stmt* st) : db_(db), st_(st) {}
+    ~Stmt() {
+      sqlite3_reset(st_);
+      sqlite3_clear_bindings(st_);
+    }
+    Stmt& Bind(int i, const std::string& v) {
+      Check(sqlite3_bind_text(st_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+      return *this;
+    }
+    Stmt& Bind(int i, int64_t v) {
+      Check(sqlite3_bind_int64(st_, i, v));
+      return *this;
+    }
+    Stmt& BindNull(int i) {
+      Check(sqlite3_bind_null(st_, i));
+      return *this;
+    }
+    // Returns true when a row is available.
+    bool Step() {
+      int rc = sqlite3_step(st_);
+      if (rc == SQLITE_ROW) return true;
+      if (rc == SQLITE_DONE) return false;
+      last_rc_ = rc;
+      throw std::runtime_error(std::string("sqlite step: ") + sqlite3_errmsg(db_));
+    }
+    std::string Text(int col) const {
+      auto p = sqlite3_column_text(st_, col);
+      return p ? std::string(reinterpret_cast<const char*>(p),
+                             static_cast<size_t>(sqlite3_column_bytes(st_, col)))
+               : std::string();
+    }
+    int64_t Int(int col) const { return sqlite3_column_int64(st_, col); }
+
+   private:
+    void Check(int rc) {
+      if (rc != SQLITE_OK) throw std::runtime_error(std::string("sqlite bind: ") +
+                                                    sqlite3_errmsg(db_));
+    }
+    sqlite3* db_;
+    sqlite3_stmt* st_;
+    int last_rc_ = 0;
+  };
+
+  Stmt Prepare(const std::string& sql) {
+    auto it = stmts_.find(sql);
+    if (it == stmts_.end()) {
+      sqlite3_stmt* st = nullptr;
+      if (sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &st, nullptr) !=
+          SQLITE_OK) {
+        throw std::runtime_error("sqlite prepare: " + std::string(sqlite3_errmsg(db_)));
+      }
+      it = stmts_.emplace(sql, st).first;
+    }
+    return Stmt(db_, it->second);
+  }
+
+  int ExtendedErrcode() const { return sqlite3_extended_errcode(db_); }
+
+ private:
+  sqlite3* db_ = nullptr;
+  std::unordered_map<std::string, sqlite3_stmt*> stmts_;
+};
+
+namespace {
+
+using Conn = SqliteMetaStore::Conn;
+
+// Rolls back unless committed.
+class Txn {
+ public:
+  Txn(Conn& c, bool write) : c_(c) { c_.Exec(write ? "BEGIN IMMEDIATE" : "BEGIN"); }
+  ~Txn() {
+    if (!done_) {
+      try {
+        c_.Exec("ROLLBACK");
+      } catch (...) {
+      }
+    }
+  }
+  void Commit() {
+    c_.Exec("COMMIT");
+    done_ = true;
+  }
+
+ private:
+  Conn& c_;
+  bool done_ = false;
+};
+
+Image ReadImage(const Conn::Stmt& s) {
+  Image im;
+  im.id = s.Text(0);
+  im.user_id = s.Text(1);
+  im.name = s.Text(2);
+  im.description = s.Text(3);
+  im.created_by = s.Text(4);
+  im.created_ms = s.Int(5);
+  im.modified_by = s.Text(6);
+  im.modified_ms = s.Int(7);
+  im.format = s.Text(8);
+  im.size = static_cast<uint64_t>(s.Int(9));
+  im.width = static_cast<int>(s.Int(10));
+  im.height = static_cast<int>(s.Int(11));
+  im.sha256 = s.Text(12);
+  im.status = s.Text(13);
+  im.expires_ms = s.Int(14);
+  return im;
+}
+
+User ReadUser(const Conn::Stmt& s) {
+  User u;
+  u.id = s.Text(0);
+  u.name = s.Text(1);
+  u.email = s.Text(2);
+  u.is_admin = s.Int(3) != 0;
+  u.created_ms = s.Int(4);
+  return u;
+}
+
+std::optional<Image> SelectImage(Conn& c, const std::string& id) {
+  auto s = c.Prepare(std::string("SELECT ") + kImageColumns + " FROM images WHERE id = ?");
+  s.Bind(1, id);
+  if (!s.Step()) return std::nullopt;
+  return ReadImage(s);
+}
+
+}  // namespace
+
+// Borrows a pooled connection for one call.
+class SqliteMetaStore::Lease {
+ public:
+  explicit Lease(SqliteMetaStore& store) : store_(store), conn_(store.Acquire()) {}
+  ~Lease() { store_.Release(conn_); }
+  Conn& operator*() { return *conn_; }
+  Conn* operator->() { return conn_; }
+
+ private:
+  SqliteMetaStore& store_;
+  Conn* conn_;
+};
+
+SqliteMetaStore::SqliteMetaStore(std::string path, int pool_size) : path_(std::move(path)) {
+  for (int i = 0; i < pool_size; ++i) {
+    all_.push_back(std::make_unique<Conn>(path_));
+    idle_.push_back(all_.back().get());
+  }
+}
+
+SqliteMetaStore::~SqliteMetaStore() = default;
+
+SqliteMetaStore::Conn* SqliteMetaStore::Acquire() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return !idle_.empty(); });
+  Conn* c = idle_.back();
+  idle_.pop_back();
+  return c;
+}
+
+void SqliteMetaStore::Release(Conn* c) {
+  {
+    std::lock_guard lock(mu_);
+    idle_.push_back(c);
+  }
+  cv_.notify_one();
+}
+
+void SqliteMetaStore::Migrate() {
+  Lease c(*this);
+  Txn txn(*c, true);  // the write lock makes concurrent migrators take turns
+  c->Exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+  int64_t version = 0;
+  {
+    auto s = c->Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_version");
+    if (s.Step()) version = s.Int(0);
+  }
+  const int64_t target = static_cast<int64_t>(std::size(kMigrations));
+  for (int64_t v = version; v < target; ++v) {
+    c->Exec(kMigrations[v]);
+    c->Prepare("INSERT INTO schema_version(version) VALUES (?)").Bind(1, v + 1).Step();
+  }
+  txn.Commit();
+}
+
+void SqliteMetaStore::Ping() {
+  Lease c(*this);
+  c->Prepare("SELECT 1").Step();
+}
+
+void SqliteMetaStore::CreateUser(const User& user, const std::string& key_hash) {
+  Lease c(*this);
+  Txn txn(*c, true);
+  c->Prepare("INSERT INTO users(id, name, email, is_admin, created_ms) VALUES (?,?,?,?,?)")
+      .Bind(1, user.id)
+      .Bind(2, user.name)
+      .Bind(3, user.email)
+      .Bind(4, int64_t{user.is_admin ? 1 : 0})
+      .Bind(5, user.created_ms)
+      .Step();
+  c->Prepare("INSERT INTO api_keys(key_hash, user_id, created_ms) VALUES (?,?,?)")
+      .Bind(1, key_hash)
+      .Bind(2, user.id)
+      .Bind(3, user.created_ms)
+      .Step();
+  txn.Commit();
+}
+
+std::optional<User> SqliteMetaStore::FindUserByKeyHash(const std::string& key_hash) {
+  Lease c(*this);
+  auto s = c->Prepare(
+      "SELECT u.id, u.name, u.email, u.is_admin, u.created_ms FROM api_keys k "
+      "JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?");
+  s.Bind(1, key_hash);
+  if (!s.Step()) return std::nullopt;
+  return ReadUser(s);
+}
+
+std::optional<User> SqliteMetaStore::GetUser(const std::string& user_id) {
+  Lease c(*this);
+  auto s = c->Prepare("SELECT id, name, email, is_admin, created_ms FROM users WHERE id = ?");
+  s.Bind(1, user_id);
+  if (!s.Step()) return std::nullopt;
+  return ReadUser(s);
+}
+
+void SqliteMetaStore::SetAdminKey(const std::string& key_hash) {
+  Lease c(*this);
+  Txn txn(*c, true);
+  std::string admin_id;
+  {
+    auto s = c->Prepare("SELECT id FROM users WHERE is_admin = 1 ORDER BY created_ms LIMIT 1");
+    if (s.Step()) admin_id = s.Text(0);
+  }
+  int64_t now = NowMs();
+  if (admin_id.empty()) {
+    admin_id = NewUuidV7();
+    c->Prepare("INSERT INTO users(id, name, email, is_admin, created_ms) VALUES (?,?,?,1,?)")
+        .Bind(1, admin_id)
+        .Bind(2, std::string("admin"))
+        .Bind(3, std::string(""))
+        .Bind(4, now)
+        .Step();
+  }
+  c->Prepare("DELETE FROM api_keys WHERE user_id = ?").Bind(1, admin_id).Step();
+  c->Prepare("INSERT INTO api_keys(key_hash, user_id, created_ms) VALUES (?,?,?)")
+      .Bind(1, key_hash)
+      .Bind(2, admin_id)
+      .Bind(3, now)
+      .Step();
+  txn.Commit();
+}
+
+bool SqliteMetaStore::HasAdmin() {
+  Lease c(*this);
+  return c->Prepare("SELECT 1 FROM users WHERE is_admin = 1 LIMIT 1").Step();
+}
+
+MetaStore::CommitResult SqliteMetaStore::CommitImage(const Image& cand, DuplicatePolicy policy) {
+  Lease c(*this);
+  Txn txn(*c, true);
+  CommitResult result;
+  std::optional<Image> existing;
+  {
+    auto s = c->Prepare(std::string("SELECT ") + kImageColumns +
+                        " FROM images WHERE user_id = ? AND sha256 = ? AND status = 'ready' "
+                        "ORDER BY id LIMIT 1");
+    s.Bind(1, cand.user_id).Bind(2, cand.sha256);
+    if (s.Step()) existing = ReadImage(s);
+  }
+  if (existing && policy != DuplicatePolicy::kNew) {
+    txn.Commit();
+    result.image = *existing;
+    result.duplicate = true;
+    return result;
+  }
+  {
+    auto s = c->Prepare(std::string("INSERT INTO images(") + kImageColumns +
+                        ", dedup_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    s.Bind(1, cand.id)
+        .Bind(2, cand.user_id)
+        .Bind(3, cand.name)
+        .Bind(4, cand.description)
+        .Bind(5, cand.created_by)
+        .Bind(6, cand.created_ms)
+        .Bind(7, cand.modified_by)
+        .Bind(8, cand.modified_ms)
+        .Bind(9, cand.format)
+        .Bind(10, static_cast<int64_t>(cand.size))
+        .Bind(11, int64_t{cand.width})
+        .Bind(12, int64_t{cand.height})
+        .Bind(13, cand.sha256)
+        .Bind(14, std::string(kStatusReady))
+        .Bind(15, int64_t{0});
+    if (existing) {
+      s.BindNull(16);
+    } else {
+      s.Bind(16, cand.sha256);
+    }
+    s.Step();
+  }
+  c->Prepare(
+       "INSERT INTO blobs(sha256, size, width, height, refcount, created_ms) "
+       "VALUES (?,?,?,?,1,?) ON CONFLICT(sha256) DO UPDATE SET refcount = refcount + 1")
+      .Bind(1, cand.sha256)
+      .Bind(2, static_cast<int64_t>(cand.size))
+      .Bind(3, int64_t{cand.width})
+      .Bind(4, int64_t{cand.height})
+      .Bind(5, cand.created_ms)
+      .Step();
+  txn.Commit();
+  result.image = cand;
+  result.image.status = kStatusReady;
+  result.duplicate = existing.has_value();
+  result.created = true;
+  return result;
+}
+
+std::optional<Image> SqliteMetaStore::GetImage(const std::string& image_id) {
+  Lease c(*this);
+  return SelectImage(*c, image_id);
+}
+
+std::vector<Image> SqliteMetaStore::ListImages(const std::string& user_id, int limit,
+                                               const std::string& after_id) {
+  Lease c(*this);
+  std::vector<Image> out;
+  auto s = c->Prepare(std::string("SELECT ") + kImageColumns +
+                      " FROM images WHERE user_id = ? AND (? = '' OR id < ?) "
+                      "ORDER BY id DESC LIMIT ?");
+  s.Bind(1, user_id).Bind(2, after_id).Bind(3, after_id).Bind(4, int64_t{limit});
+  while (s.Step()) out.push_back(ReadImage(s));
+  return out;
+}
+
+std::optional<Image> SqliteMetaStore::UpdateImage(const std::string& image_id,
+                                                  const std::optional<std::string>& name,
+                                                  const std::optional<std::string>& description,
+                                                  const std::string& modified_by,
+                                                  int64_t modified_ms) {
+  Lease c(*this);
+  Txn txn(*c, true);
+  auto s = c->Prepare(
+      "UPDATE images SET name = COALESCE(?, name), description = COALESCE(?, description), "
+      "modified_by = ?, modified_ms = ? WHERE id = ?");
+  if (name) {
+    s.Bind(1, *name);
+  } else {
+    s.BindNull(1);
+  }
+  if (description) {
+    s.Bind(2, *description);
+  } else {
+    s.BindNull(2);
+  }
+  s.Bind(3, modified_by).Bind(4, modified_ms).Bind(5, image_id).Step();
+  auto image = SelectImage(*c, image_id);
+  txn.Commit();
+  return image;
+}
+
+MetaStore::DeleteResult SqliteMetaStore::DeleteImage(const std::string& image_id) {
+  Lease c(*this);
+  Txn txn(*c, true);
+  DeleteResult r;
+  auto image = SelectImage(*c, image_id);
+  if (!image) return r;
+  r.found = true;
+  r.sha256 = image->sha256;
+  c->Prepare("DELETE FROM images WHERE id = ?").Bind(1, image_id).Step();
+  if (!r.sha256.empty()) {
+    int64_t left = -1;
+    {
+      auto s = c->Prepare(
+          "UPDATE blobs SET refcount = refcount - 1 WHERE sha256 = ? RETURNING refcount");
+      s.Bind(1, r.sha256);
+      if (s.Step()) left = s.Int(0);
+    }
+    if (left == 0) {
+      c->Prepare("DELETE FROM blobs WHERE sha256 = ?").Bind(1, r.sha256).Step();
+      r.blob_released = true;
+    }
+  }
+  txn.Commit();
+  return r;
+}
+
+std::optional<BlobInfo> SqliteMetaStore::GetBlob(const std::string& sha256) {
+  Lease c(*this);
+  auto s = c->Prepare("SELECT sha256, size, width, height, refcount FROM blobs WHERE sha256 = ?");
+  s.Bind(1, sha256);
+  if (!s.Step()) return std::nullopt;
+  BlobInfo b;
+  b.sha256 = s.Text(0);
+  b.size = static_cast<uint64_t>(s.Int(1));
+  b.width = static_cast<int>(s.Int(2));
+  b.height = static_cast<int>(s.Int(3));
+  b.refcount = s.Int(4);
+  return b;
+}
+
+bool SqliteMetaStore::BlobReferenced(const std::string& sha256) {
+  Lease c(*this);
+  auto s = c->Prepare("SELECT 1 FROM blobs WHERE sha256 = ? AND refcount > 0");
+  s.Bind(1, sha256);
+  return s.Step();
+}
+
+std::vector<std::string> SqliteMetaStore::TakeUnreferencedBlobs() {
+  Lease c(*this);
+  Txn txn(*c, true);
+  std::vector<std::string> out;
+  {
+    auto s = c->Prepare("DELETE FROM blobs WHERE refcount <= 0 RETURNING sha256");
+    while (s.Step()) out.push_back(s.Text(0));
+  }
+  txn.Commit();
+  return out;
+}
+
+std::unique_ptr<MetaStore> OpenMetaStore(const std::string& url) {
+  const std::string scheme = "sqlite://";
+  if (url.rfind(scheme, 0) == 0) return std::make_unique<SqliteMetaStore>(url.substr(scheme.size()));
+  throw std::invalid_argument("unsupported metadata URL (expected sqlite://...): " + url);
+}
+
+}  // namespace imgd

@@ -1,0 +1,55 @@
+#pragma once
+// SQLite 3 MetaStore (WAL, synchronous=FULL so a commit is durable before we answer).
+// A small pool of connections; writes use BEGIN IMMEDIATE so concurrent writers queue on
+// SQLite's lock (busy_timeout) instead of failing.
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "meta/meta_store.h"
+
+struct sqlite3;
+
+namespace imgd {
+
+class SqliteMetaStore final : public MetaStore {
+ public:
+  explicit SqliteMetaStore(std::string path, int pool_size = 4);
+  ~SqliteMetaStore() override;
+
+  void Migrate() override;
+  void Ping() override;
+  void CreateUser(const User& user, const std::string& key_hash) override;
+  std::optional<User> FindUserByKeyHash(const std::string& key_hash) override;
+  std::optional<User> GetUser(const std::string& user_id) override;
+  void SetAdminKey(const std::string& key_hash) override;
+  bool HasAdmin() override;
+  CommitResult CommitImage(const Image& candidate, DuplicatePolicy policy) override;
+  std::optional<Image> GetImage(const std::string& image_id) override;
+  std::vector<Image> ListImages(const std::string& user_id, int limit,
+                                const std::string& after_id) override;
+  std::optional<Image> UpdateImage(const std::string& image_id,
+                                   const std::optional<std::string>& name,
+                                   const std::optional<std::string>& description,
+                                   const std::string& modified_by, int64_t modified_ms) override;
+  DeleteResult DeleteImage(const std::string& image_id) override;
+  std::optional<BlobInfo> GetBlob(const std::string& sha256) override;
+  bool BlobReferenced(const std::string& sha256) override;
+  std::vector<std::string> TakeUnreferencedBlobs() override;
+
+  class Conn;  // one sqlite3 handle with its prepared statements
+
+ private:
+  class Lease;
+  Conn* Acquire();
+  void Release(Conn* c);
+
+  std::string path_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Conn*> idle_;
+  std::vector<std::unique_ptr<Conn>> all_;
+};
+
+}  // namespace imgd

@@ -1,0 +1,11 @@
+#pragma once
+// Structured logs: one JSON object per line on stderr.
+#include <boost/json/object.hpp>
+#include <string>
+
+namespace imgd {
+
+// Writes {"time":..., "level":..., "msg":..., ...fields} as one line. Thread-safe.
+void LogJson(const std::string& level, const std::string& msg, boost::json::object fields = {});
+
+}  // namespace imgd

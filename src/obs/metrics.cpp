@@ -1,0 +1,113 @@
+#include "obs/metrics.h"
+
+#include <fmt/format.h>
+
+namespace imgd {
+
+Metrics::Metrics() {
+  const std::vector<double> latency = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                       0.25,  0.5,    1,     2.5,  5,     10,   30};
+  Declare("imgd_http_requests_total", "counter", "HTTP requests by route, method and status.");
+  Declare("imgd_http_request_duration_seconds", "histogram",
+          "Time from request header to the end of the response, by route.", latency);
+  Declare("imgd_http_request_bytes_total", "counter", "Request body bytes received.");
+  Declare("imgd_http_response_bytes_total", "counter", "Response body bytes sent.");
+  Declare("imgd_http_connections_active", "gauge", "Open client connections.");
+  Declare("imgd_uploads_total", "counter", "Uploads by outcome (created, duplicate, rejected).");
+  Declare("imgd_upload_bytes_total", "counter", "Bytes of accepted uploads.");
+  Declare("imgd_upload_duplicates_total", "counter", "Uploads whose bytes were already stored.");
+  Declare("imgd_upload_rejects_total", "counter", "Rejected uploads by reason.");
+  Declare("imgd_upload_duration_seconds", "histogram",
+          "Time to receive, validate and store one upload.", latency);
+  Declare("imgd_blobs_deleted_total", "counter", "Blobs removed after their last reference.");
+}
+
+void Metrics::Declare(const std::string& name, const std::string& type, const std::string& help,
+                      std::vector<double> buckets) {
+  families_[name] = Family{type, help, std::move(buckets)};
+}
+
+std::string Metrics::Key(const Labels& labels) {
+  std::string k;
+  for (const auto& [n, v] : labels) {
+    if (!k.empty()) k += ',';
+    std::string esc;
+    for (char c : v) {
+      if (c == '\\' || c == '"') esc += '\\';
+      if (c == '\n') {
+        esc += "\\n";
+        continue;
+      }
+      esc += c;
+    }
+    k += n + "=\"" + esc + "\"";
+  }
+  return k;
+}
+
+void Metrics::Inc(const std::string& name, const Labels& labels, double by) {
+  std::lock_guard lock(mu_);
+  values_[name][Key(labels)] += by;
+}
+
+void Metrics::Set(const std::string& name, const Labels& labels, double value) {
+  std::lock_guard lock(mu_);
+  values_[name][Key(labels)] = value;
+}
+
+void Metrics::Observe(const std::string& name, const Labels& labels, double value) {
+  std::lock_guard lock(mu_);
+  auto& fam = families_[name];
+  auto& h = histograms_[name][Key(labels)];
+  if (h.counts.empty()) h.counts.assign(fam.buckets.size(), 0);
+  for (size_t i = 0; i < fam.buckets.size(); ++i) {
+    if (value <= fam.buckets[i]) ++h.counts[i];
+  }
+  ++h.count;
+  h.sum += value;
+}
+
+void Metrics::AddCallback(const std::string& name, std::function<double()> fn) {
+  std::lock_guard lock(mu_);
+  if (!families_.count(name)) Declare(name, "gauge", name);
+  callbacks_[name] = std::move(fn);
+}
+
+std::string Metrics::Render() {
+  std::lock_guard lock(mu_);
+  std::string out;
+  for (const auto& [name, fam] : families_) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, fam.help, name, fam.type);
+    if (auto cb = callbacks_.find(name); cb != callbacks_.end()) {
+      out += fmt::format("{} {}\n", name, cb->second());
+      continue;
+    }
+    if (fam.type == "histogram") {
+      auto hit = histograms_.find(name);
+      if (hit == histograms_.end()) continue;
+      for (const auto& [key, h] : hit->second) {
+        std::string sep = key.empty() ? "" : ",";
+        for (size_t i = 0; i < fam.buckets.size(); ++i) {
+          out += fmt::format("{}_bucket{{{}{}le=\"{}\"}} {}\n", name, key, sep, fam.buckets[i],
+                             h.counts[i]);
+        }
+        out += fmt::format("{}_bucket{{{}{}le=\"+Inf\"}} {}\n", name, key, sep, h.count);
+        std::string lbl = key.empty() ? "" : "{" + key + "}";
+        out += fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, lbl, h.sum, name, lbl, h.count);
+      }
+      continue;
+    }
+    auto vit = values_.find(name);
+    if (vit == values_.end()) {
+      if (fam.type == "counter" || fam.type == "gauge") out += fmt::format("{} 0\n", name);
+      continue;
+    }
+    for (const auto& [key, v] : vit->second) {
+      out += key.empty() ? fmt::format("{} {}\n", name, v)
+                         : fmt::format("{}{{{}}} {}\n", name, key, v);
+    }
+  }
+  return out;
+}
+
+}  // namespace imgd

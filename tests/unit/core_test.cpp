@@ -1,0 +1,57 @@
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "core/clock.h"
+#include "core/hash.h"
+#include "core/ids.h"
+
+using namespace imgd;
+
+TEST(Ids, UuidV7IsCanonicalVersion7AndMonotonic) {
+  std::string prev;
+  std::set<std::string> seen;
+  for (int i = 0; i < 5000; ++i) {
+    std::string id = NewUuidV7();
+    ASSERT_TRUE(IsUuid(id)) << id;
+    EXPECT_EQ(id[14], '7');
+    EXPECT_TRUE(id[19] == '8' || id[19] == '9' || id[19] == 'a' || id[19] == 'b');
+    EXPECT_GT(id, prev);
+    EXPECT_TRUE(seen.insert(id).second);
+    prev = id;
+  }
+}
+
+TEST(Ids, IsUuidRejectsOtherShapes) {
+  EXPECT_FALSE(IsUuid(""));
+  EXPECT_FALSE(IsUuid("../../etc/passwd"));
+  EXPECT_FALSE(IsUuid("0190f0a0-0000-7000-8000-00000000000g"));
+  EXPECT_FALSE(IsUuid("0190f0a0x0000-7000-8000-000000000000"));
+  EXPECT_TRUE(IsUuid("0190f0a0-0000-7000-8000-000000000000"));
+}
+
+TEST(Ids, Base64UrlRoundTrip) {
+  for (std::string s : {"", "a", "ab", "abc", "abcd", "\xff\xfe\x00\x01 binary"}) {
+    std::string out;
+    ASSERT_TRUE(Base64UrlDecode(Base64UrlEncode(s), out));
+    EXPECT_EQ(out, s);
+  }
+  std::string out;
+  EXPECT_FALSE(Base64UrlDecode("a", out));
+  EXPECT_FALSE(Base64UrlDecode("ab/=", out));
+  EXPECT_EQ(RandomToken(32).size(), 43u);
+}
+
+TEST(Hash, Sha256KnownVectors) {
+  EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  Sha256 h;
+  h.Update("a", 1);
+  h.Update("bc", 2);
+  EXPECT_EQ(h.FinalHex(), Sha256Hex("abc"));
+}
+
+TEST(Clock, FormatsRfc3339Milliseconds) {
+  EXPECT_EQ(FormatIsoMs(0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(FormatIsoMs(1795591173123), "2026-11-25T07:19:33.123Z");
+}

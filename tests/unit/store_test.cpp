@@ -1,0 +1,186 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "blob/fs_blob_store.h"
+#include "core/clock.h"
+#include "core/ids.h"
+#include "meta/sqlite_meta_store.h"
+#include "test_util.h"
+
+using namespace imgd;
+using namespace imgd::testing;
+
+namespace {
+
+class MetaStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = std::make_unique<SqliteMetaStore>((dir_.path() / "t.db").string());
+    store_->Migrate();
+    store_->Migrate();  // idempotent
+  }
+  Image Candidate(const std::string& user, const std::string& sha) {
+    Image im;
+    im.id = NewUuidV7();
+    im.user_id = user;
+    im.created_by = im.modified_by = user;
+    im.created_ms = im.modified_ms = NowMs();
+    im.size = 10;
+    im.width = 4;
+    im.height = 3;
+    im.sha256 = sha;
+    return im;
+  }
+  TempDir dir_;
+  std::unique_ptr<SqliteMetaStore> store_;
+};
+
+}  // namespace
+
+TEST_F(MetaStoreTest, UsersAndKeys) {
+  User u{NewUuidV7(), "ann", "ann@example.com", false, NowMs()};
+  store_->CreateUser(u, "hash1");
+  auto found = store_->FindUserByKeyHash("hash1");
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->id, u.id);
+  EXPECT_FALSE(store_->FindUserByKeyHash("nope"));
+  EXPECT_FALSE(store_->HasAdmin());
+  store_->SetAdminKey("admin1");
+  store_->SetAdminKey("admin2");  // rotation replaces the old key
+  EXPECT_TRUE(store_->HasAdmin());
+  EXPECT_FALSE(store_->FindUserByKeyHash("admin1"));
+  ASSERT_TRUE(store_->FindUserByKeyHash("admin2"));
+  EXPECT_TRUE(store_->FindUserByKeyHash("admin2")->is_admin);
+}
+
+TEST_F(MetaStoreTest, DuplicatePoliciesAndReferenceCounts) {
+  auto first = store_->CommitImage(Candidate("u1", "s1"), DuplicatePolicy::kReturnExisting);
+  EXPECT_TRUE(first.created);
+  EXPECT_FALSE(first.duplicate);
+  auto again = store_->CommitImage(Candidate("u1", "s1"), DuplicatePolicy::kReturnExisting);
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_FALSE(again.created);
+  EXPECT_EQ(again.image.id, first.image.id);
+  auto rejected = store_->CommitImage(Candidate("u1", "s1"), DuplicatePolicy::kReject);
+  EXPECT_TRUE(rejected.duplicate);
+  EXPECT_FALSE(rejected.created);
+  EXPECT_EQ(store_->GetBlob("s1")->refcount, 1);
+  auto second = store_->CommitImage(Candidate("u1", "s1"), DuplicatePolicy::kNew);
+  EXPECT_TRUE(second.created);
+  EXPECT_NE(second.image.id, first.image.id);
+  auto other = store_->CommitImage(Candidate("u2", "s1"), DuplicatePolicy::kReturnExisting);
+  EXPECT_TRUE(other.created);
+  EXPECT_FALSE(other.duplicate);
+  EXPECT_EQ(store_->GetBlob("s1")->refcount, 3);
+
+  EXPECT_FALSE(store_->DeleteImage(first.image.id).blob_released);
+  EXPECT_FALSE(store_->DeleteImage(second.image.id).blob_released);
+  auto last = store_->DeleteImage(other.image.id);
+  EXPECT_TRUE(last.found);
+  EXPECT_TRUE(last.blob_released);
+  EXPECT_FALSE(store_->GetBlob("s1"));
+  EXPECT_FALSE(store_->DeleteImage(other.image.id).found);
+}
+
+TEST_F(MetaStoreTest, ConcurrentIdenticalCommitsMakeOneImage) {
+  std::vector<std::thread> threads;
+  std::atomic<int> created{0};
+  for (int i = 0; i < 16; ++i) {
+    threads.emplace_back([&] {
+      auto r = store_->CommitImage(Candidate("u1", "same"), DuplicatePolicy::kReturnExisting);
+      if (r.created) ++created;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(created.load(), 1);
+  EXPECT_EQ(store_->ListImages("u1", 100, "").size(), 1u);
+  EXPECT_EQ(store_->GetBlob("same")->refcount, 1);
+}
+
+TEST_F(MetaStoreTest, ListIsNewestFirstAndPages) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 25; ++i) {
+    ids.push_back(store_->CommitImage(Candidate("u1", fmt::format("s{}", i)),
+                                      DuplicatePolicy::kReturnExisting)
+                      .image.id);
+  }
+  store_->CommitImage(Candidate("u2", "x"), DuplicatePolicy::kReturnExisting);
+  std::vector<std::string> walked;
+  std::string after;
+  for (;;) {
+    auto page = store_->ListImages("u1", 10, after);
+    if (page.empty()) break;
+    for (auto& im : page) walked.push_back(im.id);
+    after = page.back().id;
+  }
+  std::reverse(ids.begin(), ids.end());
+  EXPECT_EQ(walked, ids);
+}
+
+TEST_F(MetaStoreTest, UpdateChangesOnlyGivenFields) {
+  auto r = store_->CommitImage(Candidate("u1", "s"), DuplicatePolicy::kReturnExisting);
+  auto up = store_->UpdateImage(r.image.id, std::string("new"), std::nullopt, "u9", 42);
+  ASSERT_TRUE(up);
+  EXPECT_EQ(up->name, "new");
+  EXPECT_EQ(up->modified_by, "u9");
+  EXPECT_EQ(up->modified_ms, 42);
+  EXPECT_FALSE(store_->UpdateImage("missing", std::string("x"), std::nullopt, "u", 1));
+}
+
+TEST(FsBlobStore, StageCommitReadRemove) {
+  TempDir dir;
+  FsBlobStore store(dir.path() / "blobs");
+  auto staged = store.Stage();
+  staged->Write("hello ", 6);
+  staged->Write("world", 5);
+  staged->Finish();
+  EXPECT_EQ(staged->size(), 11u);
+  char buf[16] = {};
+  EXPECT_EQ(staged->OpenReader()->ReadAt(6, buf, sizeof(buf)), 5u);
+  EXPECT_EQ(std::string(buf, 5), "world");
+  const std::string key = "originals/abcdef0123";
+  store.Commit(*staged, key);
+  staged.reset();  // committed bytes survive the staged handle
+  EXPECT_EQ(store.Stat(key), 11u);
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "blobs/originals/ab/cd/abcdef0123"));
+  auto reader = store.Open(key);
+  ASSERT_TRUE(reader);
+  EXPECT_EQ(reader->size(), 11u);
+  int seen = 0;
+  store.ForEach("originals/", [&](const std::string& k, uint64_t size, int64_t) {
+    EXPECT_EQ(k, key);
+    EXPECT_EQ(size, 11u);
+    ++seen;
+  });
+  EXPECT_EQ(seen, 1);
+  store.Remove(key);
+  store.Remove(key);  // idempotent
+  EXPECT_FALSE(store.Open(key));
+}
+
+TEST(FsBlobStore, AbandonedStagingLeavesNothingAndSweepRemovesLeftovers) {
+  TempDir dir;
+  FsBlobStore store(dir.path());
+  {
+    auto staged = store.Stage();
+    staged->Write("x", 1);
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path() / "tmp"));
+  std::ofstream(dir.path() / "tmp" / "crashed.part") << "partial";
+  EXPECT_EQ(store.SweepStaging(NowMs() - 3600 * 1000), 0u);  // too young
+  EXPECT_EQ(store.SweepStaging(NowMs() + 1000), 1u);
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path() / "tmp"));
+}
+
+TEST(FsBlobStore, RejectsKeysThatEscapeTheRoot) {
+  EXPECT_FALSE(IsValidBlobKey("../etc/passwd"));
+  EXPECT_FALSE(IsValidBlobKey("originals/../../x"));
+  EXPECT_FALSE(IsValidBlobKey("originals/a/b"));
+  EXPECT_FALSE(IsValidBlobKey("originals/"));
+  EXPECT_FALSE(IsValidBlobKey("originals/ab"));
+  EXPECT_TRUE(IsValidBlobKey("variants/abcd-w300"));
+}

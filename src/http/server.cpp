@@ -131,6 +131,8 @@ Server::Server(ServerOptions opts, const Router& router, Metrics& metrics,
       acceptor_(ioc_) {
   metrics_.AddCallback("imgd_http_connections_active",
                        [this] { return static_cast<double>(active_.load()); });
+  metrics_.AddCallback("imgd_http_requests_in_flight",
+                       [this] { return static_cast<double>(in_flight_.load()); });
 }
 
 Server::~Server() = default;
@@ -235,6 +237,8 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn) {
     std::optional<bhttp::request_parser<bhttp::empty_body>> header_parser;
     header_parser.emplace();
     header_parser->header_limit(static_cast<std::uint32_t>(opts_.header_limit));
+    // The declared length is checked against the route's limit below, with a 413.
+    header_parser->body_limit(boost::none);
     stream.expires_after(opts_.idle_timeout);
     auto [rec, rn] = co_await bhttp::async_read_header(stream, buf, *header_parser, kTuple);
     conn->idle = false;
@@ -255,6 +259,11 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn) {
       break;
     }
     const auto started = std::chrono::steady_clock::now();
+    ++in_flight_;
+    struct InFlight {
+      std::atomic<int>& n;
+      ~InFlight() { --n; }
+    } in_flight_guard{in_flight_};
     const auto& req = header_parser->get();
     std::string request_id;
     {

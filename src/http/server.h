@@ -57,6 +57,7 @@ class Server {
   std::set<std::shared_ptr<Conn>> conns_;
   std::atomic<bool> draining_{false};
   std::atomic<int> active_{0};
+  std::atomic<int> in_flight_{0};
 };
 
 }  // namespace imgd::http

@@ -13,6 +13,7 @@ Metrics::Metrics() {
   Declare("imgd_http_request_bytes_total", "counter", "Request body bytes received.");
   Declare("imgd_http_response_bytes_total", "counter", "Response body bytes sent.");
   Declare("imgd_http_connections_active", "gauge", "Open client connections.");
+  Declare("imgd_http_requests_in_flight", "gauge", "Requests being handled now.");
   Declare("imgd_uploads_total", "counter", "Uploads by outcome (created, duplicate, rejected).");
   Declare("imgd_upload_bytes_total", "counter", "Bytes of accepted uploads.");
   Declare("imgd_upload_duplicates_total", "counter", "Uploads whose bytes were already stored.");

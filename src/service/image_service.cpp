@@ -82,9 +82,11 @@ boost::asio::awaitable<UploadResult> ImageService::Upload(const User& owner, Chu
                      "duplicate-image", {{"existingImageId", cr.image.id}});
     }
     result.image = std::move(cr.image);
-    result.duplicate = cr.duplicate;
+    // onDuplicate=new makes a record of its own (201); only a returned existing image is
+    // reported as a duplicate.
+    result.duplicate = cr.duplicate && !cr.created;
     if (cr.duplicate) metrics_.Inc("imgd_upload_duplicates_total");
-    metrics_.Inc("imgd_uploads_total", {{"result", cr.duplicate ? "duplicate" : "created"}});
+    metrics_.Inc("imgd_uploads_total", {{"result", cr.created ? "created" : "duplicate"}});
     metrics_.Inc("imgd_upload_bytes_total", {}, static_cast<double>(total));
   } catch (const ApiError& e) {
     if (e.slug() != "duplicate-image") {

@@ -1,0 +1,112 @@
+"""Large bodies stream to disk: a 300 MB upload keeps the server's memory flat, and an
+over-limit body is refused with 413 leaving nothing on disk."""
+import http.client
+import os
+import struct
+import time
+import unittest
+
+from harness import Server, corpus_bytes, sha256
+
+SEGMENT = 65533  # largest COM payload
+
+
+def padded_jpeg_chunks(base, total_size):
+    """A valid JPEG of exactly total_size bytes: base with COM segments after SOI."""
+    n_pad = total_size - len(base)
+    seg_full = 4 + SEGMENT
+    count, rest = divmod(n_pad, seg_full)
+    assert rest == 0 or rest >= 4
+    yield base[:2]
+    block = (b"\xff\xfe" + struct.pack(">H", SEGMENT + 2) + b"\x00" * SEGMENT) * 16
+    while count >= 16:
+        yield block
+        count -= 16
+    if count:
+        yield block[: count * seg_full]
+    if rest:
+        yield b"\xff\xfe" + struct.pack(">H", rest - 2) + b"\x00" * (rest - 4)
+    yield base[2:]
+
+
+class LargeUploadTest(unittest.TestCase):
+    def test_300mb_upload_with_flat_memory(self):
+        server = Server().start()
+        try:
+            key = server.create_user("big")["apiKey"]
+            base = corpus_bytes("real/real_01_skagen_800x533.jpg")
+            size = 300 * 1024 * 1024
+            rss_before = server.rss_kb()
+            started = time.monotonic()
+            conn = server.conn(timeout=600)
+            conn.request("POST", "/v1/images", body=padded_jpeg_chunks(base, size),
+                         headers={"Authorization": "Bearer " + key,
+                                  "Content-Type": "image/jpeg",
+                                  "Content-Length": str(size)})
+            r = conn.getresponse()
+            body = r.read()
+            elapsed = time.monotonic() - started
+            self.assertEqual(r.status, 201, body)
+            peak = server.hwm_kb()
+            growth_mb = (peak - rss_before) / 1024
+            print(f"\n300 MB upload: {elapsed:.2f} s, server RSS {rss_before/1024:.1f} MB -> "
+                  f"peak {peak/1024:.1f} MB (+{growth_mb:.1f} MB)")
+            self.assertLess(growth_mb, 64)
+            import json
+            img = json.loads(body)
+            self.assertEqual(img["size"], size)
+            self.assertEqual((img["width"], img["height"]), (800, 533))
+            expected = sha256(b"".join(padded_jpeg_chunks(base, size)))
+            self.assertEqual(img["sha256"], expected)
+            # Downloading streams too, and returns exactly the bytes.
+            c = server.conn(timeout=600)
+            c.request("GET", f"/v1/images/{img['imageId']}/content")
+            resp = c.getresponse()
+            import hashlib
+            h, n = hashlib.sha256(), 0
+            while True:
+                piece = resp.read(1 << 20)
+                if not piece:
+                    break
+                h.update(piece)
+                n += len(piece)
+            c.close()
+            conn.close()
+            self.assertEqual((n, h.hexdigest()), (size, expected))
+            self.assertLess((server.hwm_kb() - rss_before) / 1024, 64)
+        finally:
+            server.cleanup()
+
+    def test_over_limit_is_413_and_leaves_nothing(self):
+        server = Server(extra_args=["--max-upload-bytes", "1000000"]).start()
+        try:
+            key = server.create_user("limit")["apiKey"]
+            data = b"".join(padded_jpeg_chunks(corpus_bytes("real/real_01_skagen_800x533.jpg"),
+                                               5 * 1024 * 1024))
+            # Declared length over the limit: refused before reading the body.
+            r = server.upload(data, key)
+            self.assertEqual(r.status, 413, r.body)
+            # Chunked, no declared length: refused once the received bytes pass the limit.
+            conn = server.conn()
+            conn.request("POST", "/v1/images", body=iter([data[i:i + 65536]
+                                                           for i in range(0, len(data), 65536)]),
+                         headers={"Authorization": "Bearer " + key,
+                                  "Content-Type": "image/jpeg"}, encode_chunked=True)
+            resp = conn.getresponse()
+            self.assertEqual(resp.status, 413, resp.read())
+            conn.close()
+            # Multipart over the limit as well.
+            r = server.upload_multipart(data, key)
+            self.assertEqual(r.status, 413)
+            self.assertEqual(server.temp_files(), [])
+            self.assertEqual(server.blob_files(), [])
+            self.assertEqual(server.image_rows(), 0)
+            # Under the limit still works on the same server.
+            ok = server.upload(corpus_bytes("real/real_01_skagen_800x533.jpg"), key)
+            self.assertEqual(ok.status, 201)
+        finally:
+            server.cleanup()
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -17,8 +17,10 @@ build: deps
 run: build
 	$(BUILD_DIR)/imgd serve --listen $(LISTEN) --data $(DATA)
 
+# Every test, twice: on the Release build and under ASan + UBSan.
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j 2
+	$(MAKE) test-sanitize
 
 # Same suites under AddressSanitizer + UndefinedBehaviorSanitizer, in their own build dir.
 test-sanitize: deps

@@ -81,17 +81,20 @@ int Serve(Config& cfg) {
   so.drain_timeout = std::chrono::seconds(cfg.drain_timeout_s);
   http::Server server(so, router, app.metrics, app.blocking);
   auto ep = server.Listen();
-  std::string bound = (ep.address().is_v6() ? "[" + ep.address().to_string() + "]"
-                                            : ep.address().to_string()) +
-                      ":" + std::to_string(ep.port());
+  std::string bound =
+      (ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string()) +
+      ":" + std::to_string(ep.port());
   if (cfg.public_base_url == "http://" + cfg.listen) cfg.public_base_url = "http://" + bound;
 
-  api::RegisterRoutes(router, api::ApiDeps{*app.users, *app.images, *app.meta, *app.blobs,
-                                           app.metrics, Pools{app.blocking, app.cpu},
-                                           cfg.public_base_url, cfg.cache_control,
-                                           cfg.max_inline_bytes});
-  LogJson("info", "imgd started", {{"listen", bound}, {"meta", cfg.meta_url},
-                                   {"blob", cfg.blob_url}, {"version", IMGD_VERSION}});
+  api::RegisterRoutes(
+      router, api::ApiDeps{*app.users, *app.images, *app.meta, *app.blobs, app.metrics,
+                           Pools{app.blocking, app.cpu}, cfg.public_base_url, cfg.cache_control,
+                           cfg.max_inline_bytes});
+  LogJson("info", "imgd started",
+          {{"listen", bound},
+           {"meta", cfg.meta_url},
+           {"blob", cfg.blob_url},
+           {"version", IMGD_VERSION}});
   std::cout << "imgd listening on http://" << bound << std::endl;
   server.Run(cfg.io_threads > 0 ? cfg.io_threads : Cores());
   return 0;
@@ -114,11 +117,13 @@ int main(int argc, char** argv) {
       ->envname("IMGD_MAX_UPLOAD_BYTES");
   serve->add_option("--max-pixels", cfg.max_pixels, "largest accepted width*height")
       ->envname("IMGD_MAX_PIXELS");
-  serve->add_option("--max-decode-memory", cfg.max_decode_memory,
-                    "memory bound for validating one JPEG")
+  serve
+      ->add_option("--max-decode-memory", cfg.max_decode_memory,
+                   "memory bound for validating one JPEG")
       ->envname("IMGD_MAX_DECODE_MEMORY");
-  serve->add_option("--max-inline-bytes", cfg.max_inline_bytes,
-                    "largest image returned inline by ?include=imageData")
+  serve
+      ->add_option("--max-inline-bytes", cfg.max_inline_bytes,
+                   "largest image returned inline by ?include=imageData")
       ->envname("IMGD_MAX_INLINE_BYTES");
   serve->add_option("--cache-control", cfg.cache_control, "Cache-Control of image content")
       ->envname("IMGD_CACHE_CONTROL");

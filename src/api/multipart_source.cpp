@@ -11,29 +11,31 @@ constexpr size_t kMaxFields = 32;
 MultipartFileSource::MultipartFileSource(ChunkSource& body, std::string boundary)
     : body_(body),
       parser_(std::move(boundary),
-              http::MultipartParser::Callbacks{
-                  [this](const http::PartInfo& p) {
-                    if (p.name == "file") {
-                      if (file_seen_) throw BadRequest("more than one 'file' part");
-                      file_seen_ = in_file_ = true;
-                    } else {
-                      if (fields_.size() >= kMaxFields) throw BadRequest("too many form fields");
-                      field_name_ = p.name;
-                      fields_[field_name_];
-                    }
-                  },
-                  [this](std::span<const char> d) {
-                    if (in_file_) {
-                      out_.insert(out_.end(), d.begin(), d.end());
-                      return;
-                    }
-                    auto& v = fields_[field_name_];
-                    if (v.size() + d.size() > kMaxFieldBytes) {
-                      throw BadRequest("form field '" + field_name_ + "' is too large");
-                    }
-                    v.append(d.data(), d.size());
-                  },
-                  [this] { in_file_ = false; }}) {}
+              http::MultipartParser::Callbacks{[this](const http::PartInfo& p) {
+                                                 if (p.name == "file") {
+                                                   if (file_seen_)
+                                                     throw BadRequest("more than one 'file' part");
+                                                   file_seen_ = in_file_ = true;
+                                                 } else {
+                                                   if (fields_.size() >= kMaxFields)
+                                                     throw BadRequest("too many form fields");
+                                                   field_name_ = p.name;
+                                                   fields_[field_name_];
+                                                 }
+                                               },
+                                               [this](std::span<const char> d) {
+                                                 if (in_file_) {
+                                                   out_.insert(out_.end(), d.begin(), d.end());
+                                                   return;
+                                                 }
+                                                 auto& v = fields_[field_name_];
+                                                 if (v.size() + d.size() > kMaxFieldBytes) {
+                                                   throw BadRequest("form field '" + field_name_ +
+                                                                    "' is too large");
+                                                 }
+                                                 v.append(d.data(), d.size());
+                                               },
+                                               [this] { in_file_ = false; }}) {}
 
 boost::asio::awaitable<std::span<const char>> MultipartFileSource::Next() {
   out_.clear();

@@ -156,197 +156,212 @@ void RegisterRoutes(http::Router& router, ApiDeps d) {
     co_return r;
   });
 
-  router.Add(bhttp::verb::post, "/v1/users", [deps, auth](RequestContext& ctx) -> awaitable<Response> {
-    User caller = co_await auth(ctx);
-    if (!caller.is_admin) throw Forbidden("only the admin key can create users");
-    json::object body = co_await ReadJsonObject(ctx.body);
-    for (const auto& kv : body) {
-      if (kv.key() != "userName" && kv.key() != "userEmail") {
-        throw BadRequest("unknown field '" + std::string(kv.key()) + "'", "unknown-field");
-      }
-    }
-    auto [user, key] = co_await deps->users.CreateUser(
-        caller, OptionalString(body, "userName").value_or(""),
-        OptionalString(body, "userEmail").value_or(""));
-    json::object o = UserJson(user);
-    o["apiKey"] = key;
-    Response r = http::Json(bhttp::status::created, o);
-    r.headers.set(bhttp::field::cache_control, "no-store");
-    co_return r;
-  });
+  router.Add(
+      bhttp::verb::post, "/v1/users", [deps, auth](RequestContext& ctx) -> awaitable<Response> {
+        User caller = co_await auth(ctx);
+        if (!caller.is_admin) throw Forbidden("only the admin key can create users");
+        json::object body = co_await ReadJsonObject(ctx.body);
+        for (const auto& kv : body) {
+          if (kv.key() != "userName" && kv.key() != "userEmail") {
+            throw BadRequest("unknown field '" + std::string(kv.key()) + "'", "unknown-field");
+          }
+        }
+        auto [user, key] =
+            co_await deps->users.CreateUser(caller, OptionalString(body, "userName").value_or(""),
+                                            OptionalString(body, "userEmail").value_or(""));
+        json::object o = UserJson(user);
+        o["apiKey"] = key;
+        Response r = http::Json(bhttp::status::created, o);
+        r.headers.set(bhttp::field::cache_control, "no-store");
+        co_return r;
+      });
 
   router.Add(bhttp::verb::get, "/v1/users/me", [auth](RequestContext& ctx) -> awaitable<Response> {
     User caller = co_await auth(ctx);
     co_return http::Json(bhttp::status::ok, UserJson(caller));
   });
 
-  router.Add(bhttp::verb::post, "/v1/images", [deps, auth](RequestContext& ctx) -> awaitable<Response> {
-    User caller = co_await auth(ctx);
-    RejectUnknownQuery(ctx, {"onDuplicate", "imageName", "imageDescription"});
-    UploadMeta meta;
-    meta.policy = ParsePolicy(ctx);
-    const std::string content_type = ctx.Header(bhttp::field::content_type);
-    const std::string media = MediaType(content_type);
-    UploadResult result;
-    if (media == "multipart/form-data") {
-      auto boundary = http::MultipartBoundary(content_type);
-      if (!boundary) throw BadRequest("multipart/form-data without a valid boundary");
-      MultipartFileSource source(ctx.body, *boundary);
-      // Text fields may come before or after the file: they are applied once all is read.
-      struct FieldsLate : ChunkSource {
-        MultipartFileSource& src;
-        UploadMeta& meta;
-        FieldsLate(MultipartFileSource& s, UploadMeta& m) : src(s), meta(m) {}
-        awaitable<std::span<const char>> Next() override {
-          auto chunk = co_await src.Next();
-          if (chunk.empty()) {
-            auto it = src.fields().find("imageName");
-            if (it != src.fields().end()) meta.name = CheckText(it->second, "imageName", kMaxName, false);
-            it = src.fields().find("imageDescription");
-            if (it != src.fields().end()) {
-              meta.description = CheckText(it->second, "imageDescription", kMaxDescription, true);
+  router.Add(
+      bhttp::verb::post, "/v1/images", [deps, auth](RequestContext& ctx) -> awaitable<Response> {
+        User caller = co_await auth(ctx);
+        RejectUnknownQuery(ctx, {"onDuplicate", "imageName", "imageDescription"});
+        UploadMeta meta;
+        meta.policy = ParsePolicy(ctx);
+        const std::string content_type = ctx.Header(bhttp::field::content_type);
+        const std::string media = MediaType(content_type);
+        UploadResult result;
+        if (media == "multipart/form-data") {
+          auto boundary = http::MultipartBoundary(content_type);
+          if (!boundary) throw BadRequest("multipart/form-data without a valid boundary");
+          MultipartFileSource source(ctx.body, *boundary);
+          // Text fields may come before or after the file: they are applied once all is read.
+          struct FieldsLate : ChunkSource {
+            MultipartFileSource& src;
+            UploadMeta& meta;
+            FieldsLate(MultipartFileSource& s, UploadMeta& m) : src(s), meta(m) {}
+            awaitable<std::span<const char>> Next() override {
+              auto chunk = co_await src.Next();
+              if (chunk.empty()) {
+                auto it = src.fields().find("imageName");
+                if (it != src.fields().end())
+                  meta.name = CheckText(it->second, "imageName", kMaxName, false);
+                it = src.fields().find("imageDescription");
+                if (it != src.fields().end()) {
+                  meta.description =
+                      CheckText(it->second, "imageDescription", kMaxDescription, true);
+                }
+              }
+              co_return chunk;
             }
+          } late(source, meta);
+          result = co_await deps->images.Upload(caller, late, meta);
+        } else if (media == "application/json") {
+          throw UnsupportedMediaType(
+              "send the image bytes as the body (Content-Type image/jpeg) or as "
+              "multipart/form-data "
+              "part 'file'");
+        } else {
+          if (auto* n = ctx.Query("imageName"))
+            meta.name = CheckText(*n, "imageName", kMaxName, false);
+          if (auto* d = ctx.Query("imageDescription")) {
+            meta.description = CheckText(*d, "imageDescription", kMaxDescription, true);
           }
-          co_return chunk;
+          result = co_await deps->images.Upload(caller, ctx.body, meta);
         }
-      } late(source, meta);
-      result = co_await deps->images.Upload(caller, late, meta);
-    } else if (media == "application/json") {
-      throw UnsupportedMediaType(
-          "send the image bytes as the body (Content-Type image/jpeg) or as multipart/form-data "
-          "part 'file'");
-    } else {
-      if (auto* n = ctx.Query("imageName")) meta.name = CheckText(*n, "imageName", kMaxName, false);
-      if (auto* d = ctx.Query("imageDescription")) {
-        meta.description = CheckText(*d, "imageDescription", kMaxDescription, true);
-      }
-      result = co_await deps->images.Upload(caller, ctx.body, meta);
-    }
-    json::object o = ImageJson(result.image, deps->public_base_url);
-    if (result.duplicate) o["duplicate"] = true;
-    Response r = http::Json(result.duplicate ? bhttp::status::ok : bhttp::status::created, o);
-    r.headers.set(bhttp::field::location, "/v1/images/" + result.image.id);
-    co_return r;
-  });
+        json::object o = ImageJson(result.image, deps->public_base_url);
+        if (result.duplicate) o["duplicate"] = true;
+        Response r = http::Json(result.duplicate ? bhttp::status::ok : bhttp::status::created, o);
+        r.headers.set(bhttp::field::location, "/v1/images/" + result.image.id);
+        co_return r;
+      });
 
-  router.Add(bhttp::verb::get, "/v1/images", [deps, auth](RequestContext& ctx) -> awaitable<Response> {
-    User caller = co_await auth(ctx);
-    RejectUnknownQuery(ctx, {"limit", "cursor"});
-    int limit = 100;
-    if (auto* l = ctx.Query("limit")) {
-      auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), limit);
-      if (ec != std::errc() || p != l->data() + l->size() || limit < 1 || limit > 1000) {
-        throw BadRequest("limit must be an integer from 1 to 1000", "invalid-parameter");
-      }
-    }
-    std::string after;
-    if (auto* c = ctx.Query("cursor"); c && !c->empty()) {
-      if (!Base64UrlDecode(*c, after) || !IsUuid(after)) {
-        throw BadRequest("cursor is not a cursor returned by this API", "invalid-parameter");
-      }
-    }
-    auto images = co_await deps->images.List(caller, limit + 1, after);
-    json::object o;
-    json::array items;
-    bool more = static_cast<int>(images.size()) > limit;
-    if (more) images.pop_back();
-    for (const auto& im : images) items.push_back(ImageJson(im, deps->public_base_url));
-    o["images"] = std::move(items);
-    o["nextCursor"] = more ? json::value(Base64UrlEncode(images.back().id)) : json::value(nullptr);
-    co_return http::Json(bhttp::status::ok, o);
-  });
-
-  router.Add(bhttp::verb::get, "/v1/images/{imageId}", [deps, auth](RequestContext& ctx) -> awaitable<Response> {
-    User caller = co_await auth(ctx);
-    RejectUnknownQuery(ctx, {"include"});
-    bool with_data = false;
-    if (auto* inc = ctx.Query("include")) {
-      if (*inc != "imageData") throw BadRequest("include must be imageData", "invalid-parameter");
-      with_data = true;
-    }
-    Image im = co_await deps->images.Get(caller, ctx.params["imageId"]);
-    json::object o = ImageJson(im, deps->public_base_url);
-    if (with_data && im.status == kStatusReady) {
-      std::string bytes = co_await deps->images.ReadAll(im, deps->max_inline_bytes);
-      o["imageData"] = Base64Encode(bytes);
-    }
-    co_return http::Json(bhttp::status::ok, o);
-  });
-
-  router.Add(bhttp::verb::patch, "/v1/images/{imageId}", [deps, auth](RequestContext& ctx) -> awaitable<Response> {
-    User caller = co_await auth(ctx);
-    json::object body = co_await ReadJsonObject(ctx.body);
-    for (const auto& kv : body) {
-      if (kv.key() != "imageName" && kv.key() != "imageDescription") {
-        throw BadRequest("field '" + std::string(kv.key()) +
-                             "' cannot be changed (only imageName, imageDescription)",
-                         "unknown-field");
-      }
-    }
-    auto name = OptionalString(body, "imageName");
-    auto desc = OptionalString(body, "imageDescription");
-    if (!name && !desc) throw BadRequest("nothing to change: give imageName and/or imageDescription");
-    if (name) CheckText(*name, "imageName", kMaxName, false);
-    if (desc) CheckText(*desc, "imageDescription", kMaxDescription, true);
-    Image im = co_await deps->images.Update(caller, ctx.params["imageId"], name, desc);
-    co_return http::Json(bhttp::status::ok, ImageJson(im, deps->public_base_url));
-  });
-
-  router.Add(bhttp::verb::delete_, "/v1/images/{imageId}", [deps, auth](RequestContext& ctx) -> awaitable<Response> {
-    User caller = co_await auth(ctx);
-    co_await deps->images.Delete(caller, ctx.params["imageId"]);
-    Response r;
-    r.status = bhttp::status::no_content;
-    co_return r;
-  });
-
-  router.Add(bhttp::verb::get, "/v1/images/{imageId}/content", [deps](RequestContext& ctx) -> awaitable<Response> {
-    RejectUnknownQuery(ctx, {});
-    Content c = co_await deps->images.OpenContent(ctx.params["imageId"]);
-    const std::string etag = "\"" + c.image.sha256 + "\"";
-    Response r;
-    r.head = ctx.head;
-    r.headers.set(bhttp::field::etag, etag);
-    r.headers.set(bhttp::field::cache_control, deps->cache_control);
-    r.headers.set(bhttp::field::accept_ranges, "bytes");
-    r.headers.set("X-Content-Type-Options", "nosniff");
-    const std::string inm = ctx.Header(bhttp::field::if_none_match);
-    if (!inm.empty() && EtagMatches(inm, etag)) {
-      r.status = bhttp::status::not_modified;
-      r.head = false;
-      co_return r;
-    }
-    const uint64_t size = c.reader->size();
-    r.headers.set(bhttp::field::content_type, "image/jpeg");
-    r.stream = c.reader;
-    r.stream_offset = 0;
-    r.stream_length = size;
-    const std::string range = ctx.Header(bhttp::field::range);
-    const std::string if_range = ctx.Header(bhttp::field::if_range);
-    if (!range.empty() && (if_range.empty() || if_range == etag)) {
-      http::ByteRange br;
-      switch (http::ParseRange(range, size, br)) {
-        case http::RangeResult::kSatisfiable:
-          r.status = bhttp::status::partial_content;
-          r.stream_offset = br.offset;
-          r.stream_length = br.length;
-          r.headers.set(bhttp::field::content_range,
-                        "bytes " + std::to_string(br.offset) + "-" +
-                            std::to_string(br.offset + br.length - 1) + "/" + std::to_string(size));
-          break;
-        case http::RangeResult::kUnsatisfiable: {
-          ApiError e(416, "range-not-satisfiable", "Range Not Satisfiable",
-                     "the image has " + std::to_string(size) + " bytes");
-          Response p = http::Problem(e, ctx.request_id);
-          p.headers.set(bhttp::field::content_range, "bytes */" + std::to_string(size));
-          co_return p;
+  router.Add(
+      bhttp::verb::get, "/v1/images", [deps, auth](RequestContext& ctx) -> awaitable<Response> {
+        User caller = co_await auth(ctx);
+        RejectUnknownQuery(ctx, {"limit", "cursor"});
+        int limit = 100;
+        if (auto* l = ctx.Query("limit")) {
+          auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), limit);
+          if (ec != std::errc() || p != l->data() + l->size() || limit < 1 || limit > 1000) {
+            throw BadRequest("limit must be an integer from 1 to 1000", "invalid-parameter");
+          }
         }
-        case http::RangeResult::kNone:
-          break;
-      }
-    }
-    co_return r;
-  });
+        std::string after;
+        if (auto* c = ctx.Query("cursor"); c && !c->empty()) {
+          if (!Base64UrlDecode(*c, after) || !IsUuid(after)) {
+            throw BadRequest("cursor is not a cursor returned by this API", "invalid-parameter");
+          }
+        }
+        auto images = co_await deps->images.List(caller, limit + 1, after);
+        json::object o;
+        json::array items;
+        bool more = static_cast<int>(images.size()) > limit;
+        if (more) images.pop_back();
+        for (const auto& im : images) items.push_back(ImageJson(im, deps->public_base_url));
+        o["images"] = std::move(items);
+        o["nextCursor"] =
+            more ? json::value(Base64UrlEncode(images.back().id)) : json::value(nullptr);
+        co_return http::Json(bhttp::status::ok, o);
+      });
+
+  router.Add(bhttp::verb::get, "/v1/images/{imageId}",
+             [deps, auth](RequestContext& ctx) -> awaitable<Response> {
+               User caller = co_await auth(ctx);
+               RejectUnknownQuery(ctx, {"include"});
+               bool with_data = false;
+               if (auto* inc = ctx.Query("include")) {
+                 if (*inc != "imageData")
+                   throw BadRequest("include must be imageData", "invalid-parameter");
+                 with_data = true;
+               }
+               Image im = co_await deps->images.Get(caller, ctx.params["imageId"]);
+               json::object o = ImageJson(im, deps->public_base_url);
+               if (with_data && im.status == kStatusReady) {
+                 std::string bytes = co_await deps->images.ReadAll(im, deps->max_inline_bytes);
+                 o["imageData"] = Base64Encode(bytes);
+               }
+               co_return http::Json(bhttp::status::ok, o);
+             });
+
+  router.Add(bhttp::verb::patch, "/v1/images/{imageId}",
+             [deps, auth](RequestContext& ctx) -> awaitable<Response> {
+               User caller = co_await auth(ctx);
+               json::object body = co_await ReadJsonObject(ctx.body);
+               for (const auto& kv : body) {
+                 if (kv.key() != "imageName" && kv.key() != "imageDescription") {
+                   throw BadRequest("field '" + std::string(kv.key()) +
+                                        "' cannot be changed (only imageName, imageDescription)",
+                                    "unknown-field");
+                 }
+               }
+               auto name = OptionalString(body, "imageName");
+               auto desc = OptionalString(body, "imageDescription");
+               if (!name && !desc)
+                 throw BadRequest("nothing to change: give imageName and/or imageDescription");
+               if (name) CheckText(*name, "imageName", kMaxName, false);
+               if (desc) CheckText(*desc, "imageDescription", kMaxDescription, true);
+               Image im = co_await deps->images.Update(caller, ctx.params["imageId"], name, desc);
+               co_return http::Json(bhttp::status::ok, ImageJson(im, deps->public_base_url));
+             });
+
+  router.Add(bhttp::verb::delete_, "/v1/images/{imageId}",
+             [deps, auth](RequestContext& ctx) -> awaitable<Response> {
+               User caller = co_await auth(ctx);
+               co_await deps->images.Delete(caller, ctx.params["imageId"]);
+               Response r;
+               r.status = bhttp::status::no_content;
+               co_return r;
+             });
+
+  router.Add(bhttp::verb::get, "/v1/images/{imageId}/content",
+             [deps](RequestContext& ctx) -> awaitable<Response> {
+               RejectUnknownQuery(ctx, {});
+               Content c = co_await deps->images.OpenContent(ctx.params["imageId"]);
+               const std::string etag = "\"" + c.image.sha256 + "\"";
+               Response r;
+               r.head = ctx.head;
+               r.headers.set(bhttp::field::etag, etag);
+               r.headers.set(bhttp::field::cache_control, deps->cache_control);
+               r.headers.set(bhttp::field::accept_ranges, "bytes");
+               r.headers.set("X-Content-Type-Options", "nosniff");
+               const std::string inm = ctx.Header(bhttp::field::if_none_match);
+               if (!inm.empty() && EtagMatches(inm, etag)) {
+                 r.status = bhttp::status::not_modified;
+                 r.head = false;
+                 co_return r;
+               }
+               const uint64_t size = c.reader->size();
+               r.headers.set(bhttp::field::content_type, "image/jpeg");
+               r.stream = c.reader;
+               r.stream_offset = 0;
+               r.stream_length = size;
+               const std::string range = ctx.Header(bhttp::field::range);
+               const std::string if_range = ctx.Header(bhttp::field::if_range);
+               if (!range.empty() && (if_range.empty() || if_range == etag)) {
+                 http::ByteRange br;
+                 switch (http::ParseRange(range, size, br)) {
+                   case http::RangeResult::kSatisfiable:
+                     r.status = bhttp::status::partial_content;
+                     r.stream_offset = br.offset;
+                     r.stream_length = br.length;
+                     r.headers.set(bhttp::field::content_range,
+                                   "bytes " + std::to_string(br.offset) + "-" +
+                                       std::to_string(br.offset + br.length - 1) + "/" +
+                                       std::to_string(size));
+                     break;
+                   case http::RangeResult::kUnsatisfiable: {
+                     ApiError e(416, "range-not-satisfiable", "Range Not Satisfiable",
+                                "the image has " + std::to_string(size) + " bytes");
+                     Response p = http::Problem(e, ctx.request_id);
+                     p.headers.set(bhttp::field::content_range, "bytes */" + std::to_string(size));
+                     co_return p;
+                   }
+                   case http::RangeResult::kNone:
+                     break;
+                 }
+               }
+               co_return r;
+             });
 }
 
 }  // namespace imgd::api

@@ -118,9 +118,9 @@ bool Base64UrlDecode(std::string_view in, std::string& out) {
   if (pad == 3) return false;
   s.append(pad, '=');
   out.assign(s.size() / 4 * 3 + 1, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(s.data()),
-                          static_cast<int>(s.size()));
+  int n =
+      EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                      reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
   if (n < 0) return false;
   out.resize(static_cast<size_t>(n) - pad);
   return true;

@@ -1,7 +1,7 @@
 #pragma once
 // Everything a handler sees of one request.
-#include <boost/beast/http/message.hpp>
 #include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/message.hpp>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -12,8 +12,8 @@ namespace imgd::http {
 
 struct RequestContext {
   const boost::beast::http::request_header<>& header;
-  std::string path;                                   // percent-decoded path
-  std::map<std::string, std::string> query;           // first value of each parameter
+  std::string path;                                     // percent-decoded path
+  std::map<std::string, std::string> query;             // first value of each parameter
   std::unordered_map<std::string, std::string> params;  // from the route pattern
   std::string request_id;
   std::string client_ip;

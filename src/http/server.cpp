@@ -195,8 +195,7 @@ void Server::MaybeStop() {
 
 asio::awaitable<void> Server::Accept() {
   for (;;) {
-    auto [ec, socket] =
-        co_await acceptor_.async_accept(asio::make_strand(ioc_), kTuple);
+    auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_), kTuple);
     if (ec) {
       if (draining_.load() || ec == asio::error::operation_aborted) co_return;
       LogJson("warn", "accept failed", {{"error", ec.message()}});
@@ -247,8 +246,7 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn) {
         static const char kTooLarge[] =
             "HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n"
             "Content-Length: 0\r\n\r\n";
-        co_await asio::async_write(stream, asio::buffer(kTooLarge, sizeof(kTooLarge) - 1),
-                                   kTuple);
+        co_await asio::async_write(stream, asio::buffer(kTooLarge, sizeof(kTooLarge) - 1), kTuple);
       } else if (rec != bhttp::error::end_of_stream && rec != beast::error::timeout &&
                  rec != asio::error::operation_aborted && rec != asio::error::eof &&
                  rec != asio::error::connection_reset && rec != asio::error::bad_descriptor) {
@@ -312,9 +310,9 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn) {
           throw PayloadTooLarge("declared Content-Length exceeds the upload limit of " +
                                 std::to_string(opts_.max_body_bytes) + " bytes");
         }
-        RequestContext ctx{hdr,         parsed->first,       parsed->second,
-                           match.params, request_id,          client_ip,
-                           match.head_via_get, body,          {}};
+        RequestContext ctx{hdr,        parsed->first, parsed->second,     match.params,
+                           request_id, client_ip,     match.head_via_get, body,
+                           {}};
         try {
           resp = co_await match.route->handler(ctx);
         } catch (...) {
@@ -359,12 +357,11 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn) {
         size_t want = static_cast<size_t>(std::min<uint64_t>(left, chunk.size()));
         size_t got = 0;
         try {
-          got = co_await Offload(blocking_, [&, off, want] {
-            return resp.stream->ReadAt(off, chunk.data(), want);
-          });
+          got = co_await Offload(
+              blocking_, [&, off, want] { return resp.stream->ReadAt(off, chunk.data(), want); });
         } catch (const std::exception& e) {
-          LogJson("error", "read failed mid-response", {{"requestId", request_id},
-                                                         {"error", e.what()}});
+          LogJson("error", "read failed mid-response",
+                  {{"requestId", request_id}, {"error", e.what()}});
         }
         if (got == 0) {  // the object shrank or failed: the response cannot be completed
           wec = asio::error::broken_pipe;
@@ -399,9 +396,8 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn) {
       stream.expires_after(opts_.io_timeout);
       bhttp::response_serializer<bhttp::string_body> sr{res};
       if (no_body) sr.split(true);
-      std::tie(wec, std::ignore) = no_body
-                                       ? co_await bhttp::async_write_header(stream, sr, kTuple)
-                                       : co_await bhttp::async_write(stream, sr, kTuple);
+      std::tie(wec, std::ignore) = no_body ? co_await bhttp::async_write_header(stream, sr, kTuple)
+                                           : co_await bhttp::async_write(stream, sr, kTuple);
     }
 
     const double secs =
@@ -412,17 +408,17 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn) {
     metrics_.Observe("imgd_http_request_duration_seconds", {{"route", route_label}}, secs);
     metrics_.Inc("imgd_http_request_bytes_total", {}, static_cast<double>(body.received()));
     metrics_.Inc("imgd_http_response_bytes_total", {}, static_cast<double>(sent));
-    boost::json::object line{{"requestId", request_id},
-                             {"method", method},
-                             {"route", route_label},
-                             {"path", parsed ? parsed->first : target},
-                             {"status", status},
-                             {"bytesIn", body.received()},
-                             {"bytes", sent},
-                             {"durationMs", secs * 1000.0},
-                             {"userId", user_id.empty() ? boost::json::value(nullptr)
-                                                        : boost::json::value(user_id)},
-                             {"clientIp", client_ip}};
+    boost::json::object line{
+        {"requestId", request_id},
+        {"method", method},
+        {"route", route_label},
+        {"path", parsed ? parsed->first : target},
+        {"status", status},
+        {"bytesIn", body.received()},
+        {"bytes", sent},
+        {"durationMs", secs * 1000.0},
+        {"userId", user_id.empty() ? boost::json::value(nullptr) : boost::json::value(user_id)},
+        {"clientIp", client_ip}};
     LogJson("info", "request", std::move(line));
     if (!wec && !body.complete()) {
       // The client may still be sending a body we refused. Closing now would reset the

@@ -3,10 +3,10 @@
 // coroutine per connection on its own strand. Request bodies are streamed to handlers;
 // response bodies from a ByteSource are streamed from the blocking pool. Every response
 // carries X-Request-Id; every request produces one JSON access-log line and metrics.
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/thread_pool.hpp>
-#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -23,9 +23,9 @@ struct ServerOptions {
   unsigned short port = 8080;
   uint64_t max_body_bytes = 1ull << 30;  // larger declared/received bodies get 413
   size_t header_limit = 16 * 1024;
-  std::chrono::seconds idle_timeout{75};    // keep-alive wait for the next request
-  std::chrono::seconds io_timeout{60};      // per read/write of a header or body chunk
-  std::chrono::seconds drain_timeout{30};   // SIGTERM: wait this long for in-flight work
+  std::chrono::seconds idle_timeout{75};   // keep-alive wait for the next request
+  std::chrono::seconds io_timeout{60};     // per read/write of a header or body chunk
+  std::chrono::seconds drain_timeout{30};  // SIGTERM: wait this long for in-flight work
 };
 
 class Server {

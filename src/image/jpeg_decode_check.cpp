@@ -112,8 +112,8 @@ void TermSource(j_decompress_ptr) {}
 
 // Everything libjpeg touches lives here, with no C++ destructors between setjmp and
 // longjmp.
-bool RunDecode(jpeg_decompress_struct* cinfo, ErrorMgr* err, Source* source,
-               unsigned char* row_buf, size_t row_cap, uint64_t max_memory) {
+bool RunDecode(jpeg_decompress_struct* cinfo, ErrorMgr* err, Source* source, unsigned char* row_buf,
+               size_t row_cap, uint64_t max_memory) {
   if (setjmp(err->jump)) {
     jpeg_destroy_decompress(cinfo);
     return false;

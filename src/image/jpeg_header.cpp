@@ -41,9 +41,7 @@ class Cursor {
   size_t win_len_ = 0;
 };
 
-bool IsSof(uint8_t m) {
-  return m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC;
-}
+bool IsSof(uint8_t m) { return m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC; }
 
 }  // namespace
 

@@ -59,8 +59,7 @@ class MetaStore {
   virtual std::optional<Image> UpdateImage(const std::string& image_id,
                                            const std::optional<std::string>& name,
                                            const std::optional<std::string>& description,
-                                           const std::string& modified_by,
-                                           int64_t modified_ms) = 0;
+                                           const std::string& modified_by, int64_t modified_ms) = 0;
   struct DeleteResult {
     bool found = false;
     std::string sha256;          // the deleted image's blob (empty for pending images)

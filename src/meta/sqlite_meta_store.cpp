@@ -135,8 +135,8 @@ class SqliteMetaStore::Conn {
 
    private:
     void Check(int rc) {
-      if (rc != SQLITE_OK) throw std::runtime_error(std::string("sqlite bind: ") +
-                                                    sqlite3_errmsg(db_));
+      if (rc != SQLITE_OK)
+        throw std::runtime_error(std::string("sqlite bind: ") + sqlite3_errmsg(db_));
     }
     sqlite3* db_;
     sqlite3_stmt* st_;
@@ -520,7 +520,8 @@ std::vector<std::string> SqliteMetaStore::TakeUnreferencedBlobs() {
 
 std::unique_ptr<MetaStore> OpenMetaStore(const std::string& url) {
   const std::string scheme = "sqlite://";
-  if (url.rfind(scheme, 0) == 0) return std::make_unique<SqliteMetaStore>(url.substr(scheme.size()));
+  if (url.rfind(scheme, 0) == 0)
+    return std::make_unique<SqliteMetaStore>(url.substr(scheme.size()));
   throw std::invalid_argument("unsupported metadata URL (expected sqlite://...): " + url);
 }
 

@@ -78,8 +78,8 @@ boost::asio::awaitable<UploadResult> ImageService::Upload(const User& owner, Chu
     });
     if (cr.duplicate && meta.policy == DuplicatePolicy::kReject) {
       metrics_.Inc("imgd_upload_rejects_total", {{"reason", "duplicate"}});
-      throw Conflict("you already uploaded these bytes as image " + cr.image.id,
-                     "duplicate-image", {{"existingImageId", cr.image.id}});
+      throw Conflict("you already uploaded these bytes as image " + cr.image.id, "duplicate-image",
+                     {{"existingImageId", cr.image.id}});
     }
     result.image = std::move(cr.image);
     // onDuplicate=new makes a record of its own (201); only a returned existing image is
@@ -156,11 +156,11 @@ boost::asio::awaitable<Content> ImageService::OpenContent(const std::string& id)
   Content c;
   auto image = co_await Offload(pools_.blocking, [&] { return meta_.GetImage(id); });
   if (!image) throw NotFound("no image " + id);
-  if (image->status != kStatusReady) throw Conflict("image " + id + " has no content yet",
-                                                    "image-pending");
+  if (image->status != kStatusReady)
+    throw Conflict("image " + id + " has no content yet", "image-pending");
   c.image = std::move(*image);
-  c.reader = co_await Offload(pools_.blocking,
-                              [&] { return std::shared_ptr(blobs_.Open(OriginalKey(c.image.sha256))); });
+  c.reader = co_await Offload(
+      pools_.blocking, [&] { return std::shared_ptr(blobs_.Open(OriginalKey(c.image.sha256))); });
   if (!c.reader) {
     // Only possible if the bytes were lost outside imgd's control.
     throw Unavailable("the bytes of image " + id + " are missing from the blob store", 5);

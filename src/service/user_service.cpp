@@ -39,8 +39,8 @@ std::optional<std::string> UserService::EnsureAdmin(const std::string& configure
 }
 
 boost::asio::awaitable<std::pair<User, std::string>> UserService::CreateUser(const User& caller,
-                                                                            std::string name,
-                                                                            std::string email) {
+                                                                             std::string name,
+                                                                             std::string email) {
   if (!caller.is_admin) throw Forbidden("only the admin key can create users");
   CheckField(name, "userName", 256);
   CheckField(email, "userEmail", 320);

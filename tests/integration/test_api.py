@@ -2,6 +2,7 @@
 import base64
 import json
 import re
+import time
 
 from harness import ADMIN_KEY, ServerTest, corpus_bytes, sha256
 
@@ -44,8 +45,13 @@ class ApiTest(ServerTest):
     def test_access_log_has_one_json_line_per_request(self):
         self.server.request("GET", "/v1/users/me", key=self.alice["apiKey"],
                             headers={"X-Request-Id": "log-check-1"})
-        with open(self.server.stderr_path) as f:
-            lines = [json.loads(l) for l in f if "log-check-1" in l]
+        # The line is written once the response is sent, so it may trail our read.
+        deadline = time.monotonic() + 10
+        while True:
+            with open(self.server.stderr_path) as f:
+                lines = [json.loads(l) for l in f if "log-check-1" in l]
+            if lines or time.monotonic() > deadline:
+                break
         self.assertEqual(len(lines), 1)
         line = lines[0]
         for k in ("time", "requestId", "method", "route", "status", "bytes", "durationMs",

@@ -65,12 +65,13 @@ struct Collected {
 
 Collected ParseInPieces(const std::string& body, const std::string& boundary, size_t piece) {
   Collected c;
-  MultipartParser p(boundary, {[&](const PartInfo& i) {
-                                 c.parts.push_back(i);
-                                 c.data.emplace_back();
-                               },
-                               [&](std::span<const char> d) { c.data.back().append(d.data(), d.size()); },
-                               [&] { ++c.ends; }});
+  MultipartParser p(boundary,
+                    {[&](const PartInfo& i) {
+                       c.parts.push_back(i);
+                       c.data.emplace_back();
+                     },
+                     [&](std::span<const char> d) { c.data.back().append(d.data(), d.size()); },
+                     [&] { ++c.ends; }});
   for (size_t i = 0; i < body.size(); i += piece) {
     p.Feed({body.data() + i, std::min(piece, body.size() - i)});
   }

@@ -1,9 +1,8 @@
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "blob/fs_blob_store.h"
 #include "core/clock.h"
@@ -104,9 +103,10 @@ TEST_F(MetaStoreTest, ConcurrentIdenticalCommitsMakeOneImage) {
 TEST_F(MetaStoreTest, ListIsNewestFirstAndPages) {
   std::vector<std::string> ids;
   for (int i = 0; i < 25; ++i) {
-    ids.push_back(store_->CommitImage(Candidate("u1", fmt::format("s{}", i)),
-                                      DuplicatePolicy::kReturnExisting)
-                      .image.id);
+    ids.push_back(
+        store_
+            ->CommitImage(Candidate("u1", fmt::format("s{}", i)), DuplicatePolicy::kReturnExisting)
+            .image.id);
   }
   store_->CommitImage(Candidate("u2", "x"), DuplicatePolicy::kReturnExisting);
   std::vector<std::string> walked;

@@ -5,7 +5,7 @@
 // Contract for every implementation:
 // - All methods block; call them from a blocking pool, never from a network thread.
 // - All methods are thread-safe; one StagedBlob or reader is used by one thread at a time.
-// - Failures throw std::runtime_error (the caller maps them to 503); a missing key is not
+// - Failures throw StoreError (answered with 503); a missing key is not
 //   a failure where the method says so.
 // - A key, once committed, holds complete bytes: readers never see partial objects.
 #include <cstdint>

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "core/errors.h"
 #include "core/ids.h"
 
 namespace imgd {
@@ -16,7 +17,7 @@ namespace fs = std::filesystem;
 namespace {
 
 [[noreturn]] void ThrowErrno(const std::string& what) {
-  throw std::runtime_error(what + ": " + std::strerror(errno));
+  throw StoreError(what + ": " + std::strerror(errno));
 }
 
 void FsyncPath(const fs::path& p) {

@@ -11,7 +11,7 @@ class ByteSource {
   virtual ~ByteSource() = default;
   virtual uint64_t size() const = 0;
   // Reads up to n bytes starting at offset into buf. Returns the count read; fewer than n
-  // only at the end. Throws std::runtime_error on I/O failure.
+  // only at the end. Throws StoreError on I/O failure.
   virtual size_t ReadAt(uint64_t offset, void* buf, size_t n) = 0;
 };
 

@@ -33,6 +33,13 @@ class ApiError : public std::runtime_error {
   boost::json::object extra_;
 };
 
+// A store (database, blob storage) failed or is unreachable. Not the client's fault and
+// usually temporary: the HTTP layer answers 503 with Retry-After, never 500.
+class StoreError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 inline ApiError BadRequest(std::string detail, std::string slug = "bad-request") {
   return ApiError(400, std::move(slug), "Bad Request", std::move(detail));
 }

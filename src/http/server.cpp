@@ -13,6 +13,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/json/object.hpp>
 #include <boost/url/parse.hpp>
+#include <cmath>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -325,6 +326,10 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn) {
       client_gone = true;
     } catch (const ApiError& e) {
       resp = Problem(e, request_id);
+    } catch (const StoreError& e) {
+      LogJson("error", "store failure", {{"requestId", request_id}, {"error", e.what()}});
+      resp = Problem(Unavailable("storage is temporarily unavailable; retry shortly", 2),
+                     request_id);
     } catch (const std::exception& e) {
       LogJson("error", "unhandled error", {{"requestId", request_id}, {"error", e.what()}});
       resp = Problem(ApiError(500, "internal", "Internal Server Error",

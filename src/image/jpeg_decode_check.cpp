@@ -1,5 +1,7 @@
 #include "image/jpeg_decode_check.h"
 
+#include "core/errors.h"
+
 // clang-format off
 #include <cstdio>  // jpeglib.h needs FILE and size_t first
 #include <jpeglib.h>
@@ -54,6 +56,7 @@ struct Source {
   size_t buf_len;
   size_t buf_pos;  // next byte of buf to hand out
   bool eof;
+  bool io_failed;  // the ByteSource threw: a storage problem, not a bad image
 };
 
 void InitSource(j_decompress_ptr) {}
@@ -70,7 +73,10 @@ boolean FillInput(j_decompress_ptr cinfo) {
     } catch (...) {  // never let a C++ exception unwind through libjpeg's C frames
       io_failed = true;
     }
-    if (io_failed) ERREXIT(cinfo, JERR_FILE_READ);
+    if (io_failed) {
+      s->io_failed = true;
+      ERREXIT(cinfo, JERR_FILE_READ);
+    }
     if (s->buf_len == 0) s->eof = true;
   }
   if (s->buf_pos >= s->buf_len) {
@@ -171,6 +177,7 @@ DecodeCheckResult DecodeCheckJpeg(ByteSource& src, uint64_t max_memory) {
   source.buf = buf.get();
   DecodeCheckResult r;
   r.ok = RunDecode(&cinfo, &err, &source, row.get(), kRowCap, max_memory);
+  if (source.io_failed) throw StoreError("reading staged upload failed");
   if (!r.ok) r.error = err.first_message[0] ? err.first_message : "undecodable JPEG data";
   return r;
 }

@@ -5,7 +5,7 @@
 // - All methods block; call them from a blocking pool, never from a network thread.
 // - All methods are thread-safe and safe across processes/nodes sharing the database:
 //   atomicity comes from database transactions and constraints, not in-process locks.
-// - Store failures throw std::runtime_error (the caller maps them to 503). "Not found" is
+// - Store failures throw StoreError (answered with 503). "Not found" is
 //   an empty optional, never an exception.
 // - Access pattern: every hot query is by image id or by (user, newest first); nothing
 //   needs a join or a cross-partition transaction on the hot path.

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "core/clock.h"
+#include "core/errors.h"
 #include "core/ids.h"
 
 namespace imgd {
@@ -76,7 +77,7 @@ class SqliteMetaStore::Conn {
                         nullptr) != SQLITE_OK) {
       std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
       sqlite3_close(db_);
-      throw std::runtime_error("sqlite open " + path + ": " + msg);
+      throw StoreError("sqlite open " + path + ": " + msg);
     }
     sqlite3_busy_timeout(db_, 10000);
     Exec("PRAGMA journal_mode=WAL");
@@ -93,7 +94,7 @@ class SqliteMetaStore::Conn {
     if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
       std::string msg = err ? err : "unknown";
       sqlite3_free(err);
-      throw std::runtime_error(std::string("sqlite: ") + msg);
+      throw StoreError(std::string("sqlite: ") + msg);
     }
   }
 
@@ -123,7 +124,7 @@ class SqliteMetaStore::Conn {
       if (rc == SQLITE_ROW) return true;
       if (rc == SQLITE_DONE) return false;
       last_rc_ = rc;
-      throw std::runtime_error(std::string("sqlite step: ") + sqlite3_errmsg(db_));
+      throw StoreError(std::string("sqlite step: ") + sqlite3_errmsg(db_));
     }
     std::string Text(int col) const {
       auto p = sqlite3_column_text(st_, col);
@@ -136,7 +137,7 @@ class SqliteMetaStore::Conn {
    private:
     void Check(int rc) {
       if (rc != SQLITE_OK)
-        throw std::runtime_error(std::string("sqlite bind: ") + sqlite3_errmsg(db_));
+        throw StoreError(std::string("sqlite bind: ") + sqlite3_errmsg(db_));
     }
     sqlite3* db_;
     sqlite3_stmt* st_;
@@ -149,7 +150,7 @@ class SqliteMetaStore::Conn {
       sqlite3_stmt* st = nullptr;
       if (sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &st, nullptr) !=
           SQLITE_OK) {
-        throw std::runtime_error("sqlite prepare: " + std::string(sqlite3_errmsg(db_)));
+        throw StoreError("sqlite prepare: " + std::string(sqlite3_errmsg(db_)));
       }
       it = stmts_.emplace(sql, st).first;
     }

@@ -51,6 +51,20 @@ class MetaStore {
   // calls end as some sequential order of them would.
   virtual CommitResult CommitImage(const Image& candidate, DuplicatePolicy policy) = 0;
 
+  // --- pending images (pre-signed and resumable uploads: a record before the bytes) ---
+  // Records image with status "pending" and no bytes; it expires at image.expires_ms.
+  virtual void CreatePendingImage(const Image& image) = 0;
+  // Gives pending image `image_id` the bytes `blob` (already durable), with CommitImage's
+  // duplicate rule against the owner's ready images: on a duplicate under kReturnExisting or
+  // kReject the pending record is deleted and the existing image returned (duplicate=true,
+  // created=false); otherwise the record becomes ready and references the blob.
+  // nullopt when the record is not pending any more (completed, deleted, or expired).
+  virtual std::optional<CommitResult> CompletePendingImage(const std::string& image_id,
+                                                           const BlobInfo& blob, int64_t now_ms,
+                                                           DuplicatePolicy policy) = 0;
+  // Deletes pending images that expired before now_ms; returns their ids.
+  virtual std::vector<std::string> DeleteExpiredPending(int64_t now_ms) = 0;
+
   virtual std::optional<Image> GetImage(const std::string& image_id) = 0;
   // The user's images, newest first, starting after `after_id` (exclusive; empty = newest).
   virtual std::vector<Image> ListImages(const std::string& user_id, int limit,

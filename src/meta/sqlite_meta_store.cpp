@@ -136,8 +136,7 @@ class SqliteMetaStore::Conn {
 
    private:
     void Check(int rc) {
-      if (rc != SQLITE_OK)
-        throw StoreError(std::string("sqlite bind: ") + sqlite3_errmsg(db_));
+      if (rc != SQLITE_OK) throw StoreError(std::string("sqlite bind: ") + sqlite3_errmsg(db_));
     }
     sqlite3* db_;
     sqlite3_stmt* st_;
@@ -357,64 +356,148 @@ bool SqliteMetaStore::HasAdmin() {
   return c->Prepare("SELECT 1 FROM users WHERE is_admin = 1 LIMIT 1").Step();
 }
 
-MetaStore::CommitResult SqliteMetaStore::CommitImage(const Image& cand, DuplicatePolicy policy) {
-  Lease c(*this);
-  Txn txn(*c, true);
-  CommitResult result;
+namespace {
+
+void InsertImage(Conn& c, const Image& im, bool dedup_slot) {
+  auto s = c.Prepare(std::string("INSERT INTO images(") + kImageColumns +
+                     ", dedup_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  s.Bind(1, im.id)
+      .Bind(2, im.user_id)
+      .Bind(3, im.name)
+      .Bind(4, im.description)
+      .Bind(5, im.created_by)
+      .Bind(6, im.created_ms)
+      .Bind(7, im.modified_by)
+      .Bind(8, im.modified_ms)
+      .Bind(9, im.format)
+      .Bind(10, static_cast<int64_t>(im.size))
+      .Bind(11, int64_t{im.width})
+      .Bind(12, int64_t{im.height})
+      .Bind(13, im.sha256)
+      .Bind(14, im.status)
+      .Bind(15, im.expires_ms);
+  if (dedup_slot) {
+    s.Bind(16, im.sha256);
+  } else {
+    s.BindNull(16);
+  }
+  s.Step();
+}
+
+// The duplicate rule shared by direct uploads and completed pending uploads, inside the
+// caller's write transaction. `ready` is the image as it will be stored when a record is
+// written; `pending_id`, when set, is the pending record that becomes it (or is dropped on
+// a returned duplicate). Returns nullopt when that pending record no longer exists.
+std::optional<MetaStore::CommitResult> CommitReady(Conn& c, Image ready, DuplicatePolicy policy,
+                                                   const std::string* pending_id) {
+  MetaStore::CommitResult result;
   std::optional<Image> existing;
   {
-    auto s = c->Prepare(std::string("SELECT ") + kImageColumns +
-                        " FROM images WHERE user_id = ? AND sha256 = ? AND status = 'ready' "
-                        "ORDER BY id LIMIT 1");
-    s.Bind(1, cand.user_id).Bind(2, cand.sha256);
+    auto s = c.Prepare(std::string("SELECT ") + kImageColumns +
+                       " FROM images WHERE user_id = ? AND sha256 = ? AND status = 'ready' "
+                       "ORDER BY id LIMIT 1");
+    s.Bind(1, ready.user_id).Bind(2, ready.sha256);
     if (s.Step()) existing = ReadImage(s);
   }
+  if (pending_id) {
+    auto s = c.Prepare("SELECT 1 FROM images WHERE id = ? AND status = 'pending'");
+    s.Bind(1, *pending_id);
+    if (!s.Step()) return std::nullopt;
+  }
   if (existing && policy != DuplicatePolicy::kNew) {
-    txn.Commit();
+    if (pending_id) c.Prepare("DELETE FROM images WHERE id = ?").Bind(1, *pending_id).Step();
     result.image = *existing;
     result.duplicate = true;
     return result;
   }
-  {
-    auto s = c->Prepare(std::string("INSERT INTO images(") + kImageColumns +
-                        ", dedup_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-    s.Bind(1, cand.id)
-        .Bind(2, cand.user_id)
-        .Bind(3, cand.name)
-        .Bind(4, cand.description)
-        .Bind(5, cand.created_by)
-        .Bind(6, cand.created_ms)
-        .Bind(7, cand.modified_by)
-        .Bind(8, cand.modified_ms)
-        .Bind(9, cand.format)
-        .Bind(10, static_cast<int64_t>(cand.size))
-        .Bind(11, int64_t{cand.width})
-        .Bind(12, int64_t{cand.height})
-        .Bind(13, cand.sha256)
-        .Bind(14, std::string(kStatusReady))
-        .Bind(15, int64_t{0});
+  ready.status = kStatusReady;
+  ready.expires_ms = 0;
+  if (pending_id) {
+    auto s = c.Prepare(
+        "UPDATE images SET size = ?, width = ?, height = ?, sha256 = ?, status = 'ready', "
+        "expires_ms = 0, dedup_key = ?, modified_ms = ? WHERE id = ?");
+    s.Bind(1, static_cast<int64_t>(ready.size))
+        .Bind(2, int64_t{ready.width})
+        .Bind(3, int64_t{ready.height})
+        .Bind(4, ready.sha256)
+        .Bind(6, ready.modified_ms)
+        .Bind(7, *pending_id);
     if (existing) {
-      s.BindNull(16);
+      s.BindNull(5);
     } else {
-      s.Bind(16, cand.sha256);
+      s.Bind(5, ready.sha256);
     }
     s.Step();
+    ready = *SelectImage(c, *pending_id);
+  } else {
+    InsertImage(c, ready, !existing);
   }
-  c->Prepare(
+  c.Prepare(
        "INSERT INTO blobs(sha256, size, width, height, refcount, created_ms) "
        "VALUES (?,?,?,?,1,?) ON CONFLICT(sha256) DO UPDATE SET refcount = refcount + 1")
-      .Bind(1, cand.sha256)
-      .Bind(2, static_cast<int64_t>(cand.size))
-      .Bind(3, int64_t{cand.width})
-      .Bind(4, int64_t{cand.height})
-      .Bind(5, cand.created_ms)
+      .Bind(1, ready.sha256)
+      .Bind(2, static_cast<int64_t>(ready.size))
+      .Bind(3, int64_t{ready.width})
+      .Bind(4, int64_t{ready.height})
+      .Bind(5, ready.modified_ms)
       .Step();
-  txn.Commit();
-  result.image = cand;
-  result.image.status = kStatusReady;
+  result.image = std::move(ready);
   result.duplicate = existing.has_value();
   result.created = true;
   return result;
+}
+
+}  // namespace
+
+MetaStore::CommitResult SqliteMetaStore::CommitImage(const Image& cand, DuplicatePolicy policy) {
+  Lease c(*this);
+  Txn txn(*c, true);
+  auto r = CommitReady(*c, cand, policy, nullptr);
+  txn.Commit();
+  return *r;
+}
+
+void SqliteMetaStore::CreatePendingImage(const Image& image) {
+  Lease c(*this);
+  Txn txn(*c, true);
+  Image pending = image;
+  pending.status = kStatusPending;
+  pending.sha256.clear();
+  InsertImage(*c, pending, false);
+  txn.Commit();
+}
+
+std::optional<MetaStore::CommitResult> SqliteMetaStore::CompletePendingImage(
+    const std::string& image_id, const BlobInfo& blob, int64_t now_ms, DuplicatePolicy policy) {
+  Lease c(*this);
+  Txn txn(*c, true);
+  auto pending = SelectImage(*c, image_id);
+  if (!pending || pending->status != kStatusPending || pending->expires_ms < now_ms) {
+    return std::nullopt;
+  }
+  Image ready = *pending;
+  ready.sha256 = blob.sha256;
+  ready.size = blob.size;
+  ready.width = blob.width;
+  ready.height = blob.height;
+  ready.modified_ms = now_ms;
+  auto r = CommitReady(*c, ready, policy, &image_id);
+  txn.Commit();
+  return r;
+}
+
+std::vector<std::string> SqliteMetaStore::DeleteExpiredPending(int64_t now_ms) {
+  Lease c(*this);
+  Txn txn(*c, true);
+  std::vector<std::string> ids;
+  {
+    auto s =
+        c->Prepare("DELETE FROM images WHERE status = 'pending' AND expires_ms < ? RETURNING id");
+    s.Bind(1, now_ms);
+    while (s.Step()) ids.push_back(s.Text(0));
+  }
+  txn.Commit();
+  return ids;
 }
 
 std::optional<Image> SqliteMetaStore::GetImage(const std::string& image_id) {

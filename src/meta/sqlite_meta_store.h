@@ -26,6 +26,11 @@ class SqliteMetaStore final : public MetaStore {
   void SetAdminKey(const std::string& key_hash) override;
   bool HasAdmin() override;
   CommitResult CommitImage(const Image& candidate, DuplicatePolicy policy) override;
+  void CreatePendingImage(const Image& image) override;
+  std::optional<CommitResult> CompletePendingImage(const std::string& image_id,
+                                                   const BlobInfo& blob, int64_t now_ms,
+                                                   DuplicatePolicy policy) override;
+  std::vector<std::string> DeleteExpiredPending(int64_t now_ms) override;
   std::optional<Image> GetImage(const std::string& image_id) override;
   std::vector<Image> ListImages(const std::string& user_id, int limit,
                                 const std::string& after_id) override;

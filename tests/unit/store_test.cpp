@@ -184,3 +184,63 @@ TEST(FsBlobStore, RejectsKeysThatEscapeTheRoot) {
   EXPECT_FALSE(IsValidBlobKey("originals/ab"));
   EXPECT_TRUE(IsValidBlobKey("variants/abcd-w300"));
 }
+
+TEST_F(MetaStoreTest, PendingImagesCompleteExpireAndDedup) {
+  Image p = Candidate("u1", "");
+  p.expires_ms = NowMs() + 60'000;
+  store_->CreatePendingImage(p);
+  auto got = store_->GetImage(p.id);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->status, kStatusPending);
+  EXPECT_TRUE(got->sha256.empty());
+  EXPECT_EQ(store_->ListImages("u1", 10, "").size(), 1u);  // pending shows in lists
+
+  BlobInfo blob{"bytes1", 100, 8, 6, 0};
+  auto done = store_->CompletePendingImage(p.id, blob, NowMs(), DuplicatePolicy::kReturnExisting);
+  ASSERT_TRUE(done);
+  EXPECT_TRUE(done->created);
+  EXPECT_EQ(done->image.id, p.id);
+  EXPECT_EQ(done->image.status, kStatusReady);
+  EXPECT_EQ(done->image.size, 100u);
+  EXPECT_EQ(store_->GetBlob("bytes1")->refcount, 1);
+  // Completing twice is refused.
+  EXPECT_FALSE(store_->CompletePendingImage(p.id, blob, NowMs(), DuplicatePolicy::kNew));
+
+  // A second pending upload of the same bytes resolves to the existing image.
+  Image p2 = Candidate("u1", "");
+  p2.expires_ms = NowMs() + 60'000;
+  store_->CreatePendingImage(p2);
+  auto dup = store_->CompletePendingImage(p2.id, blob, NowMs(), DuplicatePolicy::kReturnExisting);
+  ASSERT_TRUE(dup);
+  EXPECT_TRUE(dup->duplicate);
+  EXPECT_FALSE(dup->created);
+  EXPECT_EQ(dup->image.id, p.id);
+  EXPECT_FALSE(store_->GetImage(p2.id));
+  EXPECT_EQ(store_->GetBlob("bytes1")->refcount, 1);
+
+  // With kNew it becomes a second record on the same blob.
+  Image p3 = Candidate("u1", "");
+  p3.expires_ms = NowMs() + 60'000;
+  store_->CreatePendingImage(p3);
+  auto extra = store_->CompletePendingImage(p3.id, blob, NowMs(), DuplicatePolicy::kNew);
+  ASSERT_TRUE(extra);
+  EXPECT_TRUE(extra->created);
+  EXPECT_EQ(store_->GetBlob("bytes1")->refcount, 2);
+
+  // Expired pending images cannot complete and are swept.
+  Image old = Candidate("u1", "");
+  old.expires_ms = NowMs() - 1;
+  store_->CreatePendingImage(old);
+  EXPECT_FALSE(store_->CompletePendingImage(old.id, blob, NowMs(), DuplicatePolicy::kNew));
+  auto swept = store_->DeleteExpiredPending(NowMs());
+  ASSERT_EQ(swept.size(), 1u);
+  EXPECT_EQ(swept[0], old.id);
+  EXPECT_FALSE(store_->GetImage(old.id));
+  // Deleting a pending image releases nothing.
+  Image p4 = Candidate("u1", "");
+  p4.expires_ms = NowMs() + 60'000;
+  store_->CreatePendingImage(p4);
+  auto del = store_->DeleteImage(p4.id);
+  EXPECT_TRUE(del.found);
+  EXPECT_FALSE(del.blob_released);
+}

@@ -97,6 +97,7 @@ int Serve(Config& cfg) {
            {"version", IMGD_VERSION}});
   std::cout << "imgd listening on http://" << bound << std::endl;
   server.Run(cfg.io_threads > 0 ? cfg.io_threads : Cores());
+  FlushLogs();
   return 0;
 }
 

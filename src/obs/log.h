@@ -7,5 +7,7 @@ namespace imgd {
 
 // Writes {"time":..., "level":..., "msg":..., ...fields} as one line. Thread-safe.
 void LogJson(const std::string& level, const std::string& msg, boost::json::object fields = {});
+// Writes out queued lines; call once before exiting.
+void FlushLogs();
 
 }  // namespace imgd

@@ -153,19 +153,20 @@ boost::asio::awaitable<void> ImageService::Delete(const User& caller, const std:
 
 boost::asio::awaitable<Content> ImageService::OpenContent(const std::string& id) {
   if (!IsUuid(id)) throw NotFound("no image " + id);
-  Content c;
-  auto image = co_await Offload(pools_.blocking, [&] { return meta_.GetImage(id); });
-  if (!image) throw NotFound("no image " + id);
-  if (image->status != kStatusReady)
-    throw Conflict("image " + id + " has no content yet", "image-pending");
-  c.image = std::move(*image);
-  c.reader = co_await Offload(
-      pools_.blocking, [&] { return std::shared_ptr(blobs_.Open(OriginalKey(c.image.sha256))); });
-  if (!c.reader) {
+  // One hop to the blocking pool for both the lookup and the open.
+  co_return co_await Offload(pools_.blocking, [&] {
+    auto image = meta_.GetImage(id);
+    if (!image) throw NotFound("no image " + id);
+    if (image->status != kStatusReady) {
+      throw Conflict("image " + id + " has no content yet", "image-pending");
+    }
+    Content c;
+    c.reader = blobs_.Open(OriginalKey(image->sha256));
     // Only possible if the bytes were lost outside imgd's control.
-    throw Unavailable("the bytes of image " + id + " are missing from the blob store", 5);
-  }
-  co_return c;
+    if (!c.reader) throw Unavailable("the bytes of image " + id + " are missing", 5);
+    c.image = std::move(*image);
+    return c;
+  });
 }
 
 boost::asio::awaitable<std::string> ImageService::ReadAll(const Image& image, uint64_t max_bytes) {

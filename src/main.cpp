@@ -1,4 +1,8 @@
 // The imgd command: serve, user create, gc, migrate.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <cstdio>
@@ -22,6 +26,16 @@ namespace {
 using namespace imgd;
 
 int Cores() { return std::max(1u, std::thread::hardware_concurrency()); }
+
+// One process at a time owns a data directory for writing blobs: the in-process blob
+// locks (see BlobLocks) are what keep uploads, deletes and sweeps of the same content
+// apart. Returns false when another imgd holds it. The lock lasts until exit.
+bool LockDataDir(const std::string& data_dir) {
+  std::filesystem::create_directories(data_dir);
+  int fd = ::open((std::filesystem::path(data_dir) / "imgd.lock").c_str(),
+                  O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  return fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+}
 
 void AddStoreOptions(CLI::App* cmd, Config& cfg) {
   cmd->add_option("--data", cfg.data_dir, "data directory")->envname("IMGD_DATA_DIR");
@@ -59,11 +73,26 @@ struct App {
   std::unique_ptr<ImageService> images;
 };
 
+// Removes leftovers (staged uploads, unreferenced blobs) untouched for grace_s seconds.
+std::pair<size_t, size_t> Sweep(App& app, int64_t grace_s) {
+  int64_t cutoff = NowMs() - grace_s * 1000;
+  auto removed = app.images->CollectGarbage(cutoff, cutoff);
+  if (removed.first + removed.second > 0) {
+    LogJson("info", "sweep",
+            {{"stagedRemoved", removed.first}, {"orphansRemoved", removed.second}});
+  }
+  return removed;
+}
+
 int Serve(Config& cfg) {
   std::string host;
   unsigned short port = 0;
   SplitHostPort(cfg.listen, host, port);
   cfg.Finalize(cfg.listen);
+  if (!LockDataDir(cfg.data_dir)) {
+    std::cerr << "imgd: another imgd process is using " << cfg.data_dir << std::endl;
+    return 1;
+  }
   App app(cfg);
 
   // Staged files left by a crash belong to no live request at startup.
@@ -80,6 +109,8 @@ int Serve(Config& cfg) {
   so.max_body_bytes = cfg.max_upload_bytes;
   so.drain_timeout = std::chrono::seconds(cfg.drain_timeout_s);
   http::Server server(so, router, app.metrics, app.blocking);
+  server.AddPeriodic("sweep", std::chrono::seconds(cfg.gc_interval_s),
+                     [&app, grace = cfg.gc_grace_s] { Sweep(app, grace); });
   auto ep = server.Listen();
   std::string bound =
       (ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string()) +
@@ -137,6 +168,14 @@ int main(int argc, char** argv) {
       ->envname("IMGD_CPU_THREADS");
   serve->add_option("--drain-timeout", cfg.drain_timeout_s, "seconds to finish requests on SIGTERM")
       ->envname("IMGD_DRAIN_TIMEOUT");
+  serve->add_option("--gc-interval", cfg.gc_interval_s, "seconds between sweeps of leftovers")
+      ->envname("IMGD_GC_INTERVAL")
+      ->check(CLI::Range(1, 86400 * 7));
+  serve
+      ->add_option("--gc-grace", cfg.gc_grace_s,
+                   "sweeps remove leftovers untouched for this many seconds")
+      ->envname("IMGD_GC_GRACE")
+      ->check(CLI::Range(0, 86400 * 365));
 
   auto* user = cli.add_subcommand("user", "manage users");
   user->require_subcommand(1);
@@ -146,11 +185,12 @@ int main(int argc, char** argv) {
   user_create->add_option("--email", user_email)->required();
   AddStoreOptions(user_create, cfg);
 
-  auto* gc = cli.add_subcommand("gc", "remove leftover staged files and unreferenced blobs");
+  auto* gc = cli.add_subcommand(
+      "gc",
+      "remove leftover staged files and unreferenced blobs (the server must be stopped; "
+      "a running server sweeps by itself)");
   int64_t grace_s = 3600;
-  gc->add_option("--grace", grace_s,
-                 "only remove files untouched for this many seconds (uploads in flight are "
-                 "younger)")
+  gc->add_option("--grace", grace_s, "only remove files untouched for this many seconds")
       ->envname("IMGD_GC_GRACE");
   AddStoreOptions(gc, cfg);
 
@@ -180,8 +220,13 @@ int main(int argc, char** argv) {
       ioc.run();
       std::cout << "userId: " << out.first.id << "\napiKey: " << out.second << std::endl;
     } else if (gc->parsed()) {
-      int64_t cutoff = NowMs() - grace_s * 1000;
-      auto [staged, orphans] = app.images->CollectGarbage(cutoff, cutoff);
+      if (!LockDataDir(cfg.data_dir)) {
+        std::cerr << "imgd gc: a server is running on " << cfg.data_dir
+                  << "; it sweeps leftovers itself (--gc-interval). Stop it to run gc by hand."
+                  << std::endl;
+        return 1;
+      }
+      auto [staged, orphans] = Sweep(app, grace_s);
       std::cout << "gc: removed " << staged << " staged files and " << orphans
                 << " unreferenced blobs" << std::endl;
     } else if (migrate->parsed()) {

@@ -22,6 +22,8 @@ struct Config {
   int blocking_threads = 8;  // disk and database waits
   int cpu_threads = 0;       // decoding; 0 = one per core
   int drain_timeout_s = 30;
+  int gc_interval_s = 3600;  // the server's own sweep of leftovers
+  int gc_grace_s = 3600;     // only files untouched this long are swept
 
   // Fills the derived defaults (meta_url, blob_url, public_base_url) after parsing.
   void Finalize(const std::string& bound_listen);

@@ -6,6 +6,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -147,7 +148,30 @@ tcp::endpoint Server::Listen() {
   return acceptor_.local_endpoint();
 }
 
+void Server::AddPeriodic(std::string name, std::chrono::seconds interval,
+                         std::function<void()> fn) {
+  periodic_.push_back({std::move(name), interval, std::move(fn)});
+}
+
+asio::awaitable<void> Server::Periodic(std::string name, std::chrono::seconds interval,
+                                       std::function<void()> fn) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    timer.expires_after(interval);
+    auto [ec] = co_await timer.async_wait(kTuple);
+    if (ec || draining_.load()) co_return;
+    try {
+      co_await Offload(blocking_, fn);
+    } catch (const std::exception& e) {
+      LogJson("error", "periodic task failed", {{"task", name}, {"error", e.what()}});
+    }
+  }
+}
+
 void Server::Run(int threads) {
+  for (auto& t : periodic_) {
+    asio::co_spawn(ioc_, Periodic(t.name, t.interval, t.fn), asio::detached);
+  }
   asio::signal_set signals(ioc_, SIGTERM, SIGINT);
   signals.async_wait([this](const boost::system::error_code& ec, int sig) {
     if (ec) return;
@@ -328,8 +352,8 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn) {
       resp = Problem(e, request_id);
     } catch (const StoreError& e) {
       LogJson("error", "store failure", {{"requestId", request_id}, {"error", e.what()}});
-      resp = Problem(Unavailable("storage is temporarily unavailable; retry shortly", 2),
-                     request_id);
+      resp =
+          Problem(Unavailable("storage is temporarily unavailable; retry shortly", 2), request_id);
     } catch (const std::exception& e) {
       LogJson("error", "unhandled error", {{"requestId", request_id}, {"error", e.what()}});
       resp = Problem(ApiError(500, "internal", "Internal Server Error",

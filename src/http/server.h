@@ -8,10 +8,12 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "http/router.h"
 #include "obs/metrics.h"
@@ -36,6 +38,9 @@ class Server {
 
   // Binds and listens; returns the bound endpoint (port 0 picks a free one).
   boost::asio::ip::tcp::endpoint Listen();
+  // Runs fn on the blocking pool every `interval` while serving (maintenance sweeps).
+  // Call before Run. Exceptions from fn are logged, not fatal.
+  void AddPeriodic(std::string name, std::chrono::seconds interval, std::function<void()> fn);
   // Serves on `threads` threads until SIGTERM/SIGINT has drained in-flight requests.
   void Run(int threads);
 
@@ -43,6 +48,8 @@ class Server {
 
  private:
   boost::asio::awaitable<void> Accept();
+  boost::asio::awaitable<void> Periodic(std::string name, std::chrono::seconds interval,
+                                        std::function<void()> fn);
   boost::asio::awaitable<void> Session(std::shared_ptr<Conn> conn);
   void BeginDrain();
   void MaybeStop();
@@ -58,6 +65,12 @@ class Server {
   std::atomic<bool> draining_{false};
   std::atomic<int> active_{0};
   std::atomic<int> in_flight_{0};
+  struct PeriodicTask {
+    std::string name;
+    std::chrono::seconds interval;
+    std::function<void()> fn;
+  };
+  std::vector<PeriodicTask> periodic_;
 };
 
 }  // namespace imgd::http

@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 import unittest
 
 from harness import IMGD_BIN, Server, corpus_bytes
@@ -106,3 +107,43 @@ class LifecycleTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class DataDirTest(unittest.TestCase):
+    def test_one_server_per_data_dir_and_gc_refuses_while_it_runs(self):
+        server = Server().start()
+        try:
+            second = subprocess.run([IMGD_BIN, "serve", "--listen", "127.0.0.1:0", "--data",
+                                     server.data_dir], capture_output=True, text=True, timeout=60)
+            self.assertEqual(second.returncode, 1)
+            self.assertIn("another imgd process", second.stderr)
+            gc = server.gc(grace=0)
+            self.assertEqual(gc.returncode, 1)
+            self.assertIn("server is running", gc.stderr)
+            server.stop()
+            self.assertEqual(server.gc(grace=0).returncode, 0)
+        finally:
+            server.cleanup()
+
+    def test_server_sweeps_orphans_and_staged_files_itself(self):
+        server = Server(extra_args=["--gc-interval", "1", "--gc-grace", "0"]).start()
+        try:
+            key = server.create_user("sweep")["apiKey"]
+            kept = server.upload(corpus_bytes("real/real_01_skagen_800x533.jpg"), key).json()
+            orphan_dir = os.path.join(server.data_dir, "blobs", "originals", "ff", "ee")
+            os.makedirs(orphan_dir, exist_ok=True)
+            orphan = os.path.join(orphan_dir, "ffee" + "0" * 60)
+            with open(orphan, "wb") as f:
+                f.write(b"left by a crash between rename and commit")
+            staged = os.path.join(server.data_dir, "blobs", "tmp", "old.part")
+            with open(staged, "wb") as f:
+                f.write(b"x")
+            deadline = time.monotonic() + 30
+            while (os.path.exists(orphan) or os.path.exists(staged)) and time.monotonic() < deadline:
+                pass
+            self.assertFalse(os.path.exists(orphan))
+            self.assertFalse(os.path.exists(staged))
+            r = server.request("GET", f"/v1/images/{kept['imageId']}/content")
+            self.assertEqual(r.status, 200)  # referenced bytes stay
+        finally:
+            server.cleanup()

@@ -1,12 +1,16 @@
 // The imgd command: serve, user create, gc, migrate.
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <boost/asio/thread_pool.hpp>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -14,11 +18,17 @@
 #include "blob/blob_store.h"
 #include "config/config.h"
 #include "core/clock.h"
+#include "core/errors.h"
+#include "core/memory_source.h"
 #include "http/server.h"
+#include "image/jpeg_validate.h"
+#include "image/transform.h"
+#include "image/vips_decode.h"
 #include "meta/meta_store.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
 #include "service/image_service.h"
+#include "service/transform_service.h"
 #include "service/user_service.h"
 
 namespace {
@@ -59,6 +69,28 @@ struct App {
     opts.jpeg.max_decode_memory = cfg.max_decode_memory;
     users = std::make_unique<UserService>(*meta, Pools{blocking, cpu});
     images = std::make_unique<ImageService>(*meta, *blobs, Pools{blocking, cpu}, metrics, opts);
+    TransformServiceOptions to;
+    to.pool.threads = cfg.transform_threads > 0 ? cfg.transform_threads : Cores();
+    to.pool.max_queued = cfg.transform_queue;
+    to.pool.memory_budget = cfg.transform_memory;
+    to.timeout = std::chrono::milliseconds(static_cast<int64_t>(cfg.transform_timeout_s * 1000));
+    to.cache_bytes = cfg.variant_cache_bytes;
+    to.store_variants = cfg.store_variants;
+    to.limits.max_dimension = cfg.max_transform_dimension;
+    to.limits.max_output_pixels = cfg.max_output_pixels;
+    to.limits.allowed_sizes = ParseSizeList(cfg.allowed_sizes);
+    to.limits.only_allowed_sizes = cfg.only_allowed_sizes;
+    if (cfg.only_allowed_sizes && to.limits.allowed_sizes.empty()) {
+      throw std::invalid_argument("--only-allowed-sizes needs --allowed-sizes");
+    }
+    size_t used = 0;
+    to.limits.default_background = static_cast<uint32_t>(std::stoul(cfg.background, &used, 16));
+    if (cfg.background.size() != 6 || used != 6) {
+      throw std::invalid_argument("--background must be 6 hex digits (RRGGBB)");
+    }
+    transforms = std::make_unique<TransformService>(*blobs, Pools{blocking, cpu}, metrics, to);
+    images->OnBlobReleased(
+        [t = transforms.get()](const std::string& sha) { t->DropVariants(sha); });
   }
   ~App() {
     blocking.join();
@@ -71,6 +103,7 @@ struct App {
   std::unique_ptr<BlobStore> blobs;
   std::unique_ptr<UserService> users;
   std::unique_ptr<ImageService> images;
+  std::unique_ptr<TransformService> transforms;
 };
 
 // Removes leftovers (staged uploads, unreferenced blobs) untouched for grace_s seconds.
@@ -117,10 +150,10 @@ int Serve(Config& cfg) {
       ":" + std::to_string(ep.port());
   if (cfg.public_base_url == "http://" + cfg.listen) cfg.public_base_url = "http://" + bound;
 
-  api::RegisterRoutes(
-      router, api::ApiDeps{*app.users, *app.images, *app.meta, *app.blobs, app.metrics,
-                           Pools{app.blocking, app.cpu}, cfg.public_base_url, cfg.cache_control,
-                           cfg.max_inline_bytes});
+  api::RegisterRoutes(router,
+                      api::ApiDeps{*app.users, *app.images, *app.transforms, *app.meta, *app.blobs,
+                                   app.metrics, Pools{app.blocking, app.cpu}, cfg.public_base_url,
+                                   cfg.cache_control, cfg.max_inline_bytes});
   LogJson("info", "imgd started",
           {{"listen", bound},
            {"meta", cfg.meta_url},
@@ -132,9 +165,69 @@ int Serve(Config& cfg) {
   return 0;
 }
 
+struct TransformArgs {
+  std::string input, output;
+  TransformSpec spec;
+  std::string fit = "cover";
+  std::string path = "auto";
+  std::string background;
+  int repeat = 1;
+};
+
+// imgd transform: the server's pipeline on a local file (validation included).
+int TransformFile(const TransformArgs& a, const Config& cfg) {
+  std::ifstream in(a.input, std::ios::binary);
+  if (!in) {
+    std::cerr << "imgd transform: cannot read " << a.input << std::endl;
+    return 1;
+  }
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  MemorySource src(std::move(bytes));
+  JpegLimits limits;
+  limits.max_pixels = cfg.max_pixels;
+  limits.max_decode_memory = cfg.max_decode_memory;
+  ValidateJpeg(src, limits);
+  TransformSpec spec = a.spec;
+  auto fit = ParseFit(a.fit);
+  if (!fit) throw BadRequest("--fit must be one of cover, contain, fill, inside");
+  spec.fit = *fit;
+  TransformLimits tl;
+  if (!a.background.empty())
+    spec.background = static_cast<uint32_t>(std::stoul(a.background, nullptr, 16));
+  CheckTransformSpec(spec, tl, "--w", "--h");
+  TransformOptions opts;
+  opts.path = a.path == "fast"   ? DecodePath::kFast
+              : a.path == "vips" ? DecodePath::kVips
+                                 : DecodePath::kAuto;
+  TransformResult r;
+  std::vector<double> ms;
+  for (int i = 0; i < std::max(1, a.repeat); ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    r = TransformJpeg(src, spec, opts);
+    ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::ofstream out(a.output, std::ios::binary);
+  out.write(r.jpeg.data(), static_cast<std::streamsize>(r.jpeg.size()));
+  if (!out.flush()) {
+    std::cerr << "imgd transform: cannot write " << a.output << std::endl;
+    return 1;
+  }
+  std::sort(ms.begin(), ms.end());
+  std::cout << r.width << "x" << r.height << " " << r.jpeg.size() << " bytes, path " << r.path
+            << ", " << ms[ms.size() / 2] << " ms (median of " << ms.size() << ")" << std::endl;
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Transforms allocate tens of MB per image (decode buffers, a progressive file's
+  // coefficients). Above glibc's default threshold each allocation is a fresh mmap whose
+  // page faults cost more than the decoding itself; keep such blocks in the heap for reuse.
+  // Admission control bounds how much can be live at once.
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
   CLI::App cli{"imgd: upload, store, resize and deliver JPEG images"};
   cli.require_subcommand(1);
   Config cfg;
@@ -177,6 +270,51 @@ int main(int argc, char** argv) {
       ->envname("IMGD_GC_GRACE")
       ->check(CLI::Range(0, 86400 * 365));
 
+  serve
+      ->add_option("--transform-threads", cfg.transform_threads,
+                   "threads for transforms (0 = one per core)")
+      ->envname("IMGD_TRANSFORM_THREADS")
+      ->check(CLI::Range(0, 256));
+  serve
+      ->add_option("--transform-queue", cfg.transform_queue,
+                   "transforms that may wait for a thread; more get 503")
+      ->envname("IMGD_TRANSFORM_QUEUE")
+      ->check(CLI::Range(0, 100000));
+  serve
+      ->add_option("--transform-memory", cfg.transform_memory,
+                   "bytes of predicted decode memory admitted at once; more get 503")
+      ->envname("IMGD_TRANSFORM_MEMORY");
+  serve
+      ->add_option("--transform-timeout", cfg.transform_timeout_s,
+                   "seconds a transform may take, queueing included; then 503")
+      ->envname("IMGD_TRANSFORM_TIMEOUT")
+      ->check(CLI::Range(0.001, 3600.0));
+  serve
+      ->add_option("--variant-cache-bytes", cfg.variant_cache_bytes,
+                   "in-memory variant cache size (0 = off)")
+      ->envname("IMGD_VARIANT_CACHE_BYTES");
+  serve
+      ->add_option("--store-variants", cfg.store_variants,
+                   "keep made variants in the blob store (true/false)")
+      ->envname("IMGD_STORE_VARIANTS");
+  serve
+      ->add_option("--max-transform-dimension", cfg.max_transform_dimension,
+                   "largest w or h of a variant")
+      ->envname("IMGD_MAX_TRANSFORM_DIMENSION")
+      ->check(CLI::Range(1, 65500));
+  serve->add_option("--max-output-pixels", cfg.max_output_pixels, "largest w*h of a variant")
+      ->envname("IMGD_MAX_OUTPUT_PIXELS");
+  serve
+      ->add_option("--allowed-sizes", cfg.allowed_sizes,
+                   "variant sizes, e.g. 300x200,1200x,x800 (see --only-allowed-sizes)")
+      ->envname("IMGD_ALLOWED_SIZES");
+  serve
+      ->add_option("--only-allowed-sizes", cfg.only_allowed_sizes,
+                   "reject variant sizes not in --allowed-sizes (true/false)")
+      ->envname("IMGD_ONLY_ALLOWED_SIZES");
+  serve->add_option("--background", cfg.background, "fit=contain background colour, RRGGBB")
+      ->envname("IMGD_BACKGROUND");
+
   auto* user = cli.add_subcommand("user", "manage users");
   user->require_subcommand(1);
   auto* user_create = user->add_subcommand("create", "create a user and print its API key");
@@ -194,6 +332,25 @@ int main(int argc, char** argv) {
       ->envname("IMGD_GC_GRACE");
   AddStoreOptions(gc, cfg);
 
+  auto* transform = cli.add_subcommand(
+      "transform", "resize a local JPEG file with the server's pipeline (validation included)");
+  TransformArgs targs;
+  transform->add_option("file", targs.input, "input JPEG")->required();
+  transform->add_option("-o,--output", targs.output, "output JPEG")->required();
+  transform->add_option("--w", targs.spec.width, "width (0 = from height)")
+      ->check(CLI::Range(0, 8192));
+  transform->add_option("--h", targs.spec.height, "height (0 = from width)")
+      ->check(CLI::Range(0, 8192));
+  transform->add_option("--fit", targs.fit, "cover | contain | fill | inside");
+  transform->add_option("--q", targs.spec.quality, "JPEG quality 1-100")->check(CLI::Range(1, 100));
+  transform->add_flag("--enlarge", targs.spec.enlarge, "allow upscaling");
+  transform->add_flag("--progressive", targs.spec.progressive, "progressive output");
+  transform->add_option("--bg", targs.background, "contain background, RRGGBB");
+  transform->add_option("--path", targs.path, "decoder: auto | fast | vips")
+      ->check(CLI::IsMember({"auto", "fast", "vips"}));
+  transform->add_option("--repeat", targs.repeat, "run N times and report the median time")
+      ->check(CLI::Range(1, 100000));
+
   auto* migrate = cli.add_subcommand("migrate", "create or upgrade the metadata schema");
   AddStoreOptions(migrate, cfg);
 
@@ -201,6 +358,8 @@ int main(int argc, char** argv) {
   if (const char* k = std::getenv("IMGD_ADMIN_KEY")) cfg.admin_key = k;
 
   try {
+    VipsStartup(argv[0]);
+    if (transform->parsed()) return TransformFile(targs, cfg);
     if (serve->parsed()) return Serve(cfg);
     cfg.Finalize(cfg.listen);
     App app(cfg);

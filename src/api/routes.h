@@ -5,6 +5,7 @@
 #include "http/router.h"
 #include "obs/metrics.h"
 #include "service/image_service.h"
+#include "service/transform_service.h"
 #include "service/user_service.h"
 
 namespace imgd::api {
@@ -12,6 +13,7 @@ namespace imgd::api {
 struct ApiDeps {
   UserService& users;
   ImageService& images;
+  TransformService& transforms;
   MetaStore& meta;
   BlobStore& blobs;
   Metrics& metrics;

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <system_error>
+#include <vector>
 
 #include "core/errors.h"
 #include "core/ids.h"
@@ -197,12 +198,29 @@ void FsBlobStore::Remove(const std::string& key) {
 
 void FsBlobStore::ForEach(const std::string& prefix,
                           const std::function<void(const std::string&, uint64_t, int64_t)>& fn) {
+  // Walk only the narrowest directory that can hold matching keys: names are sharded by
+  // their first four characters, so the variants of one original sit in one directory.
+  std::vector<std::string> namespaces;
+  fs::path under;  // below the namespace directory
+  const auto slash = prefix.find('/');
   std::error_code ec;
-  for (fs::directory_iterator ns_it(root_, ec), end; !ec && ns_it != end; ns_it.increment(ec)) {
-    if (!ns_it->is_directory() || ns_it->path() == tmp_) continue;
-    std::string ns = ns_it->path().filename().string();
-    for (fs::recursive_directory_iterator it(ns_it->path(), ec), rend; !ec && it != rend;
-         it.increment(ec)) {
+  if (slash == std::string::npos) {
+    for (fs::directory_iterator it(root_, ec), end; !ec && it != end; it.increment(ec)) {
+      if (it->is_directory() && it->path() != tmp_) {
+        std::string ns = it->path().filename().string();
+        if (ns.rfind(prefix, 0) == 0) namespaces.push_back(ns);
+      }
+    }
+  } else {
+    namespaces.push_back(prefix.substr(0, slash));
+    const std::string name = prefix.substr(slash + 1);
+    if (name.size() >= 2) under /= name.substr(0, 2);
+    if (name.size() >= 4) under /= name.substr(2, 2);
+  }
+  for (const auto& ns : namespaces) {
+    const fs::path dir = root_ / ns / under;
+    if (ns.empty() || dir == tmp_ || !fs::is_directory(dir, ec)) continue;
+    for (fs::recursive_directory_iterator it(dir, ec), rend; !ec && it != rend; it.increment(ec)) {
       if (!it->is_regular_file()) continue;
       std::string key = ns + "/" + it->path().filename().string();
       if (key.rfind(prefix, 0) != 0 || !IsValidBlobKey(key) || PathOf(key) != it->path()) continue;

@@ -24,6 +24,18 @@ struct Config {
   int drain_timeout_s = 30;
   int gc_interval_s = 3600;  // the server's own sweep of leftovers
   int gc_grace_s = 3600;     // only files untouched this long are swept
+  // Transforms (variants).
+  int transform_threads = 0;  // 0 = one per core
+  int transform_queue = 64;   // waiting transforms beyond the running ones; more → 503
+  uint64_t transform_memory = 1ull << 30;       // predicted memory of admitted transforms
+  double transform_timeout_s = 10;              // queueing included; → 503
+  uint64_t variant_cache_bytes = 256ull << 20;  // in-memory LRU; 0 = off
+  bool store_variants = true;                   // keep variants in the blob store
+  int max_transform_dimension = 8192;           // w, h limit
+  uint64_t max_output_pixels = 40'000'000;
+  std::string allowed_sizes;          // "300x200,1200x,x800"
+  bool only_allowed_sizes = false;    // reject sizes outside allowed_sizes (400)
+  std::string background = "ffffff";  // fit=contain letterbox colour
 
   // Fills the derived defaults (meta_url, blob_url, public_base_url) after parsing.
   void Finalize(const std::string& bound_listen);

@@ -21,6 +21,16 @@ Metrics::Metrics() {
   Declare("imgd_upload_duration_seconds", "histogram",
           "Time to receive, validate and store one upload.", latency);
   Declare("imgd_blobs_deleted_total", "counter", "Blobs removed after their last reference.");
+  Declare("imgd_transforms_total", "counter", "Transforms run, by decoder path and result.");
+  Declare("imgd_transform_duration_seconds", "histogram",
+          "Time to make one variant, queueing included, by decoder path.", latency);
+  Declare("imgd_transform_queue_wait_seconds", "histogram",
+          "Time a transform waited for a pool thread.", latency);
+  Declare("imgd_transform_rejects_total", "counter",
+          "Transforms refused with 503, by reason (queue_full, memory, timeout).");
+  Declare("imgd_variant_cache_requests_total", "counter",
+          "Variant lookups by result (memory_hit, store_hit, coalesced, miss).");
+  Declare("imgd_variant_store_errors_total", "counter", "Variants that could not be stored.");
 }
 
 void Metrics::Declare(const std::string& name, const std::string& type, const std::string& help,

@@ -145,7 +145,10 @@ boost::asio::awaitable<void> ImageService::Delete(const User& caller, const std:
     if (!image.sha256.empty()) lock = std::unique_lock(locks_.For(image.sha256));
     auto r = meta_.DeleteImage(id);
     if (!r.found) throw NotFound("no image " + id);
-    if (r.blob_released) blobs_.Remove(OriginalKey(r.sha256));
+    if (r.blob_released) {
+      blobs_.Remove(OriginalKey(r.sha256));
+      if (on_blob_released_) on_blob_released_(r.sha256);
+    }
     return r.blob_released;
   });
   if (released) metrics_.Inc("imgd_blobs_deleted_total");
@@ -167,6 +170,16 @@ boost::asio::awaitable<Content> ImageService::OpenContent(const std::string& id)
     c.image = std::move(*image);
     return c;
   });
+}
+
+boost::asio::awaitable<Image> ImageService::GetReady(const std::string& id) {
+  if (!IsUuid(id)) throw NotFound("no image " + id);
+  auto image = co_await Offload(pools_.blocking, [&] { return meta_.GetImage(id); });
+  if (!image) throw NotFound("no image " + id);
+  if (image->status != kStatusReady) {
+    throw Conflict("image " + id + " has no content yet", "image-pending");
+  }
+  co_return *image;
 }
 
 boost::asio::awaitable<std::string> ImageService::ReadAll(const Image& image, uint64_t max_bytes) {
@@ -191,6 +204,7 @@ std::pair<size_t, size_t> ImageService::CollectGarbage(int64_t staging_older_tha
   for (const auto& sha : meta_.TakeUnreferencedBlobs()) {
     std::lock_guard lock(locks_.For(sha));
     blobs_.Remove(OriginalKey(sha));
+    if (on_blob_released_) on_blob_released_(sha);
     ++orphans;
   }
   std::vector<std::string> candidates;
@@ -199,6 +213,19 @@ std::pair<size_t, size_t> ImageService::CollectGarbage(int64_t staging_older_tha
   });
   for (const auto& key : candidates) {
     std::string sha = key.substr(key.find('/') + 1);
+    std::lock_guard lock(locks_.For(sha));
+    if (meta_.BlobReferenced(sha)) continue;
+    blobs_.Remove(key);
+    ++orphans;
+  }
+  // Variants whose original is gone (a crash between removing an original and its
+  // variants, or a variant stored while its original was being deleted).
+  std::vector<std::string> variants;
+  blobs_.ForEach("variants/", [&](const std::string& key, uint64_t, int64_t mtime) {
+    if (mtime < orphan_older_than_ms) variants.push_back(key);
+  });
+  for (const auto& key : variants) {
+    std::string sha = key.substr(9, 64);
     std::lock_guard lock(locks_.For(sha));
     if (meta_.BlobReferenced(sha)) continue;
     blobs_.Remove(key);

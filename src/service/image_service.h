@@ -2,6 +2,7 @@
 // The rules for images: upload (stream → hash → validate → publish → record, with
 // content-addressed dedup), read, list, rename and delete with reference counting.
 #include <boost/asio/awaitable.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -62,12 +63,21 @@ class ImageService {
 
   // A ready image's bytes, for anyone holding its id (404 missing, 409 pending).
   boost::asio::awaitable<Content> OpenContent(const std::string& id);
+  // A ready image's record, for anyone holding its id (404 missing, 409 pending).
+  boost::asio::awaitable<Image> GetReady(const std::string& id);
+
+  // Called (on the blocking pool) after the last reference to a blob went and its bytes
+  // were removed, so derived data (variants) can go too. Set before serving.
+  void OnBlobReleased(std::function<void(const std::string& sha256)> fn) {
+    on_blob_released_ = std::move(fn);
+  }
   // The whole original in memory (seed's imageData), refusing beyond max_bytes.
   boost::asio::awaitable<std::string> ReadAll(const Image& image, uint64_t max_bytes);
 
   // Blocking maintenance (imgd gc, startup): removes staged files older than
-  // staging_older_than_ms and stored originals no image references, last modified before
-  // orphan_older_than_ms. Returns {staged removed, orphans removed}.
+  // staging_older_than_ms, and stored originals no image references and variants of such
+  // originals, last modified before orphan_older_than_ms. Returns {staged removed, orphans
+  // removed}.
   std::pair<size_t, size_t> CollectGarbage(int64_t staging_older_than_ms,
                                            int64_t orphan_older_than_ms);
 
@@ -80,6 +90,7 @@ class ImageService {
   Metrics& metrics_;
   ImageServiceOptions opts_;
   BlobLocks locks_;
+  std::function<void(const std::string&)> on_blob_released_;
 };
 
 }  // namespace imgd

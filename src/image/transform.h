@@ -1,0 +1,52 @@
+#pragma once
+// The transform pipeline, JPEG original → JPEG variant:
+//   read header (orientation, ICC) → plan geometry → decode at a reduced scale
+//   (fast libjpeg-turbo path, or libvips for CMYK and non-sRGB profiles) → Lanczos-3
+//   resample → apply orientation → crop / letterbox → encode without metadata.
+// Blocking and CPU-heavy: run it on the transform pool. Deterministic: the same bytes and
+// spec give the same output bytes.
+#include <cstdint>
+#include <string>
+
+#include "core/byte_source.h"
+#include "image/deadline.h"
+#include "image/jpeg_info.h"
+#include "image/pixels.h"
+#include "image/transform_spec.h"
+
+namespace imgd {
+
+// Bumped whenever the pipeline's output for a given input and spec may change; part of
+// every variant's key so old variants are never served for new code.
+inline constexpr int kPipelineVersion = 1;
+
+enum class DecodePath { kAuto, kFast, kVips };
+
+struct TransformOptions {
+  Deadline deadline;
+  DecodePath path = DecodePath::kAuto;  // kFast falls back to libvips where it cannot apply
+};
+
+struct TransformResult {
+  std::string jpeg;
+  int width = 0;
+  int height = 0;
+  const char* path = "";  // "fast" or "vips"
+};
+
+// Throws ApiError 422 for bytes that cannot be decoded, 503 when the deadline passes.
+TransformResult TransformJpeg(ByteSource& original, const TransformSpec& spec,
+                              const TransformOptions& options);
+
+// The pipeline up to (not including) encoding. path receives "fast" or "vips".
+Pixels RenderJpeg(ByteSource& original, const TransformSpec& spec, const TransformOptions& options,
+                  const char** path = nullptr);
+
+// Which decoder TransformJpeg uses for this original.
+bool UsesFastPath(const JpegInfo& info);
+
+// Predicted peak memory of TransformJpeg for this original and spec, in bytes, from the
+// header alone (for admission control).
+uint64_t PredictTransformMemory(const JpegInfo& info, const TransformSpec& spec);
+
+}  // namespace imgd

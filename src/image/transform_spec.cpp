@@ -1,0 +1,282 @@
+#include "image/transform_spec.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <stdexcept>
+
+#include "core/errors.h"
+
+namespace imgd {
+namespace {
+
+constexpr const char* kParams[] = {"w", "h", "fit", "q", "enlarge", "progressive", "bg"};
+
+ApiError BadParam(const std::string& name, const std::string& why) {
+  ApiError e = BadRequest("parameter '" + name + "' " + why, "invalid-parameter");
+  return ApiError(e.status(), e.slug(), e.title(), e.detail(), {{"parameter", name}});
+}
+
+int ParseInt(const std::string& name, const std::string& v, int lo, int hi) {
+  int out = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (v.empty() || ec != std::errc() || p != v.data() + v.size() || out < lo || out > hi) {
+    throw BadParam(name,
+                   "must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
+  }
+  return out;
+}
+
+bool ParseBool(const std::string& name, const std::string& v) {
+  if (v == "true" || v == "1") return true;
+  if (v == "false" || v == "0") return false;
+  throw BadParam(name, "must be true or false");
+}
+
+uint32_t ParseColour(const std::string& name, const std::string& v) {
+  std::string hex = !v.empty() && v[0] == '#' ? v.substr(1) : v;
+  uint32_t out = 0;
+  auto [p, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), out, 16);
+  if (hex.size() != 6 || ec != std::errc() || p != hex.data() + hex.size()) {
+    throw BadParam(name, "must be a colour as 6 hex digits (RRGGBB)");
+  }
+  return out;
+}
+
+int RoundPos(double v) { return std::max(1, static_cast<int>(std::lround(v))); }
+
+}  // namespace
+
+const char* FitName(Fit f) {
+  switch (f) {
+    case Fit::kCover:
+      return "cover";
+    case Fit::kContain:
+      return "contain";
+    case Fit::kFill:
+      return "fill";
+    case Fit::kInside:
+      return "inside";
+  }
+  return "cover";
+}
+
+std::optional<Fit> ParseFit(std::string_view s) {
+  for (Fit f : {Fit::kCover, Fit::kContain, Fit::kFill, Fit::kInside}) {
+    if (s == FitName(f)) return f;
+  }
+  return std::nullopt;
+}
+
+std::string TransformSpec::Canonical() const {
+  std::string s;
+  if (width > 0) {
+    s += 'w';
+    s += std::to_string(width);
+  }
+  if (height > 0) {
+    s += s.empty() ? "h" : "-h";
+    s += std::to_string(height);
+  }
+  // With one side free the fit mode changes nothing: leave it out so both spellings share
+  // one variant.
+  if (width > 0 && height > 0) s += std::string("-") + FitName(fit);
+  s += "-q";
+  s += std::to_string(quality);
+  if (enlarge) s += "-e";
+  if (progressive) s += "-p";
+  if (width > 0 && height > 0 && fit == Fit::kContain) {
+    char bg[16];
+    std::snprintf(bg, sizeof bg, "-bg%06x", background & 0xFFFFFF);
+    s += bg;
+  }
+  return s;
+}
+
+std::string TransformSpec::Query() const {
+  std::string s;
+  auto add = [&](const std::string& kv) {
+    if (!s.empty()) s += '&';
+    s += kv;
+  };
+  if (width > 0) add("w=" + std::to_string(width));
+  if (height > 0) add("h=" + std::to_string(height));
+  if (width > 0 && height > 0) add(std::string("fit=") + FitName(fit));
+  add("q=" + std::to_string(quality));
+  if (enlarge) add("enlarge=true");
+  if (progressive) add("progressive=true");
+  if (width > 0 && height > 0 && fit == Fit::kContain) {
+    char bg[16];
+    std::snprintf(bg, sizeof bg, "bg=%06x", background & 0xFFFFFF);
+    add(bg);
+  }
+  return s;
+}
+
+std::vector<std::pair<int, int>> ParseSizeList(const std::string& s) {
+  std::vector<std::pair<int, int>> out;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t end = s.find(',', i);
+    if (end == std::string::npos) end = s.size();
+    std::string item = s.substr(i, end - i);
+    i = end + 1;
+    while (!item.empty() && item.front() == ' ') item.erase(0, 1);
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (item.empty()) continue;
+    size_t x = item.find('x');
+    if (x == std::string::npos) throw std::invalid_argument("size '" + item + "' is not WxH");
+    auto side = [&](const std::string& v) {
+      if (v.empty()) return 0;
+      int n = 0;
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+      if (ec != std::errc() || p != v.data() + v.size() || n < 1) {
+        throw std::invalid_argument("size '" + item + "' is not WxH");
+      }
+      return n;
+    };
+    int w = side(item.substr(0, x)), h = side(item.substr(x + 1));
+    if (w == 0 && h == 0) throw std::invalid_argument("size '" + item + "' has no side");
+    out.emplace_back(w, h);
+  }
+  return out;
+}
+
+bool HasTransformParams(const std::map<std::string, std::string>& query) {
+  for (const char* p : kParams) {
+    if (query.count(p)) return true;
+  }
+  return false;
+}
+
+TransformSpec ParseTransformQuery(const std::map<std::string, std::string>& query,
+                                  const TransformLimits& limits,
+                                  std::initializer_list<const char*> ignore) {
+  for (const auto& [k, v] : query) {
+    bool known = false;
+    for (const char* p : kParams) known = known || k == p;
+    for (const char* p : ignore) known = known || k == p;
+    if (!known) {
+      ApiError e = BadRequest("unknown query parameter '" + k + "'", "unknown-parameter");
+      throw ApiError(e.status(), e.slug(), e.title(), e.detail(), {{"parameter", k}});
+    }
+  }
+  TransformSpec spec;
+  spec.background = limits.default_background;
+  auto get = [&](const char* k) -> const std::string* {
+    auto it = query.find(k);
+    return it == query.end() ? nullptr : &it->second;
+  };
+  if (auto* v = get("w")) spec.width = ParseInt("w", *v, 1, limits.max_dimension);
+  if (auto* v = get("h")) spec.height = ParseInt("h", *v, 1, limits.max_dimension);
+  if (auto* v = get("fit")) {
+    auto f = ParseFit(*v);
+    if (!f) throw BadParam("fit", "must be one of cover, contain, fill, inside");
+    spec.fit = *f;
+  }
+  if (auto* v = get("q")) spec.quality = ParseInt("q", *v, 1, 100);
+  if (auto* v = get("enlarge")) spec.enlarge = ParseBool("enlarge", *v);
+  if (auto* v = get("progressive")) spec.progressive = ParseBool("progressive", *v);
+  if (auto* v = get("bg")) spec.background = ParseColour("bg", *v);
+  CheckTransformSpec(spec, limits);
+  return spec;
+}
+
+void CheckTransformSpec(const TransformSpec& spec, const TransformLimits& limits,
+                        const char* width_name, const char* height_name) {
+  if (spec.width == 0 && spec.height == 0) {
+    throw BadParam(width_name, std::string("or '") + height_name + "' is required for a variant");
+  }
+  if (spec.width < 0 || spec.width > limits.max_dimension) {
+    throw BadParam(width_name,
+                   "must be an integer from 1 to " + std::to_string(limits.max_dimension));
+  }
+  if (spec.height < 0 || spec.height > limits.max_dimension) {
+    throw BadParam(height_name,
+                   "must be an integer from 1 to " + std::to_string(limits.max_dimension));
+  }
+  if (spec.quality < 1 || spec.quality > 100) {
+    throw BadParam("q", "must be an integer from 1 to 100");
+  }
+  if (spec.width > 0 && spec.height > 0 &&
+      static_cast<uint64_t>(spec.width) * static_cast<uint64_t>(spec.height) >
+          limits.max_output_pixels) {
+    throw BadParam(width_name, std::string("x '") + height_name + "' exceeds the limit of " +
+                                   std::to_string(limits.max_output_pixels) + " output pixels");
+  }
+  if (limits.only_allowed_sizes) {
+    bool ok = false;
+    for (auto [w, h] : limits.allowed_sizes) ok = ok || (w == spec.width && h == spec.height);
+    if (!ok) {
+      std::string list;
+      for (auto [w, h] : limits.allowed_sizes) {
+        if (!list.empty()) list += ", ";
+        if (w) list += std::to_string(w);
+        list += 'x';
+        if (h) list += std::to_string(h);
+      }
+      throw BadParam(width_name, std::string("and '") + height_name +
+                                     "' must be one of the allowed sizes: " + list);
+    }
+  }
+}
+
+TransformGeometry PlanTransform(int width, int height, const TransformSpec& spec) {
+  TransformGeometry g;
+  const double W = width, H = height;
+  auto whole = [&](int sw, int sh) {
+    g.scaled_width = g.crop_width = g.canvas_width = sw;
+    g.scaled_height = g.crop_height = g.canvas_height = sh;
+  };
+  if (spec.width == 0 || spec.height == 0) {
+    // One side given: scale to it, the other side follows.
+    double scale = spec.width > 0 ? spec.width / W : spec.height / H;
+    if (!spec.enlarge) scale = std::min(scale, 1.0);
+    whole(RoundPos(W * scale), RoundPos(H * scale));
+    return g;
+  }
+  if (spec.fit == Fit::kInside) {
+    double scale = std::min(spec.width / W, spec.height / H);
+    if (!spec.enlarge) scale = std::min(scale, 1.0);
+    whole(RoundPos(W * scale), RoundPos(H * scale));
+    return g;
+  }
+  // The box: the requested size, shrunk (aspect kept) to fit the original unless enlarging.
+  double bw = spec.width, bh = spec.height;
+  if (!spec.enlarge) {
+    double f = std::min({1.0, W / bw, H / bh});
+    bw = RoundPos(bw * f);
+    bh = RoundPos(bh * f);
+  }
+  const int box_w = static_cast<int>(bw), box_h = static_cast<int>(bh);
+  switch (spec.fit) {
+    case Fit::kFill:
+      whole(box_w, box_h);
+      break;
+    case Fit::kCover: {
+      double scale = std::max(bw / W, bh / H);
+      g.scaled_width = std::max(box_w, RoundPos(W * scale));
+      g.scaled_height = std::max(box_h, RoundPos(H * scale));
+      g.crop_width = g.canvas_width = box_w;
+      g.crop_height = g.canvas_height = box_h;
+      g.crop_x = (g.scaled_width - box_w) / 2;
+      g.crop_y = (g.scaled_height - box_h) / 2;
+      break;
+    }
+    case Fit::kContain: {
+      double scale = std::min(bw / W, bh / H);
+      g.scaled_width = g.crop_width = std::min(box_w, RoundPos(W * scale));
+      g.scaled_height = g.crop_height = std::min(box_h, RoundPos(H * scale));
+      g.canvas_width = box_w;
+      g.canvas_height = box_h;
+      g.offset_x = (box_w - g.scaled_width) / 2;
+      g.offset_y = (box_h - g.scaled_height) / 2;
+      break;
+    }
+    case Fit::kInside:
+      break;
+  }
+  return g;
+}
+
+}  // namespace imgd

@@ -1,0 +1,141 @@
+#include "service/transform_service.h"
+
+#include <exception>
+
+#include "core/errors.h"
+#include "core/memory_source.h"
+#include "image/jpeg_header.h"
+#include "image/jpeg_info.h"
+#include "image/transform.h"
+#include "image/vips_decode.h"
+#include "obs/log.h"
+
+namespace imgd {
+
+TransformService::TransformService(BlobStore& blobs, Pools pools, Metrics& metrics,
+                                   TransformServiceOptions opts)
+    : blobs_(blobs),
+      pools_(pools),
+      metrics_(metrics),
+      opts_(opts),
+      pool_(opts.pool, metrics),
+      cache_(opts.cache_bytes) {
+  metrics_.AddCallback("imgd_transform_queue_depth", [this] {
+    return static_cast<double>(std::max(0, pool_.in_flight() - pool_.running()));
+  });
+  metrics_.AddCallback("imgd_transforms_running",
+                       [this] { return static_cast<double>(pool_.running()); });
+  metrics_.AddCallback("imgd_transform_memory_reserved_bytes",
+                       [this] { return static_cast<double>(pool_.reserved_bytes()); });
+  metrics_.AddCallback("imgd_variant_cache_bytes",
+                       [this] { return static_cast<double>(cache_.bytes()); });
+  metrics_.AddCallback("imgd_variant_cache_entries",
+                       [this] { return static_cast<double>(cache_.size()); });
+  metrics_.AddCallback("imgd_vips_memory_bytes",
+                       [] { return static_cast<double>(VipsTrackedMemory()); });
+  metrics_.AddCallback("imgd_vips_memory_highwater_bytes",
+                       [] { return static_cast<double>(VipsTrackedMemoryHighwater()); });
+}
+
+std::string TransformService::VariantPrefix(const std::string& sha256) {
+  return "variants/" + sha256 + "-";
+}
+
+std::string TransformService::VariantKey(const std::string& sha256, const TransformSpec& spec) {
+  return VariantPrefix(sha256) + "p" + std::to_string(kPipelineVersion) + "-" + spec.Canonical();
+}
+
+std::string TransformService::VariantEtag(const std::string& sha256, const TransformSpec& spec) {
+  return "\"" + sha256 + "-p" + std::to_string(kPipelineVersion) + "-" + spec.Canonical() + "\"";
+}
+
+boost::asio::awaitable<Variant> TransformService::Get(const Image& image,
+                                                      const TransformSpec& spec) {
+  const std::string key = VariantKey(image.sha256, spec);
+  if (auto hit = cache_.Get(key)) {
+    metrics_.Inc("imgd_variant_cache_requests_total", {{"result", "memory_hit"}});
+    co_return Variant{hit->bytes, hit->width, hit->height};
+  }
+  bool shared = false;
+  Variant v = co_await flights_.Do(
+      key, [this, &image, &spec, &key]() { return Make(image, spec, key); }, &shared);
+  if (shared) metrics_.Inc("imgd_variant_cache_requests_total", {{"result", "coalesced"}});
+  co_return v;
+}
+
+boost::asio::awaitable<Variant> TransformService::Make(const Image& image,
+                                                       const TransformSpec& spec,
+                                                       const std::string& key) {
+  // The store tier, then the original; one hop to the blocking pool for both lookups.
+  struct Lookup {
+    std::shared_ptr<BlobReader> original;
+    std::optional<Variant> stored;
+    uint64_t predicted = 0;
+  };
+  Lookup found = co_await Offload(pools_.blocking, [&] {
+    Lookup l;
+    if (opts_.store_variants) {
+      if (auto r = blobs_.Open(key)) {
+        auto bytes = std::make_shared<std::string>(r->size(), '\0');
+        bytes->resize(r->ReadAt(0, bytes->data(), bytes->size()));
+        MemorySource ms(bytes);
+        if (auto h = ReadJpegHeader(ms).header) {
+          l.stored = Variant{std::move(bytes), h->width, h->height};
+          return l;
+        }
+      }
+    }
+    l.original = blobs_.Open(OriginalKey(image.sha256));
+    if (!l.original) throw Unavailable("the bytes of image " + image.id + " are missing", 5);
+    auto info = ReadJpegInfo(*l.original);
+    if (!info) throw Unprocessable("the original of image " + image.id + " is not decodable");
+    l.predicted = PredictTransformMemory(*info, spec);
+    return l;
+  });
+  if (found.stored) {
+    metrics_.Inc("imgd_variant_cache_requests_total", {{"result", "store_hit"}});
+    cache_.Put(key, CachedVariant{found.stored->bytes, found.stored->width, found.stored->height});
+    co_return *found.stored;
+  }
+  metrics_.Inc("imgd_variant_cache_requests_total", {{"result", "miss"}});
+
+  TransformOptions topts;
+  topts.deadline = Deadline::In(opts_.timeout);
+  const auto started = std::chrono::steady_clock::now();
+  TransformResult r;
+  try {
+    r = co_await pool_.Run(found.predicted, topts.deadline,
+                           [&] { return TransformJpeg(*found.original, spec, topts); });
+  } catch (const ApiError& e) {
+    metrics_.Inc("imgd_transforms_total", {{"path", "none"}, {"result", e.slug()}});
+    throw;
+  }
+  metrics_.Inc("imgd_transforms_total", {{"path", r.path}, {"result", "ok"}});
+  metrics_.Observe(
+      "imgd_transform_duration_seconds", {{"path", r.path}},
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  Variant v{std::make_shared<const std::string>(std::move(r.jpeg)), r.width, r.height};
+  cache_.Put(key, CachedVariant{v.bytes, v.width, v.height});
+  if (opts_.store_variants) {
+    // Variants can always be made again: storing one is off the request's path.
+    boost::asio::post(pools_.blocking, [this, key, bytes = v.bytes] {
+      try {
+        blobs_.Put(key, *bytes);
+      } catch (const std::exception& e) {
+        metrics_.Inc("imgd_variant_store_errors_total");
+        LogJson("warn", "storing a variant failed", {{"key", key}, {"error", e.what()}});
+      }
+    });
+  }
+  co_return v;
+}
+
+void TransformService::DropVariants(const std::string& sha256) {
+  const std::string prefix = VariantPrefix(sha256);
+  cache_.EraseByPrefix(prefix);
+  std::vector<std::string> keys;
+  blobs_.ForEach(prefix, [&](const std::string& k, uint64_t, int64_t) { keys.push_back(k); });
+  for (const auto& k : keys) blobs_.Remove(k);
+}
+
+}  // namespace imgd

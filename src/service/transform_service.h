@@ -1,0 +1,72 @@
+#pragma once
+// Variants: resized JPEGs of an original, immutable and addressed by the original's
+// SHA-256, the pipeline version and the canonical spec. Served from the in-memory LRU,
+// else from the BlobStore's variants/ namespace, else made by the transform pipeline on
+// the bounded TransformPool, with concurrent requests for the same missing variant
+// coalesced into one transform.
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "blob/blob_store.h"
+#include "core/offload.h"
+#include "core/singleflight.h"
+#include "core/types.h"
+#include "image/transform_spec.h"
+#include "obs/metrics.h"
+#include "service/transform_pool.h"
+#include "service/variant_cache.h"
+
+namespace imgd {
+
+struct TransformServiceOptions {
+  TransformPoolOptions pool;
+  std::chrono::milliseconds timeout{10'000};  // queueing included
+  uint64_t cache_bytes = 256ull << 20;
+  bool store_variants = true;  // keep made variants in the BlobStore (variants/)
+  TransformLimits limits;
+};
+
+struct Variant {
+  std::shared_ptr<const std::string> bytes;
+  int width = 0;
+  int height = 0;
+};
+
+class TransformService {
+ public:
+  TransformService(BlobStore& blobs, Pools pools, Metrics& metrics, TransformServiceOptions opts);
+
+  // "variants/<sha256>-p<pipeline>-<canonical spec>".
+  static std::string VariantKey(const std::string& sha256, const TransformSpec& spec);
+  // A strong ETag for the variant, known without making it.
+  static std::string VariantEtag(const std::string& sha256, const TransformSpec& spec);
+  // The key prefix shared by every variant of one original.
+  static std::string VariantPrefix(const std::string& sha256);
+
+  // The variant of a ready image. Throws ApiError 503 (overloaded, time limit), 422
+  // (original cannot be decoded), StoreError.
+  boost::asio::awaitable<Variant> Get(const Image& image, const TransformSpec& spec);
+
+  // Forgets every variant of an original whose bytes are gone (memory and store).
+  // Blocking: call on the blocking pool.
+  void DropVariants(const std::string& sha256);
+
+  const TransformLimits& limits() const { return opts_.limits; }
+  TransformPool& pool() { return pool_; }
+
+ private:
+  boost::asio::awaitable<Variant> Make(const Image& image, const TransformSpec& spec,
+                                       const std::string& key);
+
+  BlobStore& blobs_;
+  Pools pools_;
+  Metrics& metrics_;
+  TransformServiceOptions opts_;
+  TransformPool pool_;
+  VariantCache cache_;
+  SingleFlight<Variant> flights_;
+};
+
+}  // namespace imgd

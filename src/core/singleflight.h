@@ -2,10 +2,10 @@
 // Coalesces concurrent work on the same key: the first caller runs it, later callers
 // arriving while it runs wait (without blocking a thread) and receive the same result or
 // exception. Nothing is cached after the run ends. Thread-safe.
-#include <boost/asio/associated_executor.hpp>
-#include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/post.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <exception>
 #include <functional>
@@ -14,7 +14,6 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
-#include <vector>
 
 namespace imgd {
 
@@ -29,42 +28,37 @@ class SingleFlight {
     std::shared_ptr<Call> call;
     bool leader = false;
     {
+      auto ex = co_await boost::asio::this_coro::executor;
       std::lock_guard lock(mu_);
       auto& slot = calls_[key];
       if (!slot) {
-        slot = std::make_shared<Call>();
+        slot = std::make_shared<Call>(ex);
         leader = true;
       }
       call = slot;
     }
     if (shared) *shared = !leader;
     if (!leader) {
-      co_await Wait(call);
+      // The leader closes the channel when done: every pending and later receive completes
+      // (on the waiter's own executor), a broadcast without blocking a thread.
+      boost::system::error_code ec;
+      co_await call->done.async_receive(
+          boost::asio::redirect_error(boost::asio::use_awaitable, ec));
       if (call->error) std::rethrow_exception(call->error);
       co_return *call->value;
     }
-    std::exception_ptr error;
-    std::optional<T> value;
     try {
-      value.emplace(co_await fn());
+      call->value.emplace(co_await fn());
     } catch (...) {
-      error = std::current_exception();
+      call->error = std::current_exception();
     }
     {
       std::lock_guard lock(mu_);
       calls_.erase(key);
     }
-    std::vector<std::function<void()>> waiters;
-    {
-      std::lock_guard lock(call->mu);
-      call->error = error;
-      call->value = value;
-      call->done = true;
-      waiters.swap(call->waiters);
-    }
-    for (auto& w : waiters) w();
-    if (error) std::rethrow_exception(error);
-    co_return std::move(*value);
+    call->done.close();  // publishes value/error: they are written before, read after
+    if (call->error) std::rethrow_exception(call->error);
+    co_return *call->value;
   }
 
   // Runs in progress (for metrics and tests).
@@ -74,33 +68,13 @@ class SingleFlight {
   }
 
  private:
+  using Channel = boost::asio::experimental::concurrent_channel<void(boost::system::error_code)>;
   struct Call {
-    std::mutex mu;
-    bool done = false;
+    explicit Call(boost::asio::any_io_executor ex) : done(ex, 0) {}
+    Channel done;
     std::exception_ptr error;
     std::optional<T> value;
-    std::vector<std::function<void()>> waiters;
   };
-
-  // Suspends until call is done; resumes on the waiter's own executor.
-  static boost::asio::awaitable<void> Wait(std::shared_ptr<Call> call) {
-    co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void()>(
-        [call](auto handler) {
-          auto h = std::make_shared<decltype(handler)>(std::move(handler));
-          auto resume = [h] {
-            auto ex = boost::asio::get_associated_executor(*h);
-            boost::asio::post(ex, [h] { (*h)(); });
-          };
-          std::unique_lock lock(call->mu);
-          if (call->done) {
-            lock.unlock();
-            resume();
-          } else {
-            call->waiters.push_back(std::move(resume));
-          }
-        },
-        boost::asio::use_awaitable);
-  }
 
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<Call>> calls_;

@@ -6,6 +6,7 @@
 #include <jerror.h>
 // clang-format on
 
+#include <algorithm>
 #include <cmath>
 #include <csetjmp>
 #include <cstring>
@@ -109,6 +110,26 @@ Ranges DcOnlyRanges(ByteSource& src) {
     if (!s.Byte(hi) || !s.Byte(lo)) return {};
     const uint32_t len = static_cast<uint32_t>(hi << 8 | lo);
     if (len < 2) return {};
+    if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
+      // libjpeg decodes a component subsampled both ways with a 2x2 (or larger) IDCT at
+      // 1/8, which reads AC terms too: the trick would soften its colour. Not for those.
+      uint8_t frame[6];
+      for (uint8_t& b : frame) {
+        if (!s.Byte(b)) return {};
+      }
+      const int n = frame[5];
+      std::vector<std::pair<int, int>> hv;
+      for (int i = 0; i < n; ++i) {
+        uint8_t id, f, tq;
+        if (!s.Byte(id) || !s.Byte(f) || !s.Byte(tq)) return {};
+        hv.push_back({f >> 4, f & 15});
+      }
+      int max_h = 1, max_v = 1;
+      for (auto [h, v] : hv) max_h = std::max(max_h, h), max_v = std::max(max_v, v);
+      for (auto [h, v] : hv) {
+        if (h > 0 && v > 0 && max_h / h >= 2 && max_v / v >= 2) return {};
+      }
+    }
     if (m != 0xDA) {
       out.push_back({marker_at, 2u + len});
       s.Seek(marker_at + 2 + len);

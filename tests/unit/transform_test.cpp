@@ -10,6 +10,7 @@
 
 #include "core/errors.h"
 #include "core/memory_source.h"
+#include "image/jpeg_fast_decode.h"
 #include "image/jpeg_header.h"
 #include "image/jpeg_info.h"
 #include "image/resample.h"
@@ -393,6 +394,32 @@ TEST_F(TransformTest, FastPathMatchesLibvipsAtThreeSizes) {
       EXPECT_GT(psnr, 38.0) << path << " w=" << w;
       RecordProperty(path + "_w" + std::to_string(w), std::to_string(psnr));
     }
+  }
+}
+
+// A progressive file decoded at 1/8 is fed only its DC scans, unless a component is
+// subsampled both ways (libjpeg then decodes it with a 2x2 IDCT that reads AC terms too):
+// the pixels must equal a full 1/8 decode (libvips' jpegload shrink=8 reads every scan).
+TEST_F(TransformTest, DcOnlyDecodeEqualsFullEighthDecode) {
+  for (const std::string path :
+       {"real/real_08_sunset_4272x2848.jpg", "real/real_02_honeybee_1620x1280.jpg",
+        "variants/v17_progressive_restart2.jpg"}) {
+    const std::string bytes = Corpus(path);
+    MemorySource src(bytes);
+    auto info = ReadJpegInfo(src);
+    ASSERT_TRUE(info && info->frame.progressive) << path;
+    Pixels dc = DecodeJpegFast(src, *info, 1, 1, Deadline{});
+    ASSERT_EQ(dc.width, (info->frame.width + 7) / 8) << path;
+    VipsImage* img = nullptr;
+    ASSERT_EQ(vips_jpegload_buffer(const_cast<char*>(bytes.data()), bytes.size(), &img, "shrink", 8,
+                                   nullptr),
+              0);
+    Pixels full = FromVips(img);
+    Pixels a = Crop(dc, 0, 0, full.width - 1, full.height - 1);
+    Pixels b = Crop(full, 0, 0, full.width - 1, full.height - 1);
+    const double psnr = Psnr(a, b);
+    std::printf("%s DC-only vs full 1/8 decode: PSNR %.1f dB\n", path.c_str(), psnr);
+    EXPECT_GT(psnr, 90.0) << path;  // identical
   }
 }
 

@@ -83,11 +83,9 @@ struct App {
     if (cfg.only_allowed_sizes && to.limits.allowed_sizes.empty()) {
       throw std::invalid_argument("--only-allowed-sizes needs --allowed-sizes");
     }
-    size_t used = 0;
-    to.limits.default_background = static_cast<uint32_t>(std::stoul(cfg.background, &used, 16));
-    if (cfg.background.size() != 6 || used != 6) {
-      throw std::invalid_argument("--background must be 6 hex digits (RRGGBB)");
-    }
+    auto background = ParseHexColour(cfg.background);
+    if (!background) throw std::invalid_argument("--background must be 6 hex digits (RRGGBB)");
+    to.limits.default_background = *background;
     transforms = std::make_unique<TransformService>(*blobs, Pools{blocking, cpu}, metrics, to);
     images->OnBlobReleased(
         [t = transforms.get()](const std::string& sha) { t->DropVariants(sha); });
@@ -192,8 +190,11 @@ int TransformFile(const TransformArgs& a, const Config& cfg) {
   if (!fit) throw BadRequest("--fit must be one of cover, contain, fill, inside");
   spec.fit = *fit;
   TransformLimits tl;
-  if (!a.background.empty())
-    spec.background = static_cast<uint32_t>(std::stoul(a.background, nullptr, 16));
+  if (!a.background.empty()) {
+    auto background = ParseHexColour(a.background);
+    if (!background) throw BadRequest("--bg must be 6 hex digits (RRGGBB)");
+    spec.background = *background;
+  }
   CheckTransformSpec(spec, tl, "--w", "--h");
   TransformOptions opts;
   opts.path = a.path == "fast"   ? DecodePath::kFast

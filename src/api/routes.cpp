@@ -122,21 +122,32 @@ bool EtagMatches(std::string_view header, const std::string& etag) {
   return false;
 }
 
-// Answers a GET/HEAD for immutable bytes: strong ETag, 304, single ranges, HEAD.
-Response ServeBytes(const RequestContext& ctx, const std::string& etag,
-                    const std::string& cache_control, std::shared_ptr<ByteSource> bytes) {
+// Headers every answer about immutable image bytes carries, 304 included.
+Response ContentHeaders(const std::string& etag, const std::string& cache_control) {
   Response r;
-  r.head = ctx.head;
   r.headers.set(bhttp::field::etag, etag);
   r.headers.set(bhttp::field::cache_control, cache_control);
   r.headers.set(bhttp::field::accept_ranges, "bytes");
   r.headers.set("X-Content-Type-Options", "nosniff");
+  return r;
+}
+
+// A 304 when If-None-Match matches etag; checked before any bytes are opened or made.
+std::optional<Response> NotModified(const RequestContext& ctx, const std::string& etag,
+                                    const std::string& cache_control) {
   const std::string inm = ctx.Header(bhttp::field::if_none_match);
-  if (!inm.empty() && EtagMatches(inm, etag)) {
-    r.status = bhttp::status::not_modified;
-    r.head = false;
-    return r;
-  }
+  if (inm.empty() || !EtagMatches(inm, etag)) return std::nullopt;
+  Response r = ContentHeaders(etag, cache_control);
+  r.status = bhttp::status::not_modified;
+  return r;
+}
+
+// Answers a GET/HEAD for immutable bytes: strong ETag, 304, single ranges, HEAD.
+Response ServeBytes(const RequestContext& ctx, const std::string& etag,
+                    const std::string& cache_control, std::shared_ptr<ByteSource> bytes) {
+  if (auto r = NotModified(ctx, etag, cache_control)) return std::move(*r);
+  Response r = ContentHeaders(etag, cache_control);
+  r.head = ctx.head;
   const uint64_t size = bytes->size();
   r.headers.set(bhttp::field::content_type, "image/jpeg");
   r.stream = std::move(bytes);
@@ -169,17 +180,26 @@ Response ServeBytes(const RequestContext& ctx, const std::string& etag,
   return r;
 }
 
-// An integer JSON field (absent → fallback); 400 naming it when not an integer.
+// An integer JSON field (absent → fallback; values far out of any range are clamped so
+// range checks still see them as out of range); 400 naming it when not an integer.
 int IntField(const json::object& o, const char* key, int fallback) {
   auto it = o.find(key);
   if (it == o.end() || it->value().is_null()) return fallback;
-  if (it->value().is_int64())
+  if (it->value().is_int64()) {
     return static_cast<int>(std::clamp<int64_t>(it->value().as_int64(), -1, 1 << 20));
-  if (it->value().is_uint64())
+  }
+  if (it->value().is_uint64()) {
     return static_cast<int>(std::min<uint64_t>(it->value().as_uint64(), 1 << 20));
-  ApiError e =
-      BadRequest(std::string("field '") + key + "' must be an integer", "invalid-parameter");
-  throw ApiError(e.status(), e.slug(), e.title(), e.detail(), {{"parameter", key}});
+  }
+  throw BadParameter(key, std::string("field '") + key + "' must be an integer");
+}
+
+// A boolean JSON field (absent → fallback); 400 naming it otherwise.
+bool BoolField(const json::object& o, const char* key, bool fallback) {
+  auto it = o.find(key);
+  if (it == o.end()) return fallback;
+  if (!it->value().is_bool()) throw BadParameter(key, std::string(key) + " must be true or false");
+  return it->value().as_bool();
 }
 
 }  // namespace
@@ -383,10 +403,7 @@ void RegisterRoutes(http::Router& router, ApiDeps d) {
                  // The ETag is known before the variant exists: a revalidation costs no
                  // transform.
                  const std::string etag = TransformService::VariantEtag(im.sha256, spec);
-                 const std::string inm = ctx.Header(bhttp::field::if_none_match);
-                 if (!inm.empty() && EtagMatches(inm, etag)) {
-                   co_return ServeBytes(ctx, etag, deps->cache_control, nullptr);
-                 }
+                 if (auto r = NotModified(ctx, etag, deps->cache_control)) co_return std::move(*r);
                  Variant v = co_await deps->transforms.Get(im, spec);
                  co_return ServeBytes(ctx, etag, deps->cache_control,
                                       std::make_shared<MemorySource>(v.bytes));
@@ -397,91 +414,67 @@ void RegisterRoutes(http::Router& router, ApiDeps d) {
                                     c.reader);
              });
 
-  router.Add(
-      bhttp::verb::put, "/v1/images/{imageId}/transform",
-      [deps, auth](RequestContext& ctx) -> awaitable<Response> {
-        User caller = co_await auth(ctx);
-        RejectUnknownQuery(ctx, {});
-        json::object body = co_await ReadJsonObject(ctx.body);
-        for (const auto& kv : body) {
-          static const std::set<std::string> known = {"resizeWidth", "resizeHeight", "fit",
-                                                      "quality",     "enlarge",      "progressive"};
-          if (!known.count(std::string(kv.key()))) {
-            ApiError e =
-                BadRequest("unknown field '" + std::string(kv.key()) + "'", "unknown-parameter");
-            throw ApiError(e.status(), e.slug(), e.title(), e.detail(), {{"parameter", kv.key()}});
-          }
-        }
-        const TransformLimits& limits = deps->transforms.limits();
-        TransformSpec spec;
-        spec.background = limits.default_background;
-        spec.width = IntField(body, "resizeWidth", 0);
-        spec.height = IntField(body, "resizeHeight", 0);
-        spec.quality = IntField(body, "quality", 80);
-        if (spec.width < 0 || spec.width > limits.max_dimension) {
-          throw BadRequest(
-              "resizeWidth must be an integer from 1 to " + std::to_string(limits.max_dimension),
-              "invalid-parameter");
-        }
-        if (spec.height < 0 || spec.height > limits.max_dimension) {
-          throw BadRequest(
-              "resizeHeight must be an integer from 1 to " + std::to_string(limits.max_dimension),
-              "invalid-parameter");
-        }
-        if (auto f = body.find("fit"); f != body.end()) {
-          auto fit =
-              f->value().is_string() ? ParseFit(std::string(f->value().as_string())) : std::nullopt;
-          if (!fit) {
-            throw BadRequest("fit must be one of cover, contain, fill, inside",
-                             "invalid-parameter");
-          }
-          spec.fit = *fit;
-        }
-        for (const char* flag : {"enlarge", "progressive"}) {
-          if (auto f = body.find(flag); f != body.end()) {
-            if (!f->value().is_bool()) {
-              throw BadRequest(std::string(flag) + " must be true or false", "invalid-parameter");
-            }
-            (std::string(flag) == "enlarge" ? spec.enlarge : spec.progressive) =
-                f->value().as_bool();
-          }
-        }
-        if (spec.quality < 1 || spec.quality > 100) {
-          throw BadRequest("quality must be an integer from 1 to 100", "invalid-parameter");
-        }
-        CheckTransformSpec(spec, limits, "resizeWidth", "resizeHeight");
-        Image im = co_await deps->images.Get(caller, ctx.params["imageId"]);
-        if (im.status != kStatusReady) {
-          throw Conflict("image " + im.id + " has no content yet", "image-pending");
-        }
-        Variant v = co_await deps->transforms.Get(im, spec);
-        const std::string etag = TransformService::VariantEtag(im.sha256, spec);
-        const std::string variant_url =
-            deps->public_base_url + "/v1/images/" + im.id + "/content?" + spec.Query();
-        const std::string accept = ctx.Header(bhttp::field::accept);
-        if (accept.find("image/jpeg") != std::string::npos &&
-            accept.find("application/json") == std::string::npos) {
-          Response r =
-              ServeBytes(ctx, etag, deps->cache_control, std::make_shared<MemorySource>(v.bytes));
-          r.headers.set(bhttp::field::content_location, variant_url);
-          co_return r;
-        }
-        json::object o;
-        o["imageId"] = im.id;
-        o["resizeWidth"] = spec.width;
-        o["resizeHeight"] = spec.height;
-        o["fit"] = FitName(spec.fit);
-        o["quality"] = spec.quality;
-        o["width"] = v.width;
-        o["height"] = v.height;
-        o["size"] = v.bytes->size();
-        o["format"] = "jpg";
-        o["variantUrl"] = variant_url;
-        o["imageData"] = Base64Encode(*v.bytes);
-        Response r = http::Json(bhttp::status::ok, o);
-        r.headers.set(bhttp::field::etag, etag);
-        co_return r;
-      });
+  router.Add(bhttp::verb::put, "/v1/images/{imageId}/transform",
+             [deps, auth](RequestContext& ctx) -> awaitable<Response> {
+               User caller = co_await auth(ctx);
+               RejectUnknownQuery(ctx, {});
+               json::object body = co_await ReadJsonObject(ctx.body);
+               for (const auto& kv : body) {
+                 static const std::set<std::string> known = {
+                     "resizeWidth", "resizeHeight", "fit", "quality", "enlarge", "progressive"};
+                 if (!known.count(std::string(kv.key()))) {
+                   throw BadParameter(kv.key(), "unknown field '" + std::string(kv.key()) + "'",
+                                      "unknown-parameter");
+                 }
+               }
+               const TransformLimits& limits = deps->transforms.limits();
+               TransformSpec spec;
+               spec.background = limits.default_background;
+               spec.width = IntField(body, "resizeWidth", 0);
+               spec.height = IntField(body, "resizeHeight", 0);
+               spec.quality = IntField(body, "quality", 80);
+               spec.enlarge = BoolField(body, "enlarge", false);
+               spec.progressive = BoolField(body, "progressive", false);
+               if (auto f = body.find("fit"); f != body.end()) {
+                 auto fit = f->value().is_string() ? ParseFit(std::string(f->value().as_string()))
+                                                   : std::nullopt;
+                 if (!fit)
+                   throw BadParameter("fit", "fit must be one of cover, contain, fill, inside");
+                 spec.fit = *fit;
+               }
+               if (spec.quality < 1 || spec.quality > 100) {
+                 throw BadParameter("quality", "quality must be an integer from 1 to 100");
+               }
+               CheckTransformSpec(spec, limits, "resizeWidth", "resizeHeight");
+               Image im = co_await deps->images.GetReady(ctx.params["imageId"], &caller);
+               Variant v = co_await deps->transforms.Get(im, spec);
+               const std::string etag = TransformService::VariantEtag(im.sha256, spec);
+               const std::string variant_url =
+                   deps->public_base_url + "/v1/images/" + im.id + "/content?" + spec.Query();
+               const std::string accept = ctx.Header(bhttp::field::accept);
+               if (accept.find("image/jpeg") != std::string::npos &&
+                   accept.find("application/json") == std::string::npos) {
+                 Response r = ServeBytes(ctx, etag, deps->cache_control,
+                                         std::make_shared<MemorySource>(v.bytes));
+                 r.headers.set(bhttp::field::content_location, variant_url);
+                 co_return r;
+               }
+               json::object o;
+               o["imageId"] = im.id;
+               o["resizeWidth"] = spec.width;
+               o["resizeHeight"] = spec.height;
+               o["fit"] = FitName(spec.fit);
+               o["quality"] = spec.quality;
+               o["width"] = v.width;
+               o["height"] = v.height;
+               o["size"] = v.bytes->size();
+               o["format"] = "jpg";
+               o["variantUrl"] = variant_url;
+               o["imageData"] = Base64Encode(*v.bytes);
+               Response r = http::Json(bhttp::status::ok, o);
+               r.headers.set(bhttp::field::etag, etag);
+               co_return r;
+             });
 }
 
 }  // namespace imgd::api

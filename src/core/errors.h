@@ -43,6 +43,12 @@ class StoreError : public std::runtime_error {
 inline ApiError BadRequest(std::string detail, std::string slug = "bad-request") {
   return ApiError(400, std::move(slug), "Bad Request", std::move(detail));
 }
+// A 400 about one request parameter (query or JSON field), named in the problem's
+// "parameter" member so clients can point at it.
+inline ApiError BadParameter(const std::string& name, std::string detail,
+                             std::string slug = "invalid-parameter") {
+  return ApiError(400, std::move(slug), "Bad Request", std::move(detail), {{"parameter", name}});
+}
 inline ApiError Unauthorized(std::string detail) {
   return ApiError(401, "unauthorized", "Unauthorized", std::move(detail));
 }

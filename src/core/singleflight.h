@@ -61,12 +61,6 @@ class SingleFlight {
     co_return *call->value;
   }
 
-  // Runs in progress (for metrics and tests).
-  size_t InFlight() const {
-    std::lock_guard lock(mu_);
-    return calls_.size();
-  }
-
  private:
   using Channel = boost::asio::experimental::concurrent_channel<void(boost::system::error_code)>;
   struct Call {
@@ -76,7 +70,7 @@ class SingleFlight {
     std::optional<T> value;
   };
 
-  mutable std::mutex mu_;
+  std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<Call>> calls_;
 };
 

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace imgd {
 
@@ -48,5 +49,19 @@ enum class DuplicatePolicy { kReturnExisting, kReject, kNew };
 
 // Key of an original's bytes in the BlobStore (content-addressed).
 inline std::string OriginalKey(const std::string& sha256) { return "originals/" + sha256; }
+
+// Variants of an original live under "variants/<sha256>-<rest>" (see TransformService).
+inline constexpr std::string_view kVariantsNamespace = "variants/";
+inline std::string VariantKeyPrefix(const std::string& sha256) {
+  return std::string(kVariantsNamespace) + sha256 + "-";
+}
+// The original's SHA-256 in a variant key ("" when the key is not one).
+inline std::string VariantOriginal(const std::string& key) {
+  if (key.size() < kVariantsNamespace.size() + 65 ||
+      key.compare(0, kVariantsNamespace.size(), kVariantsNamespace) != 0) {
+    return "";
+  }
+  return key.substr(kVariantsNamespace.size(), 64);
+}
 
 }  // namespace imgd

@@ -93,14 +93,12 @@ Ranges DcOnlyRanges(ByteSource& src) {
   if (!s.Byte(b0) || !s.Byte(b1) || b0 != 0xFF || b1 != 0xD8) return {};
   out.push_back({0, 2});
   for (;;) {
-    const uint64_t at = s.pos();
     uint8_t ff, m;
     if (!s.Byte(ff) || ff != 0xFF) return {};
     do {
       if (!s.Byte(m)) return {};
     } while (m == 0xFF);
     const uint64_t marker_at = s.pos() - 2;
-    (void)at;
     if (m == 0xD9) {
       out.push_back({marker_at, 2});
       return out;
@@ -110,7 +108,7 @@ Ranges DcOnlyRanges(ByteSource& src) {
     if (!s.Byte(hi) || !s.Byte(lo)) return {};
     const uint32_t len = static_cast<uint32_t>(hi << 8 | lo);
     if (len < 2) return {};
-    if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
+    if (IsSofMarker(m)) {
       // libjpeg decodes a component subsampled both ways with a 2x2 (or larger) IDCT at
       // 1/8, which reads AC terms too: the trick would soften its colour. Not for those.
       uint8_t frame[6];
@@ -189,7 +187,6 @@ struct Source {
   size_t range_index;
   uint64_t range_done;  // bytes of the current range already handed out
   std::vector<unsigned char> buf;
-  bool eof;
 };
 
 void InitSource(j_decompress_ptr) {}

@@ -41,8 +41,6 @@ class Cursor {
   size_t win_len_ = 0;
 };
 
-bool IsSof(uint8_t m) { return m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC; }
-
 }  // namespace
 
 bool HasJpegSignature(ByteSource& src) {
@@ -91,7 +89,7 @@ JpegHeaderResult ReadJpegHeader(ByteSource& src) {
       r.error = "segment runs past the end of the data";
       return r;
     }
-    if (!IsSof(m)) {
+    if (!IsSofMarker(m)) {
       c.Skip(body);
       continue;
     }

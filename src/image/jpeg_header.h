@@ -10,6 +10,11 @@
 
 namespace imgd {
 
+// True for the start-of-frame markers SOF0..SOF15 (not DHT C4, JPG C8, DAC CC).
+inline bool IsSofMarker(uint8_t m) {
+  return m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC;
+}
+
 // True when the bytes start with FF D8 FF (SOI followed by another marker).
 bool HasJpegSignature(ByteSource& src);
 

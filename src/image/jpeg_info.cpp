@@ -20,8 +20,6 @@ uint32_t Get32(std::string_view s, size_t off, bool big_endian) {
                     : (b(3) << 24 | b(2) << 16 | b(1) << 8 | b(0));
 }
 
-bool IsSof(uint8_t m) { return m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC; }
-
 }  // namespace
 
 int ExifOrientation(std::string_view app1) {
@@ -143,13 +141,6 @@ std::optional<JpegInfo> ReadJpegInfo(ByteSource& src) {
           icc_chunks[seq] = app2.substr(14);
         }
       }
-    } else if (m == 0xEE) {
-      std::string app14 = read_body(12);
-      if (app14.size() >= 12 && app14.compare(0, 5, "Adobe") == 0) {
-        info.adobe_transform = static_cast<uint8_t>(app14[11]);
-      }
-    } else if (IsSof(m)) {
-      // already read by ReadJpegHeader
     }
     pos += 2 + len;
   }

@@ -1,7 +1,7 @@
 #pragma once
 // What the transform pipeline needs to know about a JPEG before decoding it: the frame,
-// the EXIF orientation, the embedded ICC profile, the Adobe colour transform. Reads only
-// the marker segments before the first scan. Pure and bounded: safe on hostile bytes.
+// the EXIF orientation and the embedded ICC profile. Reads only the marker segments before
+// the first scan. Pure and bounded: safe on hostile bytes.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -14,9 +14,8 @@ namespace imgd {
 
 struct JpegInfo {
   JpegHeader frame;
-  int orientation = 1;       // EXIF Orientation 1..8; anything else reads as 1
-  std::string icc;           // the assembled ICC profile, empty when none (or unusable)
-  int adobe_transform = -1;  // APP14 Adobe transform (0 none, 1 YCbCr, 2 YCCK); -1 absent
+  int orientation = 1;  // EXIF Orientation 1..8; anything else reads as 1
+  std::string icc;      // the assembled ICC profile, empty when none (or unusable)
 };
 
 // nullopt when the bytes do not reach a well-formed frame header.

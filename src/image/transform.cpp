@@ -12,47 +12,42 @@
 namespace imgd {
 namespace {
 
-struct Plan {
-  JpegInfo info;
-  TransformGeometry geo;
-  int need_width = 0, need_height = 0;  // resample target, in the stored (unrotated) frame
-};
-
-Plan MakePlan(ByteSource& original, const TransformSpec& spec) {
+JpegInfo ReadInfo(ByteSource& original) {
   auto info = ReadJpegInfo(original);
   if (!info) throw Unprocessable("the original is not a decodable JPEG");
-  Plan p;
-  p.info = std::move(*info);
-  const bool swap = OrientationSwapsAxes(p.info.orientation);
-  const int upright_w = swap ? p.info.frame.height : p.info.frame.width;
-  const int upright_h = swap ? p.info.frame.width : p.info.frame.height;
-  p.geo = PlanTransform(upright_w, upright_h, spec);
+  return std::move(*info);
+}
+
+}  // namespace
+
+TransformPlan PlanFor(const JpegInfo& info, const TransformSpec& spec) {
+  const bool swap = OrientationSwapsAxes(info.orientation);
+  TransformPlan p;
+  p.geo = PlanTransform(swap ? info.frame.height : info.frame.width,
+                        swap ? info.frame.width : info.frame.height, spec);
   p.need_width = swap ? p.geo.scaled_height : p.geo.scaled_width;
   p.need_height = swap ? p.geo.scaled_width : p.geo.scaled_height;
   return p;
 }
 
-}  // namespace
-
 bool UsesFastPath(const JpegInfo& info) {
   return CanDecodeFast(info) && (info.icc.empty() || IsSrgbProfile(info.icc));
 }
 
-Pixels RenderJpeg(ByteSource& original, const TransformSpec& spec, const TransformOptions& options,
-                  const char** path) {
-  Plan p = MakePlan(original, spec);
+Pixels RenderJpeg(ByteSource& original, const JpegInfo& info, const TransformSpec& spec,
+                  const TransformOptions& options, const char** path) {
+  const TransformPlan p = PlanFor(info, spec);
   bool fast = options.path == DecodePath::kAuto
-                  ? UsesFastPath(p.info)
-                  : options.path == DecodePath::kFast && CanDecodeFast(p.info);
+                  ? UsesFastPath(info)
+                  : options.path == DecodePath::kFast && CanDecodeFast(info);
   if (path) *path = fast ? "fast" : "vips";
-  Pixels px = fast
-                  ? DecodeJpegFast(original, p.info, p.need_width, p.need_height, options.deadline)
-                  : DecodeJpegVips(original, p.info, p.need_width, p.need_height, options.deadline);
+  Pixels px = fast ? DecodeJpegFast(original, info, p.need_width, p.need_height, options.deadline)
+                   : DecodeJpegVips(original, info, p.need_width, p.need_height, options.deadline);
   px = Resample(px, p.need_width, p.need_height);
   if (options.deadline.Passed()) {
     throw Unavailable("the transform took longer than its time limit", 1);
   }
-  px = Orient(std::move(px), p.info.orientation);
+  px = Orient(std::move(px), info.orientation);
   const TransformGeometry& g = p.geo;
   px = Crop(std::move(px), g.crop_x, g.crop_y, g.crop_width, g.crop_height);
   if (g.canvas_width != px.width || g.canvas_height != px.height) {
@@ -61,23 +56,33 @@ Pixels RenderJpeg(ByteSource& original, const TransformSpec& spec, const Transfo
   return px;
 }
 
-TransformResult TransformJpeg(ByteSource& original, const TransformSpec& spec,
+Pixels RenderJpeg(ByteSource& original, const TransformSpec& spec, const TransformOptions& options,
+                  const char** path) {
+  return RenderJpeg(original, ReadInfo(original), spec, options, path);
+}
+
+TransformResult TransformJpeg(ByteSource& original, const JpegInfo& info, const TransformSpec& spec,
                               const TransformOptions& options) {
   TransformResult r;
-  Pixels px = RenderJpeg(original, spec, options, &r.path);
+  Pixels px = RenderJpeg(original, info, spec, options, &r.path);
   r.width = px.width;
   r.height = px.height;
   r.jpeg = EncodeJpeg(px, spec.quality, spec.progressive);
   return r;
 }
 
+TransformResult TransformJpeg(ByteSource& original, const TransformSpec& spec,
+                              const TransformOptions& options) {
+  return TransformJpeg(original, ReadInfo(original), spec, options);
+}
+
 uint64_t PredictTransformMemory(const JpegInfo& info, const TransformSpec& spec) {
-  const bool swap = OrientationSwapsAxes(info.orientation);
   const int W = info.frame.width, H = info.frame.height;
-  TransformGeometry g = PlanTransform(swap ? H : W, swap ? W : H, spec);
-  const uint64_t need_w = static_cast<uint64_t>(swap ? g.scaled_height : g.scaled_width);
-  const uint64_t need_h = static_cast<uint64_t>(swap ? g.scaled_width : g.scaled_height);
-  const int m = FastDecodeScale(W, H, static_cast<int>(need_w), static_cast<int>(need_h));
+  const TransformPlan p = PlanFor(info, spec);
+  const TransformGeometry& g = p.geo;
+  const uint64_t need_w = static_cast<uint64_t>(p.need_width);
+  const uint64_t need_h = static_cast<uint64_t>(p.need_height);
+  const int m = FastDecodeScale(W, H, p.need_width, p.need_height);
   const uint64_t dw = (static_cast<uint64_t>(W) * m + 7) / 8;
   const uint64_t dh = (static_cast<uint64_t>(H) * m + 7) / 8;
   const uint64_t ch = info.frame.components == 1 ? 1 : 3;

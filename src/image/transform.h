@@ -35,12 +35,24 @@ struct TransformResult {
 };
 
 // Throws ApiError 422 for bytes that cannot be decoded, 503 when the deadline passes.
+// `info` is ReadJpegInfo(original), for callers that already have it.
+TransformResult TransformJpeg(ByteSource& original, const JpegInfo& info, const TransformSpec& spec,
+                              const TransformOptions& options);
 TransformResult TransformJpeg(ByteSource& original, const TransformSpec& spec,
                               const TransformOptions& options);
 
 // The pipeline up to (not including) encoding. path receives "fast" or "vips".
+Pixels RenderJpeg(ByteSource& original, const JpegInfo& info, const TransformSpec& spec,
+                  const TransformOptions& options, const char** path = nullptr);
 Pixels RenderJpeg(ByteSource& original, const TransformSpec& spec, const TransformOptions& options,
                   const char** path = nullptr);
+
+// Where the pixels of an original go for a spec.
+struct TransformPlan {
+  TransformGeometry geo;                // in the upright frame
+  int need_width = 0, need_height = 0;  // the resample target, in the stored (unrotated) frame
+};
+TransformPlan PlanFor(const JpegInfo& info, const TransformSpec& spec);
 
 // Which decoder TransformJpeg uses for this original.
 bool UsesFastPath(const JpegInfo& info);

@@ -13,8 +13,7 @@ namespace {
 constexpr const char* kParams[] = {"w", "h", "fit", "q", "enlarge", "progressive", "bg"};
 
 ApiError BadParam(const std::string& name, const std::string& why) {
-  ApiError e = BadRequest("parameter '" + name + "' " + why, "invalid-parameter");
-  return ApiError(e.status(), e.slug(), e.title(), e.detail(), {{"parameter", name}});
+  return BadParameter(name, "parameter '" + name + "' " + why);
 }
 
 int ParseInt(const std::string& name, const std::string& v, int lo, int hi) {
@@ -31,16 +30,6 @@ bool ParseBool(const std::string& name, const std::string& v) {
   if (v == "true" || v == "1") return true;
   if (v == "false" || v == "0") return false;
   throw BadParam(name, "must be true or false");
-}
-
-uint32_t ParseColour(const std::string& name, const std::string& v) {
-  std::string hex = !v.empty() && v[0] == '#' ? v.substr(1) : v;
-  uint32_t out = 0;
-  auto [p, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), out, 16);
-  if (hex.size() != 6 || ec != std::errc() || p != hex.data() + hex.size()) {
-    throw BadParam(name, "must be a colour as 6 hex digits (RRGGBB)");
-  }
-  return out;
 }
 
 int RoundPos(double v) { return std::max(1, static_cast<int>(std::lround(v))); }
@@ -113,6 +102,14 @@ std::string TransformSpec::Query() const {
   return s;
 }
 
+std::optional<uint32_t> ParseHexColour(std::string_view s) {
+  if (!s.empty() && s[0] == '#') s.remove_prefix(1);
+  uint32_t out = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out, 16);
+  if (s.size() != 6 || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return out;
+}
+
 std::vector<std::pair<int, int>> ParseSizeList(const std::string& s) {
   std::vector<std::pair<int, int>> out;
   size_t i = 0;
@@ -150,16 +147,11 @@ bool HasTransformParams(const std::map<std::string, std::string>& query) {
 }
 
 TransformSpec ParseTransformQuery(const std::map<std::string, std::string>& query,
-                                  const TransformLimits& limits,
-                                  std::initializer_list<const char*> ignore) {
+                                  const TransformLimits& limits) {
   for (const auto& [k, v] : query) {
     bool known = false;
     for (const char* p : kParams) known = known || k == p;
-    for (const char* p : ignore) known = known || k == p;
-    if (!known) {
-      ApiError e = BadRequest("unknown query parameter '" + k + "'", "unknown-parameter");
-      throw ApiError(e.status(), e.slug(), e.title(), e.detail(), {{"parameter", k}});
-    }
+    if (!known) throw BadParameter(k, "unknown query parameter '" + k + "'", "unknown-parameter");
   }
   TransformSpec spec;
   spec.background = limits.default_background;
@@ -177,7 +169,11 @@ TransformSpec ParseTransformQuery(const std::map<std::string, std::string>& quer
   if (auto* v = get("q")) spec.quality = ParseInt("q", *v, 1, 100);
   if (auto* v = get("enlarge")) spec.enlarge = ParseBool("enlarge", *v);
   if (auto* v = get("progressive")) spec.progressive = ParseBool("progressive", *v);
-  if (auto* v = get("bg")) spec.background = ParseColour("bg", *v);
+  if (auto* v = get("bg")) {
+    auto colour = ParseHexColour(*v);
+    if (!colour) throw BadParam("bg", "must be a colour as 6 hex digits (RRGGBB)");
+    spec.background = *colour;
+  }
   CheckTransformSpec(spec, limits);
   return spec;
 }

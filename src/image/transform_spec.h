@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -41,6 +42,9 @@ struct TransformLimits {
   uint32_t default_background = 0xFFFFFF;
 };
 
+// "RRGGBB" or "#RRGGBB" → 0xRRGGBB; nullopt when malformed.
+std::optional<uint32_t> ParseHexColour(std::string_view s);
+
 // "300x200,1200x,x800" → {{300,200},{1200,0},{0,800}}; throws std::invalid_argument.
 std::vector<std::pair<int, int>> ParseSizeList(const std::string& s);
 
@@ -49,10 +53,9 @@ bool HasTransformParams(const std::map<std::string, std::string>& query);
 
 // Builds a spec from query parameters w, h, fit, q, enlarge, progressive, bg. Unknown
 // parameters, malformed or out-of-range values and sizes outside the allowed list throw
-// ApiError 400 naming the parameter. `ignore` lists other parameters the caller handles.
+// ApiError 400 naming the parameter.
 TransformSpec ParseTransformQuery(const std::map<std::string, std::string>& query,
-                                  const TransformLimits& limits,
-                                  std::initializer_list<const char*> ignore = {});
+                                  const TransformLimits& limits);
 
 // Checks a spec built elsewhere (the transform JSON body); throws ApiError 400 naming
 // `width_name` / `height_name` / the other fields.

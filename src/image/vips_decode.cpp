@@ -147,18 +147,17 @@ Pixels DecodeJpegVips(ByteSource& src, const JpegInfo& info, int min_width, int 
   EvalCtx ectx{&deadline};
   vips_image_set_progress(img, TRUE);
   g_signal_connect(img, "eval", G_CALLBACK(OnEval), &ectx);
-  size_t len = 0;
-  void* buf = vips_image_write_to_memory(img, &len);
-  if (!buf) {
+  // Evaluated straight into the pipeline's buffer: no copy of the decoded pixels.
+  Pixels out = Pixels::Make(img->Xsize, img->Ysize, img->Bands);
+  VipsImage* dest = held.Add(vips_image_new_from_memory(out.data.data(), out.bytes(), img->Xsize,
+                                                        img->Ysize, img->Bands, VIPS_FORMAT_UCHAR));
+  if (!dest || vips_image_write(img, dest) != 0) {
     if (ectx.timed_out) {
       vips_error_clear();
       throw Unavailable("the transform took longer than its time limit", 1);
     }
     throw fail("the image cannot be decoded");
   }
-  Pixels out = Pixels::Make(img->Xsize, img->Ysize, img->Bands);
-  std::memcpy(out.data.data(), buf, std::min(len, out.bytes()));
-  g_free(buf);
   return out;
 }
 

@@ -9,6 +9,18 @@
 #include "core/ids.h"
 
 namespace imgd {
+namespace {
+
+// The image, when it exists and has its bytes (404 missing, 409 pending).
+Image RequireReady(std::optional<Image> image, const std::string& id) {
+  if (!image) throw NotFound("no image " + id);
+  if (image->status != kStatusReady) {
+    throw Conflict("image " + id + " has no content yet", "image-pending");
+  }
+  return std::move(*image);
+}
+
+}  // namespace
 
 ImageService::ImageService(MetaStore& meta, BlobStore& blobs, Pools pools, Metrics& metrics,
                            ImageServiceOptions opts)
@@ -158,28 +170,24 @@ boost::asio::awaitable<Content> ImageService::OpenContent(const std::string& id)
   if (!IsUuid(id)) throw NotFound("no image " + id);
   // One hop to the blocking pool for both the lookup and the open.
   co_return co_await Offload(pools_.blocking, [&] {
-    auto image = meta_.GetImage(id);
-    if (!image) throw NotFound("no image " + id);
-    if (image->status != kStatusReady) {
-      throw Conflict("image " + id + " has no content yet", "image-pending");
-    }
     Content c;
-    c.reader = blobs_.Open(OriginalKey(image->sha256));
+    c.image = RequireReady(meta_.GetImage(id), id);
+    c.reader = blobs_.Open(OriginalKey(c.image.sha256));
     // Only possible if the bytes were lost outside imgd's control.
     if (!c.reader) throw Unavailable("the bytes of image " + id + " are missing", 5);
-    c.image = std::move(*image);
     return c;
   });
 }
 
-boost::asio::awaitable<Image> ImageService::GetReady(const std::string& id) {
-  if (!IsUuid(id)) throw NotFound("no image " + id);
-  auto image = co_await Offload(pools_.blocking, [&] { return meta_.GetImage(id); });
-  if (!image) throw NotFound("no image " + id);
-  if (image->status != kStatusReady) {
-    throw Conflict("image " + id + " has no content yet", "image-pending");
+boost::asio::awaitable<Image> ImageService::GetReady(const std::string& id, const User* caller) {
+  std::optional<Image> image;
+  if (caller) {
+    image = co_await GetOwned(*caller, id);
+  } else {
+    if (!IsUuid(id)) throw NotFound("no image " + id);
+    image = co_await Offload(pools_.blocking, [&] { return meta_.GetImage(id); });
   }
-  co_return *image;
+  co_return RequireReady(std::move(image), id);
 }
 
 boost::asio::awaitable<std::string> ImageService::ReadAll(const Image& image, uint64_t max_bytes) {
@@ -221,11 +229,13 @@ std::pair<size_t, size_t> ImageService::CollectGarbage(int64_t staging_older_tha
   // Variants whose original is gone (a crash between removing an original and its
   // variants, or a variant stored while its original was being deleted).
   std::vector<std::string> variants;
-  blobs_.ForEach("variants/", [&](const std::string& key, uint64_t, int64_t mtime) {
-    if (mtime < orphan_older_than_ms) variants.push_back(key);
-  });
+  blobs_.ForEach(std::string(kVariantsNamespace),
+                 [&](const std::string& key, uint64_t, int64_t mtime) {
+                   if (mtime < orphan_older_than_ms) variants.push_back(key);
+                 });
   for (const auto& key : variants) {
-    std::string sha = key.substr(9, 64);
+    std::string sha = VariantOriginal(key);
+    if (sha.empty()) continue;
     std::lock_guard lock(locks_.For(sha));
     if (meta_.BlobReferenced(sha)) continue;
     blobs_.Remove(key);

@@ -63,8 +63,9 @@ class ImageService {
 
   // A ready image's bytes, for anyone holding its id (404 missing, 409 pending).
   boost::asio::awaitable<Content> OpenContent(const std::string& id);
-  // A ready image's record, for anyone holding its id (404 missing, 409 pending).
-  boost::asio::awaitable<Image> GetReady(const std::string& id);
+  // A ready image's record (404 missing, 409 pending): for anyone holding its id, or with
+  // caller set, for its owner or the admin only (403 otherwise).
+  boost::asio::awaitable<Image> GetReady(const std::string& id, const User* caller = nullptr);
 
   // Called (on the blocking pool) after the last reference to a blob went and its bytes
   // were removed, so derived data (variants) can go too. Set before serving.

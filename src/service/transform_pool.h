@@ -55,7 +55,6 @@ class TransformPool {
   int in_flight() const { return in_flight_.load(); }
   int running() const { return running_.load(); }
   uint64_t reserved_bytes() const { return reserved_.load(); }
-  int threads() const { return opts_.threads; }
 
  private:
   // Releases the job's slot and memory, whatever happens to it.

@@ -37,12 +37,8 @@ TransformService::TransformService(BlobStore& blobs, Pools pools, Metrics& metri
                        [] { return static_cast<double>(VipsTrackedMemoryHighwater()); });
 }
 
-std::string TransformService::VariantPrefix(const std::string& sha256) {
-  return "variants/" + sha256 + "-";
-}
-
 std::string TransformService::VariantKey(const std::string& sha256, const TransformSpec& spec) {
-  return VariantPrefix(sha256) + "p" + std::to_string(kPipelineVersion) + "-" + spec.Canonical();
+  return VariantKeyPrefix(sha256) + "p" + std::to_string(kPipelineVersion) + "-" + spec.Canonical();
 }
 
 std::string TransformService::VariantEtag(const std::string& sha256, const TransformSpec& spec) {
@@ -54,7 +50,7 @@ boost::asio::awaitable<Variant> TransformService::Get(const Image& image,
   const std::string key = VariantKey(image.sha256, spec);
   if (auto hit = cache_.Get(key)) {
     metrics_.Inc("imgd_variant_cache_requests_total", {{"result", "memory_hit"}});
-    co_return Variant{hit->bytes, hit->width, hit->height};
+    co_return *hit;
   }
   bool shared = false;
   Variant v = co_await flights_.Do(
@@ -70,6 +66,7 @@ boost::asio::awaitable<Variant> TransformService::Make(const Image& image,
   struct Lookup {
     std::shared_ptr<BlobReader> original;
     std::optional<Variant> stored;
+    JpegInfo info;
     uint64_t predicted = 0;
   };
   Lookup found = co_await Offload(pools_.blocking, [&] {
@@ -89,12 +86,13 @@ boost::asio::awaitable<Variant> TransformService::Make(const Image& image,
     if (!l.original) throw Unavailable("the bytes of image " + image.id + " are missing", 5);
     auto info = ReadJpegInfo(*l.original);
     if (!info) throw Unprocessable("the original of image " + image.id + " is not decodable");
-    l.predicted = PredictTransformMemory(*info, spec);
+    l.info = std::move(*info);
+    l.predicted = PredictTransformMemory(l.info, spec);
     return l;
   });
   if (found.stored) {
     metrics_.Inc("imgd_variant_cache_requests_total", {{"result", "store_hit"}});
-    cache_.Put(key, CachedVariant{found.stored->bytes, found.stored->width, found.stored->height});
+    cache_.Put(key, *found.stored);
     co_return *found.stored;
   }
   metrics_.Inc("imgd_variant_cache_requests_total", {{"result", "miss"}});
@@ -105,7 +103,7 @@ boost::asio::awaitable<Variant> TransformService::Make(const Image& image,
   TransformResult r;
   try {
     r = co_await pool_.Run(found.predicted, topts.deadline,
-                           [&] { return TransformJpeg(*found.original, spec, topts); });
+                           [&] { return TransformJpeg(*found.original, found.info, spec, topts); });
   } catch (const ApiError& e) {
     metrics_.Inc("imgd_transforms_total", {{"path", "none"}, {"result", e.slug()}});
     throw;
@@ -115,7 +113,7 @@ boost::asio::awaitable<Variant> TransformService::Make(const Image& image,
       "imgd_transform_duration_seconds", {{"path", r.path}},
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   Variant v{std::make_shared<const std::string>(std::move(r.jpeg)), r.width, r.height};
-  cache_.Put(key, CachedVariant{v.bytes, v.width, v.height});
+  cache_.Put(key, v);
   if (opts_.store_variants) {
     // Variants can always be made again: storing one is off the request's path.
     boost::asio::post(pools_.blocking, [this, key, bytes = v.bytes] {
@@ -131,7 +129,7 @@ boost::asio::awaitable<Variant> TransformService::Make(const Image& image,
 }
 
 void TransformService::DropVariants(const std::string& sha256) {
-  const std::string prefix = VariantPrefix(sha256);
+  const std::string prefix = VariantKeyPrefix(sha256);
   cache_.EraseByPrefix(prefix);
   std::vector<std::string> keys;
   blobs_.ForEach(prefix, [&](const std::string& k, uint64_t, int64_t) { keys.push_back(k); });

@@ -28,12 +28,6 @@ struct TransformServiceOptions {
   TransformLimits limits;
 };
 
-struct Variant {
-  std::shared_ptr<const std::string> bytes;
-  int width = 0;
-  int height = 0;
-};
-
 class TransformService {
  public:
   TransformService(BlobStore& blobs, Pools pools, Metrics& metrics, TransformServiceOptions opts);
@@ -42,8 +36,6 @@ class TransformService {
   static std::string VariantKey(const std::string& sha256, const TransformSpec& spec);
   // A strong ETag for the variant, known without making it.
   static std::string VariantEtag(const std::string& sha256, const TransformSpec& spec);
-  // The key prefix shared by every variant of one original.
-  static std::string VariantPrefix(const std::string& sha256);
 
   // The variant of a ready image. Throws ApiError 503 (overloaded, time limit), 422
   // (original cannot be decoded), StoreError.

@@ -2,7 +2,7 @@
 
 namespace imgd {
 
-std::optional<CachedVariant> VariantCache::Get(const std::string& key) {
+std::optional<Variant> VariantCache::Get(const std::string& key) {
   std::lock_guard lock(mu_);
   auto it = entries_.find(key);
   if (it == entries_.end()) return std::nullopt;
@@ -10,7 +10,7 @@ std::optional<CachedVariant> VariantCache::Get(const std::string& key) {
   return it->second.value;
 }
 
-void VariantCache::Put(const std::string& key, CachedVariant v) {
+void VariantCache::Put(const std::string& key, Variant v) {
   const uint64_t size = v.bytes ? v.bytes->size() : 0;
   if (max_bytes_ == 0 || size > max_bytes_ / 8) return;
   std::lock_guard lock(mu_);

@@ -11,7 +11,8 @@
 
 namespace imgd {
 
-struct CachedVariant {
+// A made variant: its JPEG bytes (shared, immutable) and its size in pixels.
+struct Variant {
   std::shared_ptr<const std::string> bytes;
   int width = 0;
   int height = 0;
@@ -23,8 +24,8 @@ class VariantCache {
   // huge variant cannot flush everything else.
   explicit VariantCache(uint64_t max_bytes) : max_bytes_(max_bytes) {}
 
-  std::optional<CachedVariant> Get(const std::string& key);
-  void Put(const std::string& key, CachedVariant v);
+  std::optional<Variant> Get(const std::string& key);
+  void Put(const std::string& key, Variant v);
   // Drops every entry whose key starts with prefix.
   void EraseByPrefix(const std::string& prefix);
 
@@ -33,7 +34,7 @@ class VariantCache {
 
  private:
   struct Node {
-    CachedVariant value;
+    Variant value;
     std::list<std::string>::iterator lru;  // position in order_, front = most recent
   };
   void EvictLocked();

@@ -11,7 +11,7 @@ using namespace imgd::testing;
 namespace {
 
 int Classify(const std::string& bytes, JpegHeader* header = nullptr) {
-  StringSource src(bytes);
+  MemorySource src(bytes);
   try {
     JpegHeader h = ValidateJpeg(src, JpegLimits{});
     if (header) *header = h;
@@ -27,7 +27,7 @@ TEST(JpegValidate, EveryCorpusFileGetsItsExpectedAnswer) {
   auto rows = Manifest();
   ASSERT_GT(rows.size(), 80u);
   for (const auto& row : rows) {
-    std::string bytes = ReadFile(std::string(IMGD_CORPUS_DIR) + "/" + row.path);
+    std::string bytes = ReadCorpus(row.path);
     JpegHeader h;
     int got = Classify(bytes, &h);
     int want = row.expected == "accept" ? 200 : row.expected == "reject-415" ? 415 : 422;
@@ -40,7 +40,7 @@ TEST(JpegValidate, EveryCorpusFileGetsItsExpectedAnswer) {
 }
 
 TEST(JpegValidate, EveryTruncationOfAGoodFileIsRejected) {
-  std::string good = ReadFile(std::string(IMGD_CORPUS_DIR) + "/variants/v29_1x1.jpg");
+  std::string good = ReadCorpus("variants/v29_1x1.jpg");
   ASSERT_EQ(Classify(good), 200);
   for (size_t n = 0; n + 2 < good.size(); ++n) {
     int got = Classify(good.substr(0, n));
@@ -49,8 +49,8 @@ TEST(JpegValidate, EveryTruncationOfAGoodFileIsRejected) {
 }
 
 TEST(JpegValidate, PixelLimitAppliesBeforeDecoding) {
-  std::string real = ReadFile(std::string(IMGD_CORPUS_DIR) + "/real/real_01_skagen_800x533.jpg");
-  StringSource src(real);
+  std::string real = ReadCorpus("real/real_01_skagen_800x533.jpg");
+  MemorySource src(real);
   JpegLimits limits;
   limits.max_pixels = 800 * 533 - 1;
   try {
@@ -63,9 +63,9 @@ TEST(JpegValidate, PixelLimitAppliesBeforeDecoding) {
 }
 
 TEST(JpegHeaderWalk, ReportsWhyAFileIsMalformed) {
-  StringSource no_sof(std::string("\xff\xd8\xff\xd9", 4));
+  MemorySource no_sof(std::string("\xff\xd8\xff\xd9", 4));
   EXPECT_FALSE(ReadJpegHeader(no_sof).header.has_value());
-  StringSource overflow(std::string("\xff\xd8\xff\xe1\xff\xff\x00\x00", 8));
+  MemorySource overflow(std::string("\xff\xd8\xff\xe1\xff\xff\x00\x00", 8));
   auto r = ReadJpegHeader(overflow);
   EXPECT_FALSE(r.header.has_value());
   EXPECT_NE(r.error.find("past the end"), std::string::npos);

@@ -6,32 +6,21 @@
 #include <string>
 #include <vector>
 
-#include "core/byte_source.h"
 #include "core/ids.h"
+#include "core/memory_source.h"
 
 namespace imgd::testing {
-
-// Bytes in memory as a ByteSource.
-class StringSource final : public ByteSource {
- public:
-  explicit StringSource(std::string s) : s_(std::move(s)) {}
-  uint64_t size() const override { return s_.size(); }
-  size_t ReadAt(uint64_t off, void* buf, size_t n) override {
-    if (off >= s_.size()) return 0;
-    n = std::min<size_t>(n, s_.size() - off);
-    std::memcpy(buf, s_.data() + off, n);
-    return n;
-  }
-
- private:
-  std::string s_;
-};
 
 inline std::string ReadFile(const std::filesystem::path& p) {
   std::ifstream f(p, std::ios::binary);
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
+}
+
+// A corpus file's bytes, by its path relative to the corpus (as in MANIFEST.tsv).
+inline std::string ReadCorpus(const std::string& rel) {
+  return ReadFile(std::string(IMGD_CORPUS_DIR) + "/" + rel);
 }
 
 struct ManifestRow {

@@ -21,11 +21,7 @@
 namespace imgd {
 namespace {
 
-using testing::ReadFile;
-
-std::string Corpus(const std::string& rel) {
-  return ReadFile(std::string(IMGD_CORPUS_DIR) + "/" + rel);
-}
+using testing::ReadCorpus;
 
 const std::vector<std::string> kRealPhotos = {
     "real/real_01_skagen_800x533.jpg",      "real/real_02_honeybee_1620x1280.jpg",
@@ -267,7 +263,7 @@ TEST(ResampleTest, FlatImageStaysFlat) {
 
 TEST_F(TransformTest, EveryRealPhotoInEveryFitHasExactSizeAndDecodes) {
   for (const auto& path : kRealPhotos) {
-    const std::string bytes = Corpus(path);
+    const std::string bytes = ReadCorpus(path);
     for (Fit fit : {Fit::kCover, Fit::kContain, Fit::kFill, Fit::kInside}) {
       TransformResult r = RunTransform(bytes, Size(320, 240, fit));
       MemorySource out(r.jpeg);
@@ -292,7 +288,7 @@ TEST_F(TransformTest, VariantsCarryNoMetadata) {
        {"variants/v27_metadata_big_exif_gps_xmp_iptc.jpg",
         "real/real_04_colorfulcups_2560x1600.jpg", "variants/v23_icc_display_p3.jpg",
         "variants/v28_trailing_garbage_4k_after_eoi.jpg"}) {
-    const std::string bytes = Corpus(path);
+    const std::string bytes = ReadCorpus(path);
     TransformResult r = RunTransform(bytes, Size(400, 0));
     EXPECT_EQ(r.jpeg.find("CORPUS-PRIVATE"), std::string::npos) << path;
     EXPECT_EQ(r.jpeg.find("TRAILING-GARBAGE"), std::string::npos) << path;
@@ -309,17 +305,13 @@ TEST_F(TransformTest, VariantsCarryNoMetadata) {
 }
 
 TEST_F(TransformTest, OrientationIsAppliedBeforeSizing) {
-  const std::string upright_v41 = Corpus("variants/v41_orientation_1.jpg");
+  const std::string upright_v41 = ReadCorpus("variants/v41_orientation_1.jpg");
   for (int o = 0; o <= 9; ++o) {
-    const std::string path = "variants/v4" + std::to_string(o + 1 <= 9 ? o + 1 : 0);
-    std::string file;
-    if (o == 0)
-      file = "variants/v49_orientation_0_invalid.jpg";
-    else if (o == 9)
-      file = "variants/v50_orientation_9_invalid.jpg";
-    else
-      file = "variants/v4" + std::to_string(o) + "_orientation_" + std::to_string(o) + ".jpg";
-    const std::string bytes = Corpus(file);
+    const std::string file =
+        o == 0   ? "variants/v49_orientation_0_invalid.jpg"
+        : o == 9 ? "variants/v50_orientation_9_invalid.jpg"
+                 : "variants/v4" + std::to_string(o) + "_orientation_" + std::to_string(o) + ".jpg";
+    const std::string bytes = ReadCorpus(file);
     TransformResult r = RunTransform(bytes, Size(200, 200, Fit::kInside));
     const bool swapped = o >= 5 && o <= 8;
     EXPECT_EQ(r.width, swapped ? 133 : 200) << file;
@@ -340,14 +332,14 @@ TEST_F(TransformTest, OrientationIsAppliedBeforeSizing) {
 TEST_F(TransformTest, CmykAndIccProfilesBecomeSrgb) {
   // The same picture stored in sRGB (4:4:4 q90) is the truth for every colour variant.
   const Pixels truth =
-      Decode(RunTransform(Corpus("variants/v03_chroma444_q90.jpg"), Size(256, 0)).jpeg);
+      Decode(RunTransform(ReadCorpus("variants/v03_chroma444_q90.jpg"), Size(256, 0)).jpeg);
   const auto want = MeanRgb(truth);
   for (const std::string path :
        {"variants/v10_cmyk_adobe_app14_with_icc.jpg", "variants/v11_cmyk_adobe_app14_no_icc.jpg",
         "variants/v12_ycck_adobe_app14.jpg", "variants/v23_icc_display_p3.jpg",
         "variants/v24_icc_adobe_rgb_1998.jpg", "variants/v25_icc_swapped_red_green.jpg",
         "variants/v26_icc_large_multichunk_430k.jpg"}) {
-    const std::string bytes = Corpus(path);
+    const std::string bytes = ReadCorpus(path);
     TransformResult r = RunTransform(bytes, Size(256, 0));
     const auto got = MeanRgb(Decode(r.jpeg));
     // libvips' own conversion of the same file, as the reference the issue names.
@@ -362,8 +354,8 @@ TEST_F(TransformTest, CmykAndIccProfilesBecomeSrgb) {
     }
   }
   // Ignoring v25's profile would swap red and green: the bee would turn green.
-  const auto bee = MeanRgb(
-      Decode(RunTransform(Corpus("variants/v25_icc_swapped_red_green.jpg"), Size(256, 0)).jpeg));
+  const auto bee = MeanRgb(Decode(
+      RunTransform(ReadCorpus("variants/v25_icc_swapped_red_green.jpg"), Size(256, 0)).jpeg));
   EXPECT_GT(bee[0] - bee[1], (want[0] - want[1]) / 2) << "red/green swapped";
 }
 
@@ -382,7 +374,7 @@ Pixels VipsFullResize(const std::string& jpeg, int w, int h) {
 
 TEST_F(TransformTest, FastPathMatchesLibvipsAtThreeSizes) {
   for (const auto& path : kRealPhotos) {
-    const std::string bytes = Corpus(path);
+    const std::string bytes = ReadCorpus(path);
     MemorySource src(bytes);
     ASSERT_TRUE(UsesFastPath(*ReadJpegInfo(src))) << path;
     for (int w : {150, 400, 1000}) {
@@ -404,7 +396,7 @@ TEST_F(TransformTest, DcOnlyDecodeEqualsFullEighthDecode) {
   for (const std::string path :
        {"real/real_08_sunset_4272x2848.jpg", "real/real_02_honeybee_1620x1280.jpg",
         "variants/v17_progressive_restart2.jpg"}) {
-    const std::string bytes = Corpus(path);
+    const std::string bytes = ReadCorpus(path);
     MemorySource src(bytes);
     auto info = ReadJpegInfo(src);
     ASSERT_TRUE(info && info->frame.progressive) << path;
@@ -424,7 +416,7 @@ TEST_F(TransformTest, DcOnlyDecodeEqualsFullEighthDecode) {
 }
 
 TEST_F(TransformTest, SameInputSameBytes) {
-  const std::string bytes = Corpus("real/real_02_honeybee_1620x1280.jpg");
+  const std::string bytes = ReadCorpus("real/real_02_honeybee_1620x1280.jpg");
   TransformSpec s = Size(300, 300, Fit::kContain);
   s.progressive = true;
   EXPECT_EQ(RunTransform(bytes, s).jpeg, RunTransform(bytes, s).jpeg);
@@ -433,7 +425,7 @@ TEST_F(TransformTest, SameInputSameBytes) {
 TEST_F(TransformTest, EveryAcceptedCorpusFileTransforms) {
   for (const auto& row : testing::Manifest()) {
     if (row.expected != "accept") continue;
-    const std::string bytes = Corpus(row.path);
+    const std::string bytes = ReadCorpus(row.path);
     TransformResult r;
     ASSERT_NO_THROW(r = RunTransform(bytes, Size(160, 160))) << row.path;
     EXPECT_GT(r.jpeg.size(), 100u) << row.path;
@@ -442,7 +434,7 @@ TEST_F(TransformTest, EveryAcceptedCorpusFileTransforms) {
 }
 
 TEST_F(TransformTest, DeadlineStopsWork) {
-  const std::string bytes = Corpus("real/real_09_kleiber_6028x3391.jpg");
+  const std::string bytes = ReadCorpus("real/real_09_kleiber_6028x3391.jpg");
   for (DecodePath path : {DecodePath::kFast, DecodePath::kVips}) {
     MemorySource src(bytes);
     TransformOptions o;

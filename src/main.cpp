@@ -19,7 +19,9 @@
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/errors.h"
+#include "core/ids.h"
 #include "core/memory_source.h"
+#include "core/url_signer.h"
 #include "http/server.h"
 #include "image/jpeg_validate.h"
 #include "image/transform.h"
@@ -27,8 +29,10 @@
 #include "meta/meta_store.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
+#include "service/idempotency_service.h"
 #include "service/image_service.h"
 #include "service/transform_service.h"
+#include "service/upload_service.h"
 #include "service/user_service.h"
 
 namespace {
@@ -89,6 +93,28 @@ struct App {
     transforms = std::make_unique<TransformService>(*blobs, Pools{blocking, cpu}, metrics, to);
     images->OnBlobReleased(
         [t = transforms.get()](const std::string& sha) { t->DropVariants(sha); });
+
+    auto keys = UrlSigner::ParseKeys(cfg.upload_signing_keys);
+    if (keys.empty()) {
+      // Kept in the database, so every node sharing it signs and verifies alike.
+      keys.push_back({"k0", meta->GetOrCreateSecret("upload-signing-key", RandomToken(32))});
+    }
+    signer = std::make_unique<UrlSigner>(std::move(keys));
+    FetchOptions fo;
+    fo.policy = AddressPolicy(AddressPolicy::ParseAllowList(cfg.fetch_allow));
+    fo.connect_timeout =
+        std::chrono::milliseconds(static_cast<int64_t>(cfg.fetch_connect_timeout_s * 1000));
+    fo.total_timeout = std::chrono::milliseconds(static_cast<int64_t>(cfg.fetch_timeout_s * 1000));
+    fo.max_bytes = cfg.max_upload_bytes;
+    fetcher = std::make_unique<UrlFetcher>(std::move(fo));
+    UploadServiceOptions uo;
+    uo.presign_ttl_ms = int64_t{cfg.presign_ttl_s} * 1000;
+    uo.resumable_ttl_ms = int64_t{cfg.resumable_ttl_s} * 1000;
+    uo.max_upload_bytes = cfg.max_upload_bytes;
+    uploads = std::make_unique<UploadService>(*images, *meta, *blobs, Pools{blocking, cpu}, metrics,
+                                              *signer, *fetcher, uo);
+    idempotency =
+        std::make_unique<IdempotencyService>(*meta, Pools{blocking, cpu}, IdempotencyOptions{});
   }
   ~App() {
     blocking.join();
@@ -102,17 +128,33 @@ struct App {
   std::unique_ptr<UserService> users;
   std::unique_ptr<ImageService> images;
   std::unique_ptr<TransformService> transforms;
+  std::unique_ptr<UrlSigner> signer;
+  std::unique_ptr<UrlFetcher> fetcher;
+  std::unique_ptr<UploadService> uploads;
+  std::unique_ptr<IdempotencyService> idempotency;
 };
 
-// Removes leftovers (staged uploads, unreferenced blobs) untouched for grace_s seconds.
-std::pair<size_t, size_t> Sweep(App& app, int64_t grace_s) {
-  int64_t cutoff = NowMs() - grace_s * 1000;
-  auto removed = app.images->CollectGarbage(cutoff, cutoff);
-  if (removed.first + removed.second > 0) {
+struct SweepCounts {
+  size_t staged = 0, orphans = 0, uploads = 0, idempotency_keys = 0;
+};
+
+// Removes leftovers (staged uploads, unreferenced blobs) untouched for grace_s seconds,
+// and whatever expired: pending images, resumable uploads, idempotency records.
+SweepCounts Sweep(App& app, int64_t grace_s) {
+  const int64_t now = NowMs();
+  const int64_t cutoff = now - grace_s * 1000;
+  SweepCounts c;
+  std::tie(c.staged, c.orphans) = app.images->CollectGarbage(cutoff, cutoff);
+  c.uploads = app.uploads->Sweep(now, cutoff);
+  c.idempotency_keys = app.idempotency->Sweep(now);
+  if (c.staged + c.orphans + c.uploads + c.idempotency_keys > 0) {
     LogJson("info", "sweep",
-            {{"stagedRemoved", removed.first}, {"orphansRemoved", removed.second}});
+            {{"stagedRemoved", c.staged},
+             {"orphansRemoved", c.orphans},
+             {"expiredUploadsRemoved", c.uploads},
+             {"idempotencyKeysRemoved", c.idempotency_keys}});
   }
-  return removed;
+  return c;
 }
 
 int Serve(Config& cfg) {
@@ -148,10 +190,10 @@ int Serve(Config& cfg) {
       ":" + std::to_string(ep.port());
   if (cfg.public_base_url == "http://" + cfg.listen) cfg.public_base_url = "http://" + bound;
 
-  api::RegisterRoutes(router,
-                      api::ApiDeps{*app.users, *app.images, *app.transforms, *app.meta, *app.blobs,
-                                   app.metrics, Pools{app.blocking, app.cpu}, cfg.public_base_url,
-                                   cfg.cache_control, cfg.max_inline_bytes});
+  api::RegisterRoutes(
+      router, api::ApiDeps{*app.users, *app.images, *app.transforms, *app.uploads, *app.idempotency,
+                           *app.meta, *app.blobs, app.metrics, Pools{app.blocking, app.cpu},
+                           cfg.public_base_url, cfg.cache_control, cfg.max_inline_bytes});
   LogJson("info", "imgd started",
           {{"listen", bound},
            {"meta", cfg.meta_url},
@@ -251,6 +293,30 @@ int main(int argc, char** argv) {
       ->add_option("--max-inline-bytes", cfg.max_inline_bytes,
                    "largest image returned inline by ?include=imageData")
       ->envname("IMGD_MAX_INLINE_BYTES");
+  serve->add_option("--presign-ttl", cfg.presign_ttl_s, "seconds a pre-signed upload URL works")
+      ->envname("IMGD_PRESIGN_TTL")
+      ->check(CLI::Range(1, 7 * 86400));
+  serve
+      ->add_option("--resumable-ttl", cfg.resumable_ttl_s,
+                   "seconds a resumable upload may take before it is swept")
+      ->envname("IMGD_RESUMABLE_TTL")
+      ->check(CLI::Range(1, 30 * 86400));
+  serve
+      ->add_option("--upload-signing-keys", cfg.upload_signing_keys,
+                   "id:secret,... for upload URLs; the first signs (default: a key kept in the "
+                   "metadata store)")
+      ->envname("IMGD_UPLOAD_SIGNING_KEYS");
+  serve
+      ->add_option("--fetch-allow", cfg.fetch_allow,
+                   "addresses imageUrl may reach despite being special (loopback, private...): "
+                   "127.0.0.1:8080,10.0.0.0/8,[::1]:9000")
+      ->envname("IMGD_FETCH_ALLOW");
+  serve->add_option("--fetch-connect-timeout", cfg.fetch_connect_timeout_s, "seconds")
+      ->envname("IMGD_FETCH_CONNECT_TIMEOUT")
+      ->check(CLI::Range(0.001, 600.0));
+  serve->add_option("--fetch-timeout", cfg.fetch_timeout_s, "seconds for a whole imageUrl fetch")
+      ->envname("IMGD_FETCH_TIMEOUT")
+      ->check(CLI::Range(0.001, 3600.0));
   serve->add_option("--cache-control", cfg.cache_control, "Cache-Control of image content")
       ->envname("IMGD_CACHE_CONTROL");
   serve->add_option("--io-threads", cfg.io_threads, "network threads (0 = one per core)")
@@ -386,9 +452,10 @@ int main(int argc, char** argv) {
                   << std::endl;
         return 1;
       }
-      auto [staged, orphans] = Sweep(app, grace_s);
-      std::cout << "gc: removed " << staged << " staged files and " << orphans
-                << " unreferenced blobs" << std::endl;
+      SweepCounts c = Sweep(app, grace_s);
+      std::cout << "gc: removed " << c.staged << " staged files, " << c.orphans
+                << " unreferenced blobs, " << c.uploads << " expired uploads and "
+                << c.idempotency_keys << " idempotency records" << std::endl;
     } else if (migrate->parsed()) {
       std::cout << "schema is up to date" << std::endl;
     }

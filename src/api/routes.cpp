@@ -4,6 +4,7 @@
 #include <charconv>
 #include <set>
 
+#include "api/common.h"
 #include "api/json_body.h"
 #include "api/multipart_source.h"
 #include "core/clock.h"
@@ -24,84 +25,12 @@ using http::Response;
 
 namespace {
 
-constexpr size_t kMaxName = 1024;
-constexpr size_t kMaxDescription = 8192;
-
-json::object ImageJson(const Image& im, const std::string& base_url) {
-  json::object o;
-  o["imageId"] = im.id;
-  o["imageUrl"] = base_url + "/v1/images/" + im.id + "/content";
-  o["imageName"] = im.name;
-  o["imageDescription"] = im.description;
-  o["createdBy"] = im.created_by;
-  o["createdDate"] = FormatIsoMs(im.created_ms);
-  o["modifiedBy"] = im.modified_by;
-  o["modifiedDate"] = FormatIsoMs(im.modified_ms);
-  o["format"] = im.format;
-  o["size"] = im.size;
-  o["width"] = im.width;
-  o["height"] = im.height;
-  o["sha256"] = im.sha256.empty() ? json::value(nullptr) : json::value(im.sha256);
-  o["userId"] = im.user_id;
-  o["status"] = im.status;
-  return o;
-}
-
 json::object UserJson(const User& u) {
   return {{"userId", u.id},
           {"userName", u.name},
           {"userEmail", u.email},
           {"isAdmin", u.is_admin},
           {"createdDate", FormatIsoMs(u.created_ms)}};
-}
-
-// Text from a client: bounded, valid UTF-8 without control characters (newline and tab
-// allowed in descriptions).
-std::string CheckText(const std::string& v, const char* field, size_t max, bool multiline) {
-  if (v.size() > max) {
-    throw BadRequest(std::string(field) + " is longer than " + std::to_string(max) + " bytes",
-                     "invalid-field");
-  }
-  for (size_t i = 0; i < v.size();) {
-    unsigned char c = static_cast<unsigned char>(v[i]);
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-    if (n == 0 || i + n > v.size()) {
-      throw BadRequest(std::string(field) + " is not valid UTF-8", "invalid-field");
-    }
-    for (size_t k = 1; k < n; ++k) {
-      if ((static_cast<unsigned char>(v[i + k]) & 0xc0) != 0x80) {
-        throw BadRequest(std::string(field) + " is not valid UTF-8", "invalid-field");
-      }
-    }
-    if (n == 1 && (c < 0x20 || c == 0x7f) && !(multiline && (c == '\n' || c == '\t'))) {
-      throw BadRequest(std::string(field) + " contains control characters", "invalid-field");
-    }
-    i += n;
-  }
-  return v;
-}
-
-void RejectUnknownQuery(const RequestContext& ctx, std::initializer_list<const char*> allowed) {
-  for (const auto& [k, v] : ctx.query) {
-    bool ok = false;
-    for (const char* a : allowed) ok = ok || k == a;
-    if (!ok) throw BadRequest("unknown query parameter '" + k + "'", "unknown-parameter");
-  }
-}
-
-DuplicatePolicy ParsePolicy(const RequestContext& ctx) {
-  const std::string* v = ctx.Query("onDuplicate");
-  if (!v || *v == "return") return DuplicatePolicy::kReturnExisting;
-  if (*v == "reject") return DuplicatePolicy::kReject;
-  if (*v == "new") return DuplicatePolicy::kNew;
-  throw BadRequest("onDuplicate must be one of return, reject, new", "invalid-parameter");
-}
-
-std::string MediaType(const std::string& content_type) {
-  std::string t = content_type.substr(0, content_type.find(';'));
-  while (!t.empty() && t.back() == ' ') t.pop_back();
-  for (char& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return t;
 }
 
 // True when an If-None-Match value matches etag (weak comparison, RFC 9110 §13.1.2).
@@ -207,11 +136,12 @@ bool BoolField(const json::object& o, const char* key, bool fallback) {
 void RegisterRoutes(http::Router& router, ApiDeps d) {
   auto deps = std::make_shared<ApiDeps>(std::move(d));
 
-  auto auth = [deps](RequestContext& ctx) -> awaitable<User> {
+  AuthFn auth = [deps](RequestContext& ctx) -> awaitable<User> {
     User u = co_await deps->users.Authenticate(ctx.Header(bhttp::field::authorization));
     ctx.user_id = u.id;
     co_return u;
   };
+  RegisterUploadRoutes(router, deps, auth);
 
   router.Add(bhttp::verb::get, "/healthz", [](RequestContext&) -> awaitable<Response> {
     co_return http::Json(bhttp::status::ok, {{"status", "ok"}});
@@ -263,59 +193,58 @@ void RegisterRoutes(http::Router& router, ApiDeps d) {
     co_return http::Json(bhttp::status::ok, UserJson(caller));
   });
 
-  router.Add(
-      bhttp::verb::post, "/v1/images", [deps, auth](RequestContext& ctx) -> awaitable<Response> {
-        User caller = co_await auth(ctx);
-        RejectUnknownQuery(ctx, {"onDuplicate", "imageName", "imageDescription"});
-        UploadMeta meta;
-        meta.policy = ParsePolicy(ctx);
-        const std::string content_type = ctx.Header(bhttp::field::content_type);
-        const std::string media = MediaType(content_type);
-        UploadResult result;
-        if (media == "multipart/form-data") {
-          auto boundary = http::MultipartBoundary(content_type);
-          if (!boundary) throw BadRequest("multipart/form-data without a valid boundary");
-          MultipartFileSource source(ctx.body, *boundary);
-          // Text fields may come before or after the file: they are applied once all is read.
-          struct FieldsLate : ChunkSource {
-            MultipartFileSource& src;
-            UploadMeta& meta;
-            FieldsLate(MultipartFileSource& s, UploadMeta& m) : src(s), meta(m) {}
-            awaitable<std::span<const char>> Next() override {
-              auto chunk = co_await src.Next();
-              if (chunk.empty()) {
-                auto it = src.fields().find("imageName");
-                if (it != src.fields().end())
-                  meta.name = CheckText(it->second, "imageName", kMaxName, false);
-                it = src.fields().find("imageDescription");
-                if (it != src.fields().end()) {
-                  meta.description =
-                      CheckText(it->second, "imageDescription", kMaxDescription, true);
-                }
-              }
-              co_return chunk;
-            }
-          } late(source, meta);
-          result = co_await deps->images.Upload(caller, late, meta);
-        } else if (media == "application/json") {
-          throw UnsupportedMediaType(
-              "send the image bytes as the body (Content-Type image/jpeg) or as "
-              "multipart/form-data "
-              "part 'file'");
-        } else {
-          if (auto* n = ctx.Query("imageName"))
-            meta.name = CheckText(*n, "imageName", kMaxName, false);
-          if (auto* d = ctx.Query("imageDescription")) {
-            meta.description = CheckText(*d, "imageDescription", kMaxDescription, true);
-          }
-          result = co_await deps->images.Upload(caller, ctx.body, meta);
-        }
-        json::object o = ImageJson(result.image, deps->public_base_url);
-        if (result.duplicate) o["duplicate"] = true;
-        Response r = http::Json(result.duplicate ? bhttp::status::ok : bhttp::status::created, o);
-        r.headers.set(bhttp::field::location, "/v1/images/" + result.image.id);
-        co_return r;
-      });
+  router.Add(bhttp::verb::post, "/v1/images",
+             Idempotent(deps, auth, [deps, auth](RequestContext& ctx) -> awaitable<Response> {
+               User caller = co_await auth(ctx);
+               RejectUnknownQuery(ctx, {"onDuplicate", "imageName", "imageDescription"});
+               UploadMeta meta;
+               meta.policy = ParsePolicy(ctx);
+               const std::string content_type = ctx.Header(bhttp::field::content_type);
+               const std::string media = MediaType(content_type);
+               UploadResult result;
+               if (media == "multipart/form-data") {
+                 auto boundary = http::MultipartBoundary(content_type);
+                 if (!boundary) throw BadRequest("multipart/form-data without a valid boundary");
+                 MultipartFileSource source(ctx.body, *boundary);
+                 // Text fields may come before or after the file: they are applied once all is
+                 // read.
+                 struct FieldsLate : ChunkSource {
+                   MultipartFileSource& src;
+                   UploadMeta& meta;
+                   FieldsLate(MultipartFileSource& s, UploadMeta& m) : src(s), meta(m) {}
+                   awaitable<std::span<const char>> Next() override {
+                     auto chunk = co_await src.Next();
+                     if (chunk.empty()) {
+                       auto it = src.fields().find("imageName");
+                       if (it != src.fields().end())
+                         meta.name = CheckText(it->second, "imageName", kMaxName, false);
+                       it = src.fields().find("imageDescription");
+                       if (it != src.fields().end()) {
+                         meta.description =
+                             CheckText(it->second, "imageDescription", kMaxDescription, true);
+                       }
+                     }
+                     co_return chunk;
+                   }
+                 } late(source, meta);
+                 result = co_await deps->images.Upload(caller, late, meta);
+               } else if (media == "application/json") {
+                 co_return co_await PostImageJson(*deps, caller, ctx, meta);
+               } else {
+                 if (auto* n = ctx.Query("imageName"))
+                   meta.name = CheckText(*n, "imageName", kMaxName, false);
+                 if (auto* d = ctx.Query("imageDescription")) {
+                   meta.description = CheckText(*d, "imageDescription", kMaxDescription, true);
+                 }
+                 result = co_await deps->images.Upload(caller, ctx.body, meta);
+               }
+               json::object o = ImageJson(result.image, deps->public_base_url);
+               if (result.duplicate) o["duplicate"] = true;
+               Response r =
+                   http::Json(result.duplicate ? bhttp::status::ok : bhttp::status::created, o);
+               r.headers.set(bhttp::field::location, "/v1/images/" + result.image.id);
+               co_return r;
+             }));
 
   router.Add(
       bhttp::verb::get, "/v1/images", [deps, auth](RequestContext& ctx) -> awaitable<Response> {

@@ -61,6 +61,18 @@ class BlobStore {
   virtual size_t SweepStaging(int64_t older_than_ms) = 0;
   // Throws when the store is not usable (readiness check).
   virtual void Ping() = 0;
+  // --- resumable uploads: bytes that arrive over several requests ---
+  // Opens the resumable staging object of upload_id (a UUID) for appending at its end:
+  // created empty when missing and create is true, nullptr when missing otherwise. Unlike
+  // Stage(), destroying the object keeps the bytes: Finish() makes what was written durable
+  // (the offset acknowledged to the client), Commit() publishes it under a key,
+  // RemoveResumable() discards it. size() starts at the bytes already there.
+  virtual std::unique_ptr<StagedBlob> OpenResumable(const std::string& upload_id, bool create) = 0;
+  // Discards upload_id's resumable bytes; a missing one is not an error.
+  virtual void RemoveResumable(const std::string& upload_id) = 0;
+  // Calls fn(upload_id, modified_ms) for every resumable staging object (for sweeps).
+  virtual void ForEachResumable(const std::function<void(const std::string&, int64_t)>& fn) = 0;
+
   // A URL a client can PUT size bytes to, for stores that accept uploads directly (S3);
   // nullopt when uploads must go through imgd.
   virtual std::optional<std::string> PresignPut(const std::string& key, uint64_t size,

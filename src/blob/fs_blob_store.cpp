@@ -80,15 +80,20 @@ class FdReader final : public BlobReader {
   uint64_t size_;
 };
 
+// A staged file. Anonymous ones (Stage) are unlinked unless committed; resumable ones keep
+// their bytes when closed.
 class FsStagedBlob final : public StagedBlob {
  public:
   explicit FsStagedBlob(fs::path path) : path_(std::move(path)) {
     fd_ = ::open(path_.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0644);
     if (fd_ < 0) ThrowErrno("create " + path_.string());
   }
+  // Opens an existing resumable file at its end; fd is open for appending.
+  FsStagedBlob(fs::path path, int fd, uint64_t size)
+      : path_(std::move(path)), fd_(fd), size_(size), keep_(true) {}
   ~FsStagedBlob() override {
     if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(path_.c_str());
+    if (!committed_ && !keep_) ::unlink(path_.c_str());
   }
   void Write(const void* data, size_t n) override {
     WriteAll(fd_, data, n);
@@ -112,6 +117,7 @@ class FsStagedBlob final : public StagedBlob {
   int fd_ = -1;
   uint64_t size_ = 0;
   bool committed_ = false;
+  bool keep_ = false;
 };
 
 }  // namespace
@@ -130,9 +136,11 @@ bool IsValidBlobKey(std::string_view key) {
   return key.find("..") == std::string_view::npos;
 }
 
-FsBlobStore::FsBlobStore(fs::path root) : root_(std::move(root)), tmp_(root_ / "tmp") {
+FsBlobStore::FsBlobStore(fs::path root)
+    : root_(std::move(root)), tmp_(root_ / "tmp"), resumable_(root_ / "resumable") {
   MakeDirsDurable(root_);
   MakeDirsDurable(tmp_);
+  MakeDirsDurable(resumable_);
 }
 
 fs::path FsBlobStore::PathOf(const std::string& key) const {
@@ -206,7 +214,7 @@ void FsBlobStore::ForEach(const std::string& prefix,
   std::error_code ec;
   if (slash == std::string::npos) {
     for (fs::directory_iterator it(root_, ec), end; !ec && it != end; it.increment(ec)) {
-      if (it->is_directory() && it->path() != tmp_) {
+      if (it->is_directory() && it->path() != tmp_ && it->path() != resumable_) {
         std::string ns = it->path().filename().string();
         if (ns.rfind(prefix, 0) == 0) namespaces.push_back(ns);
       }
@@ -219,7 +227,7 @@ void FsBlobStore::ForEach(const std::string& prefix,
   }
   for (const auto& ns : namespaces) {
     const fs::path dir = root_ / ns / under;
-    if (ns.empty() || dir == tmp_ || !fs::is_directory(dir, ec)) continue;
+    if (ns.empty() || dir == tmp_ || dir == resumable_ || !fs::is_directory(dir, ec)) continue;
     for (fs::recursive_directory_iterator it(dir, ec), rend; !ec && it != rend; it.increment(ec)) {
       if (!it->is_regular_file()) continue;
       std::string key = ns + "/" + it->path().filename().string();
@@ -240,6 +248,45 @@ size_t FsBlobStore::SweepStaging(int64_t older_than_ms) {
     if (MtimeMs(st) < older_than_ms && ::unlink(it->path().c_str()) == 0) ++removed;
   }
   return removed;
+}
+
+namespace {
+fs::path ResumablePath(const fs::path& dir, const std::string& upload_id) {
+  if (!IsUuid(upload_id)) throw std::invalid_argument("invalid upload id: " + upload_id);
+  return dir / upload_id;
+}
+}  // namespace
+
+std::unique_ptr<StagedBlob> FsBlobStore::OpenResumable(const std::string& upload_id, bool create) {
+  fs::path p = ResumablePath(resumable_, upload_id);
+  int fd = ::open(p.c_str(), O_RDWR | O_APPEND | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
+  if (fd < 0) {
+    if (errno == ENOENT && !create) return nullptr;
+    ThrowErrno("open " + p.string());
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    ThrowErrno("fstat " + p.string());
+  }
+  if (create) FsyncPath(resumable_);
+  return std::make_unique<FsStagedBlob>(p, fd, static_cast<uint64_t>(st.st_size));
+}
+
+void FsBlobStore::RemoveResumable(const std::string& upload_id) {
+  if (::unlink(ResumablePath(resumable_, upload_id).c_str()) != 0 && errno != ENOENT) {
+    ThrowErrno("unlink upload " + upload_id);
+  }
+}
+
+void FsBlobStore::ForEachResumable(const std::function<void(const std::string&, int64_t)>& fn) {
+  std::error_code ec;
+  for (fs::directory_iterator it(resumable_, ec), end; !ec && it != end; it.increment(ec)) {
+    std::string id = it->path().filename().string();
+    struct stat st {};
+    if (!IsUuid(id) || ::stat(it->path().c_str(), &st) != 0) continue;
+    fn(id, MtimeMs(st));
+  }
 }
 
 void FsBlobStore::Ping() {

@@ -2,6 +2,7 @@
 // Content-addressed filesystem store. Layout under root:
 //   <ns>/<n0n1>/<n2n3>/<name>   committed objects (fan-out keeps directories small)
 //   tmp/<random>.part           staged objects
+//   resumable/<upload id>       resumable uploads in progress
 // Durability: write temp, fsync, rename into place, fsync the directory.
 #include <filesystem>
 
@@ -23,6 +24,9 @@ class FsBlobStore final : public BlobStore {
                const std::function<void(const std::string&, uint64_t, int64_t)>& fn) override;
   size_t SweepStaging(int64_t older_than_ms) override;
   void Ping() override;
+  std::unique_ptr<StagedBlob> OpenResumable(const std::string& upload_id, bool create) override;
+  void RemoveResumable(const std::string& upload_id) override;
+  void ForEachResumable(const std::function<void(const std::string&, int64_t)>& fn) override;
 
   // Filesystem path of key (exists or not).
   std::filesystem::path PathOf(const std::string& key) const;
@@ -31,6 +35,7 @@ class FsBlobStore final : public BlobStore {
  private:
   std::filesystem::path root_;
   std::filesystem::path tmp_;
+  std::filesystem::path resumable_;
 };
 
 }  // namespace imgd

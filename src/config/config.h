@@ -24,6 +24,13 @@ struct Config {
   int drain_timeout_s = 30;
   int gc_interval_s = 3600;  // the server's own sweep of leftovers
   int gc_grace_s = 3600;     // only files untouched this long are swept
+  // Upload flows.
+  int presign_ttl_s = 900;          // pre-signed upload URL lifetime
+  int resumable_ttl_s = 86400;      // resumable (tus) upload lifetime
+  std::string upload_signing_keys;  // "id:secret,..." (first signs); default: kept in the db
+  std::string fetch_allow;          // imageUrl allow-list: "127.0.0.1:8080,10.0.0.0/8"
+  double fetch_connect_timeout_s = 5;
+  double fetch_timeout_s = 60;  // whole fetch, body included
   // Transforms (variants).
   int transform_threads = 0;  // 0 = one per core
   int transform_queue = 64;   // waiting transforms beyond the running ones; more → 503

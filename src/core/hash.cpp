@@ -1,6 +1,8 @@
 #include "core/hash.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <stdexcept>
 
@@ -31,6 +33,20 @@ std::string Sha256Hex(std::string_view data) {
   Sha256 h;
   h.Update(data.data(), data.size());
   return h.FinalHex();
+}
+
+std::string HmacSha256(std::string_view key, std::string_view message) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+            reinterpret_cast<const unsigned char*>(message.data()), message.size(), md, &len)) {
+    throw std::runtime_error("hmac-sha256 failed");
+  }
+  return std::string(reinterpret_cast<const char*>(md), len);
+}
+
+bool SafeEqual(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 }  // namespace imgd

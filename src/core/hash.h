@@ -23,5 +23,9 @@ class Sha256 {
 };
 
 std::string Sha256Hex(std::string_view data);
+// Raw 32-byte HMAC-SHA256 of message under key.
+std::string HmacSha256(std::string_view key, std::string_view message);
+// Constant-time equality (for comparing signatures).
+bool SafeEqual(std::string_view a, std::string_view b);
 
 }  // namespace imgd

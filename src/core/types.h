@@ -44,6 +44,30 @@ struct BlobInfo {
   int64_t refcount = 0;
 };
 
+// A resumable (tus) upload: the bytes arrive over several requests into the blob store's
+// resumable staging under id; the record holds what the finished image will be.
+struct ResumableUpload {
+  std::string id;
+  std::string user_id;
+  uint64_t length = 0;  // declared total bytes (Upload-Length)
+  std::string name;
+  std::string description;
+  std::string policy = "return";  // onDuplicate: return | reject | new
+  int64_t created_ms = 0;
+  int64_t expires_ms = 0;
+  std::string image_id;  // set once completed
+};
+
+// The stored outcome of a request sent with an Idempotency-Key.
+struct IdempotencyRecord {
+  std::string fingerprint;  // what the request was (method, path, parameters, body hash)
+  bool done = false;        // false while the first request is still running
+  int status = 0;
+  std::string body;
+  std::string location;
+  int64_t created_ms = 0;
+};
+
 // What an upload does when the same user already has an image with identical bytes.
 enum class DuplicatePolicy { kReturnExisting, kReject, kNew };
 

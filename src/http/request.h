@@ -26,6 +26,10 @@ struct RequestContext {
     auto it = header.find(f);
     return it == header.end() ? std::string() : std::string(it->value());
   }
+  std::string Header(std::string_view name) const {
+    auto it = header.find(name);
+    return it == header.end() ? std::string() : std::string(it->value());
+  }
   const std::string* Query(const std::string& name) const {
     auto it = query.find(name);
     return it == query.end() ? nullptr : &it->second;

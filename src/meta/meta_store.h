@@ -65,6 +65,38 @@ class MetaStore {
   // Deletes pending images that expired before now_ms; returns their ids.
   virtual std::vector<std::string> DeleteExpiredPending(int64_t now_ms) = 0;
 
+  // --- resumable uploads ---
+  virtual void CreateUpload(const ResumableUpload& upload) = 0;
+  virtual std::optional<ResumableUpload> GetUpload(const std::string& upload_id) = 0;
+  // Marks the upload completed by image_id (kept until it expires so clients can ask).
+  virtual void SetUploadImage(const std::string& upload_id, const std::string& image_id) = 0;
+  // Returns false when there was no such upload.
+  virtual bool DeleteUpload(const std::string& upload_id) = 0;
+  // Deletes uploads that expired before now_ms; returns their ids.
+  virtual std::vector<std::string> DeleteExpiredUploads(int64_t now_ms) = 0;
+
+  // --- idempotency keys (per user) ---
+  // Claims (user_id, key) for a request with this fingerprint: true when the caller now owns
+  // it (no record, or one left running since before stale_before_ms by a crashed request,
+  // or one finished before expired_before_ms). Atomic across nodes: of concurrent claims
+  // exactly one wins.
+  virtual bool ClaimIdempotencyKey(const std::string& user_id, const std::string& key,
+                                   const std::string& fingerprint, int64_t now_ms,
+                                   int64_t stale_before_ms, int64_t expired_before_ms) = 0;
+  virtual std::optional<IdempotencyRecord> GetIdempotencyKey(const std::string& user_id,
+                                                             const std::string& key) = 0;
+  // Stores the claimed request's outcome (done = true).
+  virtual void CompleteIdempotencyKey(const std::string& user_id, const std::string& key,
+                                      const IdempotencyRecord& record) = 0;
+  // Drops a claim whose request failed, so a retry runs afresh.
+  virtual void ReleaseIdempotencyKey(const std::string& user_id, const std::string& key) = 0;
+  // Deletes records created before before_ms; returns how many.
+  virtual size_t DeleteExpiredIdempotencyKeys(int64_t before_ms) = 0;
+
+  // A process-wide secret shared by every node on this database (e.g. the upload URL
+  // signing key): stores candidate under name unless one exists, and returns the stored one.
+  virtual std::string GetOrCreateSecret(const std::string& name, const std::string& candidate) = 0;
+
   virtual std::optional<Image> GetImage(const std::string& image_id) = 0;
   // The user's images, newest first, starting after `after_id` (exclusive; empty = newest).
   virtual std::vector<Image> ListImages(const std::string& user_id, int limit,

@@ -60,6 +60,38 @@ CREATE UNIQUE INDEX images_dedup ON images(user_id, dedup_key);
 CREATE INDEX images_by_user ON images(user_id, id);
 CREATE INDEX images_by_user_sha ON images(user_id, sha256);
 )sql",
+    R"sql(
+CREATE TABLE uploads (
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  length INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  description TEXT NOT NULL,
+  policy TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL,
+  image_id TEXT
+);
+CREATE INDEX uploads_by_expiry ON uploads(expires_ms);
+CREATE INDEX images_pending_expiry ON images(status, expires_ms);
+CREATE TABLE idempotency_keys (
+  user_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  done INTEGER NOT NULL DEFAULT 0,
+  status INTEGER NOT NULL DEFAULT 0,
+  body TEXT NOT NULL DEFAULT '',
+  location TEXT NOT NULL DEFAULT '',
+  created_ms INTEGER NOT NULL,
+  PRIMARY KEY (user_id, key)
+);
+CREATE INDEX idempotency_by_age ON idempotency_keys(created_ms);
+CREATE TABLE secrets (
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL,
+  created_ms INTEGER NOT NULL
+);
+)sql",
 };
 
 const char* kImageColumns =
@@ -498,6 +530,145 @@ std::vector<std::string> SqliteMetaStore::DeleteExpiredPending(int64_t now_ms) {
   }
   txn.Commit();
   return ids;
+}
+
+void SqliteMetaStore::CreateUpload(const ResumableUpload& u) {
+  Lease c(*this);
+  c->Prepare(
+       "INSERT INTO uploads(id, user_id, length, name, description, policy, created_ms, "
+       "expires_ms) VALUES (?,?,?,?,?,?,?,?)")
+      .Bind(1, u.id)
+      .Bind(2, u.user_id)
+      .Bind(3, static_cast<int64_t>(u.length))
+      .Bind(4, u.name)
+      .Bind(5, u.description)
+      .Bind(6, u.policy)
+      .Bind(7, u.created_ms)
+      .Bind(8, u.expires_ms)
+      .Step();
+}
+
+std::optional<ResumableUpload> SqliteMetaStore::GetUpload(const std::string& upload_id) {
+  Lease c(*this);
+  auto s = c->Prepare(
+      "SELECT id, user_id, length, name, description, policy, created_ms, expires_ms, "
+      "COALESCE(image_id, '') FROM uploads WHERE id = ?");
+  s.Bind(1, upload_id);
+  if (!s.Step()) return std::nullopt;
+  ResumableUpload u;
+  u.id = s.Text(0);
+  u.user_id = s.Text(1);
+  u.length = static_cast<uint64_t>(s.Int(2));
+  u.name = s.Text(3);
+  u.description = s.Text(4);
+  u.policy = s.Text(5);
+  u.created_ms = s.Int(6);
+  u.expires_ms = s.Int(7);
+  u.image_id = s.Text(8);
+  return u;
+}
+
+void SqliteMetaStore::SetUploadImage(const std::string& upload_id, const std::string& image_id) {
+  Lease c(*this);
+  c->Prepare("UPDATE uploads SET image_id = ? WHERE id = ?")
+      .Bind(1, image_id)
+      .Bind(2, upload_id)
+      .Step();
+}
+
+bool SqliteMetaStore::DeleteUpload(const std::string& upload_id) {
+  Lease c(*this);
+  auto s = c->Prepare("DELETE FROM uploads WHERE id = ? RETURNING id");
+  s.Bind(1, upload_id);
+  return s.Step();
+}
+
+std::vector<std::string> SqliteMetaStore::DeleteExpiredUploads(int64_t now_ms) {
+  Lease c(*this);
+  std::vector<std::string> ids;
+  auto s = c->Prepare("DELETE FROM uploads WHERE expires_ms < ? RETURNING id");
+  s.Bind(1, now_ms);
+  while (s.Step()) ids.push_back(s.Text(0));
+  return ids;
+}
+
+bool SqliteMetaStore::ClaimIdempotencyKey(const std::string& user_id, const std::string& key,
+                                          const std::string& fingerprint, int64_t now_ms,
+                                          int64_t stale_before_ms, int64_t expired_before_ms) {
+  Lease c(*this);
+  auto s = c->Prepare(
+      "INSERT INTO idempotency_keys(user_id, key, fingerprint, done, created_ms) "
+      "VALUES (?,?,?,0,?) ON CONFLICT(user_id, key) DO UPDATE SET "
+      "fingerprint = excluded.fingerprint, done = 0, status = 0, body = '', location = '', "
+      "created_ms = excluded.created_ms "
+      "WHERE (done = 0 AND created_ms < ?) OR (done = 1 AND created_ms < ?) RETURNING 1");
+  s.Bind(1, user_id).Bind(2, key).Bind(3, fingerprint).Bind(4, now_ms);
+  s.Bind(5, stale_before_ms).Bind(6, expired_before_ms);
+  return s.Step();
+}
+
+std::optional<IdempotencyRecord> SqliteMetaStore::GetIdempotencyKey(const std::string& user_id,
+                                                                    const std::string& key) {
+  Lease c(*this);
+  auto s = c->Prepare(
+      "SELECT fingerprint, done, status, body, location, created_ms FROM idempotency_keys "
+      "WHERE user_id = ? AND key = ?");
+  s.Bind(1, user_id).Bind(2, key);
+  if (!s.Step()) return std::nullopt;
+  IdempotencyRecord r;
+  r.fingerprint = s.Text(0);
+  r.done = s.Int(1) != 0;
+  r.status = static_cast<int>(s.Int(2));
+  r.body = s.Text(3);
+  r.location = s.Text(4);
+  r.created_ms = s.Int(5);
+  return r;
+}
+
+void SqliteMetaStore::CompleteIdempotencyKey(const std::string& user_id, const std::string& key,
+                                             const IdempotencyRecord& r) {
+  Lease c(*this);
+  c->Prepare(
+       "UPDATE idempotency_keys SET fingerprint = ?, done = 1, status = ?, body = ?, "
+       "location = ? WHERE user_id = ? AND key = ?")
+      .Bind(1, r.fingerprint)
+      .Bind(2, int64_t{r.status})
+      .Bind(3, r.body)
+      .Bind(4, r.location)
+      .Bind(5, user_id)
+      .Bind(6, key)
+      .Step();
+}
+
+void SqliteMetaStore::ReleaseIdempotencyKey(const std::string& user_id, const std::string& key) {
+  Lease c(*this);
+  c->Prepare("DELETE FROM idempotency_keys WHERE user_id = ? AND key = ? AND done = 0")
+      .Bind(1, user_id)
+      .Bind(2, key)
+      .Step();
+}
+
+size_t SqliteMetaStore::DeleteExpiredIdempotencyKeys(int64_t before_ms) {
+  Lease c(*this);
+  auto s = c->Prepare("DELETE FROM idempotency_keys WHERE created_ms < ? RETURNING 1");
+  s.Bind(1, before_ms);
+  size_t n = 0;
+  while (s.Step()) ++n;
+  return n;
+}
+
+std::string SqliteMetaStore::GetOrCreateSecret(const std::string& name,
+                                               const std::string& candidate) {
+  Lease c(*this);
+  c->Prepare("INSERT INTO secrets(name, value, created_ms) VALUES (?,?,?) ON CONFLICT DO NOTHING")
+      .Bind(1, name)
+      .Bind(2, candidate)
+      .Bind(3, NowMs())
+      .Step();
+  auto s = c->Prepare("SELECT value FROM secrets WHERE name = ?");
+  s.Bind(1, name);
+  if (!s.Step()) throw StoreError("secret " + name + " vanished");
+  return s.Text(0);
 }
 
 std::optional<Image> SqliteMetaStore::GetImage(const std::string& image_id) {

@@ -31,6 +31,21 @@ class SqliteMetaStore final : public MetaStore {
                                                    const BlobInfo& blob, int64_t now_ms,
                                                    DuplicatePolicy policy) override;
   std::vector<std::string> DeleteExpiredPending(int64_t now_ms) override;
+  void CreateUpload(const ResumableUpload& upload) override;
+  std::optional<ResumableUpload> GetUpload(const std::string& upload_id) override;
+  void SetUploadImage(const std::string& upload_id, const std::string& image_id) override;
+  bool DeleteUpload(const std::string& upload_id) override;
+  std::vector<std::string> DeleteExpiredUploads(int64_t now_ms) override;
+  bool ClaimIdempotencyKey(const std::string& user_id, const std::string& key,
+                           const std::string& fingerprint, int64_t now_ms, int64_t stale_before_ms,
+                           int64_t expired_before_ms) override;
+  std::optional<IdempotencyRecord> GetIdempotencyKey(const std::string& user_id,
+                                                     const std::string& key) override;
+  void CompleteIdempotencyKey(const std::string& user_id, const std::string& key,
+                              const IdempotencyRecord& record) override;
+  void ReleaseIdempotencyKey(const std::string& user_id, const std::string& key) override;
+  size_t DeleteExpiredIdempotencyKeys(int64_t before_ms) override;
+  std::string GetOrCreateSecret(const std::string& name, const std::string& candidate) override;
   std::optional<Image> GetImage(const std::string& image_id) override;
   std::vector<Image> ListImages(const std::string& user_id, int limit,
                                 const std::string& after_id) override;

@@ -26,86 +26,95 @@ ImageService::ImageService(MetaStore& meta, BlobStore& blobs, Pools pools, Metri
                            ImageServiceOptions opts)
     : meta_(meta), blobs_(blobs), pools_(pools), metrics_(metrics), opts_(opts) {}
 
-boost::asio::awaitable<UploadResult> ImageService::Upload(const User& owner, ChunkSource& bytes,
-                                                          const UploadMeta& meta) {
+boost::asio::awaitable<uint64_t> ImageService::Append(ChunkSource& bytes, StagedBlob& staged,
+                                                      Sha256& hasher, uint64_t limit) {
+  uint64_t appended = 0;
+  const uint64_t start = staged.size();
+  for (;;) {
+    std::span<const char> chunk = co_await bytes.Next();
+    if (chunk.empty()) break;
+    if (start + appended + chunk.size() > limit) {
+      throw PayloadTooLarge("upload exceeds the limit of " + std::to_string(limit) + " bytes");
+    }
+    appended += chunk.size();
+    // Write before hashing: after a failed write, staged.size() still counts exactly the
+    // hashed bytes (resumable uploads rely on it).
+    co_await Offload(pools_.blocking, [&] {
+      staged.Write(chunk.data(), chunk.size());
+      hasher.Update(chunk.data(), chunk.size());
+    });
+  }
+  co_return appended;
+}
+
+boost::asio::awaitable<UploadResult> ImageService::Publish(StagedBlob& staged,
+                                                           const std::string& sha,
+                                                           DuplicatePolicy policy,
+                                                           const Recorder& record) {
+  try {
+    // Bytes already stored and referenced were validated when first uploaded.
+    std::optional<BlobInfo> known =
+        co_await Offload(pools_.blocking, [&] { return meta_.GetBlob(sha); });
+    BlobInfo blob;
+    blob.sha256 = sha;
+    blob.size = staged.size();
+    if (known && known->refcount > 0) {
+      blob.width = known->width;
+      blob.height = known->height;
+    } else {
+      JpegHeader h = co_await Offload(pools_.cpu, [&] {
+        auto reader = staged.OpenReader();
+        return ValidateJpeg(*reader, opts_.jpeg);
+      });
+      blob.width = h.width;
+      blob.height = h.height;
+    }
+    // Publish the bytes (durable), then record the image: no record ever points at bytes
+    // that are not stored.
+    std::optional<MetaStore::CommitResult> cr = co_await Offload(pools_.blocking, [&] {
+      std::lock_guard lock(locks_.For(sha));
+      if (!meta_.BlobReferenced(sha)) blobs_.Commit(staged, OriginalKey(sha));
+      return record(blob);
+    });
+    if (!cr) {
+      throw Conflict("the upload was already completed, cancelled or has expired",
+                     "upload-not-pending");
+    }
+    if (cr->duplicate && policy == DuplicatePolicy::kReject) {
+      metrics_.Inc("imgd_upload_rejects_total", {{"reason", "duplicate"}});
+      throw Conflict("you already uploaded these bytes as image " + cr->image.id, "duplicate-image",
+                     {{"existingImageId", cr->image.id}});
+    }
+    UploadResult result;
+    result.image = std::move(cr->image);
+    // onDuplicate=new makes a record of its own (201); only a returned existing image is
+    // reported as a duplicate.
+    result.duplicate = cr->duplicate && !cr->created;
+    if (cr->duplicate) metrics_.Inc("imgd_upload_duplicates_total");
+    metrics_.Inc("imgd_uploads_total", {{"result", cr->created ? "created" : "duplicate"}});
+    metrics_.Inc("imgd_upload_bytes_total", {}, static_cast<double>(blob.size));
+    co_return result;
+  } catch (const ApiError& e) {
+    CountReject(e);
+    throw;
+  }
+}
+
+void ImageService::CountReject(const ApiError& e) {
+  if (e.slug() == "duplicate-image") return;
+  metrics_.Inc("imgd_upload_rejects_total", {{"reason", e.slug()}});
+  metrics_.Inc("imgd_uploads_total", {{"result", "rejected"}});
+}
+
+template <typename F>
+boost::asio::awaitable<UploadResult> ImageService::WithStaging(F body) {
   const auto started = std::chrono::steady_clock::now();
   std::unique_ptr<StagedBlob> staged =
       co_await Offload(pools_.blocking, [this] { return blobs_.Stage(); });
   std::exception_ptr failure;
   UploadResult result;
   try {
-    // 1. Stream to staging while hashing; the body is never whole in memory.
-    Sha256 hasher;
-    uint64_t total = 0;
-    for (;;) {
-      std::span<const char> chunk = co_await bytes.Next();
-      if (chunk.empty()) break;
-      total += chunk.size();
-      if (total > opts_.max_upload_bytes) {
-        throw PayloadTooLarge("upload exceeds the limit of " +
-                              std::to_string(opts_.max_upload_bytes) + " bytes");
-      }
-      co_await Offload(pools_.blocking, [&] {
-        hasher.Update(chunk.data(), chunk.size());
-        staged->Write(chunk.data(), chunk.size());
-      });
-    }
-    co_await Offload(pools_.blocking, [&] { staged->Finish(); });
-    const std::string sha = hasher.FinalHex();
-
-    // 2. Bytes already stored and referenced were validated when first uploaded.
-    std::optional<BlobInfo> known =
-        co_await Offload(pools_.blocking, [&] { return meta_.GetBlob(sha); });
-    int width = 0, height = 0;
-    if (known && known->refcount > 0) {
-      width = known->width;
-      height = known->height;
-    } else {
-      JpegHeader h = co_await Offload(pools_.cpu, [&] {
-        auto reader = staged->OpenReader();
-        return ValidateJpeg(*reader, opts_.jpeg);
-      });
-      width = h.width;
-      height = h.height;
-    }
-
-    // 3. Publish the bytes (durable), then record the image: no record ever points at
-    // bytes that are not on disk.
-    Image cand;
-    cand.id = NewUuidV7();
-    cand.user_id = owner.id;
-    cand.name = meta.name;
-    cand.description = meta.description;
-    cand.created_by = owner.id;
-    cand.modified_by = owner.id;
-    cand.created_ms = cand.modified_ms = NowMs();
-    cand.size = total;
-    cand.width = width;
-    cand.height = height;
-    cand.sha256 = sha;
-    MetaStore::CommitResult cr = co_await Offload(pools_.blocking, [&] {
-      std::lock_guard lock(locks_.For(sha));
-      if (!meta_.BlobReferenced(sha)) blobs_.Commit(*staged, OriginalKey(sha));
-      return meta_.CommitImage(cand, meta.policy);
-    });
-    if (cr.duplicate && meta.policy == DuplicatePolicy::kReject) {
-      metrics_.Inc("imgd_upload_rejects_total", {{"reason", "duplicate"}});
-      throw Conflict("you already uploaded these bytes as image " + cr.image.id, "duplicate-image",
-                     {{"existingImageId", cr.image.id}});
-    }
-    result.image = std::move(cr.image);
-    // onDuplicate=new makes a record of its own (201); only a returned existing image is
-    // reported as a duplicate.
-    result.duplicate = cr.duplicate && !cr.created;
-    if (cr.duplicate) metrics_.Inc("imgd_upload_duplicates_total");
-    metrics_.Inc("imgd_uploads_total", {{"result", cr.created ? "created" : "duplicate"}});
-    metrics_.Inc("imgd_upload_bytes_total", {}, static_cast<double>(total));
-  } catch (const ApiError& e) {
-    if (e.slug() != "duplicate-image") {
-      metrics_.Inc("imgd_upload_rejects_total", {{"reason", e.slug()}});
-      metrics_.Inc("imgd_uploads_total", {{"result", "rejected"}});
-    }
-    failure = std::current_exception();
+    result = co_await body(*staged);
   } catch (...) {
     failure = std::current_exception();
   }
@@ -116,6 +125,84 @@ boost::asio::awaitable<UploadResult> ImageService::Upload(const User& owner, Chu
       "imgd_upload_duration_seconds", {},
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   co_return result;
+}
+
+boost::asio::awaitable<UploadResult> ImageService::Upload(const User& owner, ChunkSource& bytes,
+                                                          const UploadMeta& meta) {
+  co_return co_await WithStaging([&](StagedBlob& staged) -> boost::asio::awaitable<UploadResult> {
+    Sha256 hasher;
+    try {
+      co_await Append(bytes, staged, hasher, opts_.max_upload_bytes);
+    } catch (const ApiError& e) {
+      CountReject(e);
+      throw;
+    }
+    co_await Offload(pools_.blocking, [&] { staged.Finish(); });
+    co_return co_await Publish(staged, hasher.FinalHex(), meta.policy,
+                               [&](const BlobInfo& blob) -> std::optional<MetaStore::CommitResult> {
+                                 return meta_.CommitImage(NewImage(owner, meta, blob), meta.policy);
+                               });
+  });
+}
+
+boost::asio::awaitable<UploadResult> ImageService::UploadPending(const std::string& image_id,
+                                                                 uint64_t declared_size,
+                                                                 ChunkSource& bytes,
+                                                                 DuplicatePolicy policy) {
+  co_return co_await WithStaging([&](StagedBlob& staged) -> boost::asio::awaitable<UploadResult> {
+    Sha256 hasher;
+    bool over = false;
+    try {
+      co_await Append(bytes, staged, hasher, declared_size);
+    } catch (const ApiError& e) {
+      if (e.status() != 413) throw;
+      over = true;
+    }
+    if (over || staged.size() != declared_size) {
+      ApiError mismatch = Unprocessable(
+          "the upload URL was made for exactly " + std::to_string(declared_size) +
+              " bytes; the body has " + (over ? "more" : std::to_string(staged.size())),
+          "size-mismatch");
+      CountReject(mismatch);
+      throw mismatch;
+    }
+    co_await Offload(pools_.blocking, [&] { staged.Finish(); });
+    co_return co_await Publish(staged, hasher.FinalHex(), policy, [&](const BlobInfo& blob) {
+      return meta_.CompletePendingImage(image_id, blob, NowMs(), policy);
+    });
+  });
+}
+
+Image ImageService::NewImage(const User& owner, const UploadMeta& meta, const BlobInfo& blob) {
+  Image im;
+  im.id = NewUuidV7();
+  im.user_id = owner.id;
+  im.name = meta.name;
+  im.description = meta.description;
+  im.created_by = owner.id;
+  im.modified_by = owner.id;
+  im.created_ms = im.modified_ms = NowMs();
+  im.size = blob.size;
+  im.width = blob.width;
+  im.height = blob.height;
+  im.sha256 = blob.sha256;
+  return im;
+}
+
+boost::asio::awaitable<Image> ImageService::CreatePending(const User& owner, const UploadMeta& meta,
+                                                          uint64_t size, int64_t expires_ms) {
+  if (size == 0) throw BadParameter("size", "size must be a positive number of bytes");
+  if (size > opts_.max_upload_bytes) {
+    throw PayloadTooLarge("size exceeds the upload limit of " +
+                          std::to_string(opts_.max_upload_bytes) + " bytes");
+  }
+  BlobInfo declared;
+  declared.size = size;
+  Image im = NewImage(owner, meta, declared);
+  im.status = kStatusPending;
+  im.expires_ms = expires_ms;
+  co_await Offload(pools_.blocking, [&] { meta_.CreatePendingImage(im); });
+  co_return im;
 }
 
 boost::asio::awaitable<Image> ImageService::GetOwned(const User& caller, const std::string& id) {

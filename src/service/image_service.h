@@ -9,6 +9,8 @@
 
 #include "blob/blob_store.h"
 #include "core/chunk_source.h"
+#include "core/errors.h"
+#include "core/hash.h"
 #include "core/offload.h"
 #include "core/types.h"
 #include "image/jpeg_validate.h"
@@ -52,6 +54,33 @@ class ImageService {
   boost::asio::awaitable<UploadResult> Upload(const User& owner, ChunkSource& bytes,
                                               const UploadMeta& meta);
 
+  // The seed's pre-signed flow, step 1: records a pending image of `size` declared bytes
+  // (400 when 0, 413 over the upload limit) that expires at expires_ms.
+  boost::asio::awaitable<Image> CreatePending(const User& owner, const UploadMeta& meta,
+                                              uint64_t size, int64_t expires_ms);
+  // Step 2: the bytes of pending image image_id, exactly declared_size of them (422
+  // otherwise), handled as Upload does; 409 when the image is not pending any more.
+  boost::asio::awaitable<UploadResult> UploadPending(const std::string& image_id,
+                                                     uint64_t declared_size, ChunkSource& bytes,
+                                                     DuplicatePolicy policy);
+
+  // --- the steps every upload flow shares (direct, pre-signed, resumable, by URL) ---
+  // Writes bytes to the end of staged while hashing them; 413 once staged would exceed
+  // limit. Returns how many bytes were appended. After an exception, hasher has seen
+  // exactly the bytes staged.size() counts.
+  boost::asio::awaitable<uint64_t> Append(ChunkSource& bytes, StagedBlob& staged, Sha256& hasher,
+                                          uint64_t limit);
+  // Records the image once its bytes are staged (finished) under SHA-256 sha: validates
+  // them (415/422) unless the same bytes are already stored, publishes them under their
+  // content address, then calls record (on the blocking pool, holding the blob's lock) to
+  // write the metadata; record returns nullopt when its target is gone (→ 409). 409 on a
+  // duplicate under kReject. The caller discards staged afterwards.
+  using Recorder = std::function<std::optional<MetaStore::CommitResult>(const BlobInfo&)>;
+  boost::asio::awaitable<UploadResult> Publish(StagedBlob& staged, const std::string& sha,
+                                               DuplicatePolicy policy, const Recorder& record);
+  // A new ready-image record for owner's bytes `blob`.
+  static Image NewImage(const User& owner, const UploadMeta& meta, const BlobInfo& blob);
+
   // Owner or admin only (403 otherwise, 404 when missing).
   boost::asio::awaitable<Image> Get(const User& caller, const std::string& id);
   boost::asio::awaitable<std::vector<Image>> List(const User& caller, int limit,
@@ -84,6 +113,10 @@ class ImageService {
 
  private:
   boost::asio::awaitable<Image> GetOwned(const User& caller, const std::string& id);
+  // Runs body with a fresh staged blob, discarding it afterwards; times the upload.
+  template <typename F>
+  boost::asio::awaitable<UploadResult> WithStaging(F body);
+  void CountReject(const ApiError& e);
 
   MetaStore& meta_;
   BlobStore& blobs_;

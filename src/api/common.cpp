@@ -1,0 +1,82 @@
+#include "api/common.h"
+
+#include "core/clock.h"
+#include "core/errors.h"
+#include "service/upload_service.h"
+
+namespace imgd::api {
+
+namespace json = boost::json;
+using http::RequestContext;
+
+json::object ImageJson(const Image& im, const std::string& base_url) {
+  json::object o;
+  o["imageId"] = im.id;
+  o["imageUrl"] = base_url + "/v1/images/" + im.id + "/content";
+  o["imageName"] = im.name;
+  o["imageDescription"] = im.description;
+  o["createdBy"] = im.created_by;
+  o["createdDate"] = FormatIsoMs(im.created_ms);
+  o["modifiedBy"] = im.modified_by;
+  o["modifiedDate"] = FormatIsoMs(im.modified_ms);
+  o["format"] = im.format;
+  o["size"] = im.size;
+  o["width"] = im.width;
+  o["height"] = im.height;
+  o["sha256"] = im.sha256.empty() ? json::value(nullptr) : json::value(im.sha256);
+  o["userId"] = im.user_id;
+  o["status"] = im.status;
+  if (im.status == kStatusPending) o["expiresAt"] = FormatIsoMs(im.expires_ms);
+  return o;
+}
+
+// Text from a client: bounded, valid UTF-8 without control characters (newline and tab
+// allowed in descriptions).
+std::string CheckText(const std::string& v, const char* field, size_t max, bool multiline) {
+  if (v.size() > max) {
+    throw BadRequest(std::string(field) + " is longer than " + std::to_string(max) + " bytes",
+                     "invalid-field");
+  }
+  for (size_t i = 0; i < v.size();) {
+    unsigned char c = static_cast<unsigned char>(v[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    if (n == 0 || i + n > v.size()) {
+      throw BadRequest(std::string(field) + " is not valid UTF-8", "invalid-field");
+    }
+    for (size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(v[i + k]) & 0xc0) != 0x80) {
+        throw BadRequest(std::string(field) + " is not valid UTF-8", "invalid-field");
+      }
+    }
+    if (n == 1 && (c < 0x20 || c == 0x7f) && !(multiline && (c == '\n' || c == '\t'))) {
+      throw BadRequest(std::string(field) + " contains control characters", "invalid-field");
+    }
+    i += n;
+  }
+  return v;
+}
+
+void RejectUnknownQuery(const RequestContext& ctx, std::initializer_list<const char*> allowed) {
+  for (const auto& [k, v] : ctx.query) {
+    bool ok = false;
+    for (const char* a : allowed) ok = ok || k == a;
+    if (!ok) throw BadRequest("unknown query parameter '" + k + "'", "unknown-parameter");
+  }
+}
+
+DuplicatePolicy ParsePolicy(const RequestContext& ctx) {
+  const std::string* v = ctx.Query("onDuplicate");
+  if (!v) return DuplicatePolicy::kReturnExisting;
+  auto p = ParsePolicyName(*v);
+  if (!p) throw BadParameter("onDuplicate", "onDuplicate must be one of return, reject, new");
+  return *p;
+}
+
+std::string MediaType(const std::string& content_type) {
+  std::string t = content_type.substr(0, content_type.find(';'));
+  while (!t.empty() && t.back() == ' ') t.pop_back();
+  for (char& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return t;
+}
+
+}  // namespace imgd::api

@@ -1,0 +1,28 @@
+#pragma once
+// Pieces the API handlers share: the image JSON, client text checks, query helpers.
+#include <boost/json/object.hpp>
+#include <initializer_list>
+#include <string>
+
+#include "core/types.h"
+#include "http/request.h"
+
+namespace imgd::api {
+
+constexpr size_t kMaxName = 1024;
+constexpr size_t kMaxDescription = 8192;
+
+// The seed's image JSON (imageUrl under base_url).
+boost::json::object ImageJson(const Image& im, const std::string& base_url);
+// Text from a client: bounded, valid UTF-8 without control characters (newline and tab
+// allowed when multiline); 400 naming the field otherwise. Returns v.
+std::string CheckText(const std::string& v, const char* field, size_t max, bool multiline);
+// 400 for a query parameter not in allowed.
+void RejectUnknownQuery(const http::RequestContext& ctx,
+                        std::initializer_list<const char*> allowed);
+// ?onDuplicate=return|reject|new (default return); 400 otherwise.
+DuplicatePolicy ParsePolicy(const http::RequestContext& ctx);
+// "Image/JPEG; charset=x" → "image/jpeg".
+std::string MediaType(const std::string& content_type);
+
+}  // namespace imgd::api

@@ -1,0 +1,431 @@
+#include "service/upload_service.h"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <charconv>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/errors.h"
+#include "core/ids.h"
+
+namespace imgd {
+namespace {
+
+constexpr std::string_view kTokenVersion = "u1";
+constexpr size_t kHashChunk = 1 << 20;
+
+std::vector<std::string_view> Split(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
+  for (;;) {
+    size_t p = s.find(sep);
+    out.push_back(s.substr(0, p));
+    if (p == std::string_view::npos) return out;
+    s.remove_prefix(p + 1);
+  }
+}
+
+template <typename T>
+bool ParseNumber(std::string_view s, T& out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size() && !s.empty();
+}
+
+// What a pre-signed upload token says; everything but the signature is signed.
+struct Token {
+  std::string image_id;
+  uint64_t size = 0;
+  int64_t expires_s = 0;
+  DuplicatePolicy policy = DuplicatePolicy::kReturnExisting;
+  std::string key_id;
+  std::string sig;
+  std::string signed_part;  // "u1.<id>.<size>.<expires>.<policy>"
+};
+
+std::string TokenMessage(std::string_view method, std::string_view signed_part) {
+  return std::string(method) + "\n/v1/uploads\n" + std::string(signed_part);
+}
+
+std::optional<Token> ParseToken(std::string_view text) {
+  auto parts = Split(text, '.');
+  if (parts.size() != 7 || parts[0] != kTokenVersion) return std::nullopt;
+  Token t;
+  t.image_id = std::string(parts[1]);
+  auto policy = ParsePolicyName(parts[4]);
+  if (!IsUuid(t.image_id) || !ParseNumber(parts[2], t.size) ||
+      !ParseNumber(parts[3], t.expires_s) || !policy) {
+    return std::nullopt;
+  }
+  t.policy = *policy;
+  t.key_id = std::string(parts[5]);
+  t.sig = std::string(parts[6]);
+  t.signed_part = std::string(text.substr(0, text.size() - parts[5].size() - parts[6].size() - 2));
+  return t;
+}
+
+// Refuses, as early as its first bytes, an upload that is not a JPEG.
+class JpegPrefixCheck final : public ChunkSource {
+ public:
+  JpegPrefixCheck(ChunkSource& in, uint64_t offset) : in_(in), pos_(offset) {}
+  boost::asio::awaitable<std::span<const char>> Next() override {
+    std::span<const char> chunk = co_await in_.Next();
+    static const unsigned char kSoi[] = {0xff, 0xd8, 0xff};
+    for (size_t i = 0; pos_ < sizeof(kSoi) && i < chunk.size(); ++i, ++pos_) {
+      if (static_cast<unsigned char>(chunk[i]) != kSoi[pos_]) {
+        throw UnsupportedMediaType("not a JPEG: the upload does not start with FF D8 FF");
+      }
+    }
+    co_return chunk;
+  }
+
+ private:
+  ChunkSource& in_;
+  uint64_t pos_;
+};
+
+}  // namespace
+
+std::string PolicyName(DuplicatePolicy p) {
+  switch (p) {
+    case DuplicatePolicy::kReject:
+      return "reject";
+    case DuplicatePolicy::kNew:
+      return "new";
+    case DuplicatePolicy::kReturnExisting:
+      break;
+  }
+  return "return";
+}
+
+std::optional<DuplicatePolicy> ParsePolicyName(std::string_view name) {
+  if (name == "return") return DuplicatePolicy::kReturnExisting;
+  if (name == "reject") return DuplicatePolicy::kReject;
+  if (name == "new") return DuplicatePolicy::kNew;
+  return std::nullopt;
+}
+
+UploadService::UploadService(ImageService& images, MetaStore& meta, BlobStore& blobs, Pools pools,
+                             Metrics& metrics, const UrlSigner& signer, UrlFetcher& fetcher,
+                             UploadServiceOptions opts)
+    : images_(images),
+      meta_(meta),
+      blobs_(blobs),
+      pools_(pools),
+      metrics_(metrics),
+      signer_(signer),
+      fetcher_(fetcher),
+      opts_(opts) {}
+
+// --- pre-signed -------------------------------------------------------------------------
+
+boost::asio::awaitable<UploadService::Presigned> UploadService::CreatePresigned(
+    const User& owner, const UploadMeta& meta, uint64_t size) {
+  Presigned p;
+  // Whole seconds: the expiry travels in the URL.
+  const int64_t expires_s = (NowMs() + opts_.presign_ttl_ms + 999) / 1000;
+  p.expires_ms = expires_s * 1000;
+  p.image = co_await images_.CreatePending(owner, meta, size, p.expires_ms);
+  std::optional<std::string> direct = co_await Offload(pools_.blocking, [&] {
+    return blobs_.PresignPut("staging/" + p.image.id, size, p.expires_ms);
+  });
+  if (direct) {
+    p.url = *direct;
+  } else {
+    const std::string signed_part = std::string(kTokenVersion) + "." + p.image.id + "." +
+                                    std::to_string(size) + "." + std::to_string(expires_s) + "." +
+                                    PolicyName(meta.policy);
+    auto sig = signer_.Sign(TokenMessage("PUT", signed_part));
+    p.url = "/v1/uploads/" + signed_part + "." + sig.key_id + "." + sig.sig;
+  }
+  metrics_.Inc("imgd_presigned_uploads_total", {{"step", "created"}});
+  co_return p;
+}
+
+bool UploadService::IsPresignedToken(std::string_view segment) {
+  return segment.substr(0, kTokenVersion.size() + 1) == std::string(kTokenVersion) + ".";
+}
+
+boost::asio::awaitable<UploadResult> UploadService::CompletePresigned(
+    std::string_view text, std::string_view method, std::optional<uint64_t> content_length,
+    ChunkSource& body) {
+  std::optional<Token> token = ParseToken(text);
+  if (!token ||
+      !signer_.Verify(token->key_id, TokenMessage(method, token->signed_part), token->sig)) {
+    metrics_.Inc("imgd_presigned_uploads_total", {{"step", "refused"}});
+    throw Forbidden("the upload URL is not valid (altered, or not for " + std::string(method) +
+                    ")");
+  }
+  if (NowMs() >= token->expires_s * 1000) {
+    metrics_.Inc("imgd_presigned_uploads_total", {{"step", "expired"}});
+    throw Forbidden("the upload URL expired at " + FormatIsoMs(token->expires_s * 1000));
+  }
+  std::optional<Image> image =
+      co_await Offload(pools_.blocking, [&] { return meta_.GetImage(token->image_id); });
+  if (!image) throw NotFound("image " + token->image_id + " no longer exists");
+  if (image->status != kStatusPending) {
+    throw Conflict("this upload URL was already used: image " + image->id + " is ready",
+                   "upload-completed");
+  }
+  if (content_length && *content_length != token->size) {
+    throw Unprocessable("the upload URL was made for exactly " + std::to_string(token->size) +
+                            " bytes; Content-Length is " + std::to_string(*content_length),
+                        "size-mismatch");
+  }
+  UploadResult r =
+      co_await images_.UploadPending(token->image_id, token->size, body, token->policy);
+  metrics_.Inc("imgd_presigned_uploads_total", {{"step", "completed"}});
+  co_return r;
+}
+
+// --- by URL -----------------------------------------------------------------------------
+
+boost::asio::awaitable<UploadResult> UploadService::UploadFromUrl(const User& owner,
+                                                                  const std::string& url,
+                                                                  const UploadMeta& meta) {
+  try {
+    std::unique_ptr<ChunkSource> body = co_await fetcher_.Open(url);
+    UploadResult r = co_await images_.Upload(owner, *body, meta);
+    metrics_.Inc("imgd_url_fetches_total", {{"result", "ok"}});
+    co_return r;
+  } catch (const ApiError& e) {
+    metrics_.Inc("imgd_url_fetches_total", {{"result", e.slug()}});
+    throw;
+  }
+}
+
+// --- resumable --------------------------------------------------------------------------
+
+boost::asio::awaitable<ResumableUpload> UploadService::CreateResumable(const User& owner,
+                                                                       const UploadMeta& meta,
+                                                                       uint64_t length) {
+  if (length == 0) throw BadParameter("Upload-Length", "Upload-Length must be at least 1");
+  if (length > opts_.max_upload_bytes) {
+    throw PayloadTooLarge("Upload-Length exceeds the upload limit of " +
+                          std::to_string(opts_.max_upload_bytes) + " bytes");
+  }
+  ResumableUpload u;
+  u.id = NewUuidV7();
+  u.user_id = owner.id;
+  u.length = length;
+  u.name = meta.name;
+  u.description = meta.description;
+  u.policy = PolicyName(meta.policy);
+  u.created_ms = NowMs();
+  u.expires_ms = u.created_ms + opts_.resumable_ttl_ms;
+  co_await Offload(pools_.blocking, [&] {
+    blobs_.OpenResumable(u.id, true);
+    meta_.CreateUpload(u);
+  });
+  metrics_.Inc("imgd_resumable_uploads_total", {{"step", "created"}});
+  co_return u;
+}
+
+boost::asio::awaitable<ResumableUpload> UploadService::GetOwnedUpload(const User& caller,
+                                                                      const std::string& id) {
+  if (!IsUuid(id)) throw NotFound("no upload " + id);
+  auto u = co_await Offload(pools_.blocking, [&] { return meta_.GetUpload(id); });
+  if (!u) throw NotFound("no upload " + id);
+  if (u->user_id != caller.id && !caller.is_admin) {
+    throw Forbidden("upload " + id + " belongs to another user");
+  }
+  if (u->expires_ms < NowMs()) {
+    throw ApiError(410, "upload-expired", "Gone",
+                   "upload " + id + " expired at " + FormatIsoMs(u->expires_ms));
+  }
+  co_return *u;
+}
+
+boost::asio::awaitable<UploadService::Progress> UploadService::Status(const User& caller,
+                                                                      const std::string& id) {
+  Progress p;
+  p.upload = co_await GetOwnedUpload(caller, id);
+  if (!p.upload.image_id.empty()) {
+    p.offset = p.upload.length;
+    auto image =
+        co_await Offload(pools_.blocking, [&] { return meta_.GetImage(p.upload.image_id); });
+    if (image) p.image = UploadResult{*image, false};
+    co_return p;
+  }
+  p.offset = co_await Offload(pools_.blocking, [&] {
+    auto staged = blobs_.OpenResumable(id, false);
+    return staged ? staged->size() : uint64_t{0};
+  });
+  co_return p;
+}
+
+boost::asio::awaitable<std::shared_ptr<UploadService::HashState>> UploadService::LockUpload(
+    const std::string& id) {
+  const auto deadline = std::chrono::steady_clock::now() + opts_.busy_wait;
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      auto& state = states_[id];
+      if (!state) state = std::make_shared<HashState>();
+      if (!state->busy) {
+        state->busy = true;
+        co_return state;
+      }
+    }
+    // A dropped connection's PATCH may still be finishing: give it a moment.
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ApiError e(423, "upload-busy", "Locked",
+                 "another request is writing to upload " + id + "; retry shortly");
+      e.retry_after = 1;
+      throw e;
+    }
+    timer.expires_after(std::chrono::milliseconds(20));
+    co_await timer.async_wait(boost::asio::use_awaitable);
+  }
+}
+
+void UploadService::UnlockUpload(const std::string& id, const std::shared_ptr<HashState>& state,
+                                 bool forget) {
+  std::lock_guard lock(mu_);
+  state->busy = false;
+  if (forget) states_.erase(id);
+}
+
+boost::asio::awaitable<UploadService::Progress> UploadService::Patch(const User& caller,
+                                                                     const std::string& id,
+                                                                     uint64_t offset,
+                                                                     ChunkSource& body) {
+  Progress p;
+  p.upload = co_await GetOwnedUpload(caller, id);
+  std::shared_ptr<HashState> state = co_await LockUpload(id);
+  bool forget = false;
+  std::exception_ptr failure;
+  std::unique_ptr<StagedBlob> staged;
+  try {
+    // Re-read under the lock: a concurrent PATCH may have completed it meanwhile.
+    auto fresh = co_await Offload(pools_.blocking, [&] { return meta_.GetUpload(id); });
+    if (!fresh) throw NotFound("no upload " + id);
+    p.upload = *fresh;
+    if (!p.upload.image_id.empty()) {
+      throw ApiError(409, "upload-completed", "Conflict",
+                     "upload " + id + " is complete: image " + p.upload.image_id);
+    }
+    staged = co_await Offload(pools_.blocking, [&] { return blobs_.OpenResumable(id, true); });
+    if (offset != staged->size()) {
+      ApiError e(409, "offset-mismatch", "Conflict",
+                 "Upload-Offset is " + std::to_string(offset) + " but the server has " +
+                     std::to_string(staged->size()) + " bytes of upload " + id);
+      e.retry_after = 0;
+      throw e;
+    }
+    if (state->offset != staged->size()) {
+      // No running hash for these bytes (restart, or a failed write): rebuild it from the
+      // stored bytes, once.
+      state->hasher = std::make_unique<Sha256>();
+      state->offset = 0;
+      const uint64_t size = staged->size();
+      co_await Offload(pools_.blocking, [&] {
+        auto reader = staged->OpenReader();
+        std::vector<char> buf(kHashChunk);
+        while (state->offset < size) {
+          size_t n = reader->ReadAt(state->offset, buf.data(),
+                                    std::min<uint64_t>(buf.size(), size - state->offset));
+          if (n == 0) throw StoreError("upload " + id + " is shorter than its size");
+          state->hasher->Update(buf.data(), n);
+          state->offset += n;
+        }
+      });
+      metrics_.Inc("imgd_resumable_rehashed_bytes_total", {}, static_cast<double>(size));
+    }
+    JpegPrefixCheck checked(body, offset);
+    std::exception_ptr body_failure;
+    try {
+      co_await images_.Append(checked, *staged, *state->hasher, p.upload.length);
+    } catch (...) {
+      body_failure = std::current_exception();
+    }
+    // What arrived is kept and made durable before the offset is acknowledged, also when
+    // the connection dropped halfway.
+    state->offset = staged->size();
+    co_await Offload(pools_.blocking, [&] { staged->Finish(); });
+    if (body_failure) std::rethrow_exception(body_failure);
+    p.offset = staged->size();
+    if (p.offset == p.upload.length) {
+      p.image = co_await CompleteResumable(p.upload, *staged, *state);
+      forget = true;
+    }
+  } catch (const ApiError& e) {
+    // Bytes that are not a JPEG never will be: the upload is over.
+    if (e.status() == 415 || e.status() == 422 || e.slug() == "duplicate-image") {
+      forget = true;
+      Discard(id);
+    }
+    failure = std::current_exception();
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  co_await Offload(pools_.blocking, [&] { staged.reset(); });
+  UnlockUpload(id, state, forget);
+  if (failure) std::rethrow_exception(failure);
+  co_return p;
+}
+
+boost::asio::awaitable<UploadResult> UploadService::CompleteResumable(const ResumableUpload& u,
+                                                                      StagedBlob& staged,
+                                                                      HashState& state) {
+  User owner;
+  owner.id = u.user_id;
+  UploadMeta meta;
+  meta.name = u.name;
+  meta.description = u.description;
+  meta.policy = ParsePolicyName(u.policy).value_or(DuplicatePolicy::kReturnExisting);
+  UploadResult r = co_await images_.Publish(
+      staged, state.hasher->FinalHex(), meta.policy,
+      [&](const BlobInfo& blob) -> std::optional<MetaStore::CommitResult> {
+        auto cr = meta_.CommitImage(ImageService::NewImage(owner, meta, blob), meta.policy);
+        meta_.SetUploadImage(u.id, cr.image.id);
+        return cr;
+      });
+  // The bytes moved to their content address, or were a duplicate of stored ones.
+  co_await Offload(pools_.blocking, [&] { blobs_.RemoveResumable(u.id); });
+  metrics_.Inc("imgd_resumable_uploads_total", {{"step", "completed"}});
+  co_return r;
+}
+
+void UploadService::Discard(const std::string& id) {
+  try {
+    meta_.DeleteUpload(id);
+    blobs_.RemoveResumable(id);
+  } catch (const std::exception&) {
+    // The sweep removes what is left.
+  }
+}
+
+boost::asio::awaitable<void> UploadService::Terminate(const User& caller, const std::string& id) {
+  co_await GetOwnedUpload(caller, id);
+  std::shared_ptr<HashState> state = co_await LockUpload(id);
+  co_await Offload(pools_.blocking, [&] {
+    meta_.DeleteUpload(id);
+    blobs_.RemoveResumable(id);
+  });
+  UnlockUpload(id, state, true);
+  metrics_.Inc("imgd_resumable_uploads_total", {{"step", "terminated"}});
+}
+
+size_t UploadService::Sweep(int64_t now_ms, int64_t orphan_before_ms) {
+  size_t removed = meta_.DeleteExpiredPending(now_ms).size();
+  for (const auto& id : meta_.DeleteExpiredUploads(now_ms)) {
+    blobs_.RemoveResumable(id);
+    std::lock_guard lock(mu_);
+    if (auto it = states_.find(id); it != states_.end() && !it->second->busy) states_.erase(it);
+    ++removed;
+  }
+  std::vector<std::string> orphans;
+  blobs_.ForEachResumable([&](const std::string& id, int64_t mtime) {
+    if (mtime < orphan_before_ms) orphans.push_back(id);
+  });
+  for (const auto& id : orphans) {
+    if (meta_.GetUpload(id)) continue;
+    blobs_.RemoveResumable(id);
+    ++removed;
+  }
+  return removed;
+}
+
+}  // namespace imgd

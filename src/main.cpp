@@ -151,7 +151,7 @@ SweepCounts Sweep(App& app, int64_t grace_s) {
     LogJson("info", "sweep",
             {{"stagedRemoved", c.staged},
              {"orphansRemoved", c.orphans},
-             {"expiredUploadsRemoved", c.uploads},
+             {"expiredRemoved", c.uploads},
              {"idempotencyKeysRemoved", c.idempotency_keys}});
   }
   return c;
@@ -454,7 +454,7 @@ int main(int argc, char** argv) {
       }
       SweepCounts c = Sweep(app, grace_s);
       std::cout << "gc: removed " << c.staged << " staged files, " << c.orphans
-                << " unreferenced blobs, " << c.uploads << " expired uploads and "
+                << " unreferenced blobs, " << c.uploads << " expired pending images/uploads and "
                 << c.idempotency_keys << " idempotency records" << std::endl;
     } else if (migrate->parsed()) {
       std::cout << "schema is up to date" << std::endl;

@@ -176,6 +176,10 @@ class Server:
         with self.db() as db:
             return db.execute("SELECT COUNT(*) FROM images").fetchone()[0]
 
+    def image_rows_of(self, key):
+        """How many images the owner of key has (pending ones included)."""
+        return len(self.request("GET", "/v1/images?limit=1000", key=key).json()["images"])
+
     def metrics(self):
         return self.request("GET", "/metrics").body.decode()
 

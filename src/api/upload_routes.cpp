@@ -206,6 +206,7 @@ http::Handler Idempotent(std::shared_ptr<ApiDeps> deps, AuthFn auth, http::Handl
       r.headers.set(bhttp::field::content_type, "application/json");
       if (!earlier->location.empty()) r.headers.set(bhttp::field::location, earlier->location);
       r.headers.set("Idempotent-Replayed", "true");
+      deps->metrics.Inc("imgd_idempotent_replays_total");
       co_return r;
     }
     RequestContext inner_ctx{ctx.header,    ctx.path, ctx.query, ctx.params, ctx.request_id,

@@ -71,6 +71,7 @@ class SocketBody final : public ChunkSource {
           stream_, asio::buffer(kContinue, sizeof(kContinue) - 1), kTuple);
       if (ec) throw ClientGone(ec.message());
     }
+    if (!gone_.empty()) throw ClientGone(gone_);
     while (!parser_.is_done()) {
       parser_.get().body().data = chunk_.data();
       parser_.get().body().size = chunk_.size();
@@ -80,9 +81,14 @@ class SocketBody final : public ChunkSource {
       if (ec == bhttp::error::body_limit) {
         throw PayloadTooLarge("request body exceeds the upload limit");
       }
-      if (ec) throw ClientGone(ec.message());
       size_t got = chunk_.size() - parser_.get().body().size;
       received_ += got;
+      if (ec) {
+        // Hand over what arrived before the connection failed (a resumable upload keeps
+        // it); the failure is reported by the next call.
+        if (got == 0) throw ClientGone(ec.message());
+        gone_ = ec.message();
+      }
       if (got > 0) co_return std::span<const char>(chunk_.data(), got);
     }
     co_return std::span<const char>();
@@ -99,6 +105,7 @@ class SocketBody final : public ChunkSource {
   bool expect_continue_;
   std::vector<char> chunk_;
   uint64_t received_ = 0;
+  std::string gone_;  // set once the connection failed
 };
 
 bool ValidRequestId(const std::string& s) {

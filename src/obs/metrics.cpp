@@ -20,6 +20,15 @@ Metrics::Metrics() {
   Declare("imgd_upload_rejects_total", "counter", "Rejected uploads by reason.");
   Declare("imgd_upload_duration_seconds", "histogram",
           "Time to receive, validate and store one upload.", latency);
+  Declare("imgd_presigned_uploads_total", "counter",
+          "Pre-signed uploads by step (created, completed, refused, expired).");
+  Declare("imgd_resumable_uploads_total", "counter",
+          "Resumable (tus) uploads by step (created, completed, terminated).");
+  Declare("imgd_resumable_rehashed_bytes_total", "counter",
+          "Bytes of resumable uploads read back to rebuild a lost running hash (restarts).");
+  Declare("imgd_url_fetches_total", "counter", "imageUrl fetches by result.");
+  Declare("imgd_idempotent_replays_total", "counter",
+          "Requests answered from an earlier request's stored answer (Idempotency-Key).");
   Declare("imgd_blobs_deleted_total", "counter", "Blobs removed after their last reference.");
   Declare("imgd_transforms_total", "counter", "Transforms run, by decoder path and result.");
   Declare("imgd_transform_duration_seconds", "histogram",

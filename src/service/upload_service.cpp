@@ -247,10 +247,20 @@ boost::asio::awaitable<UploadService::Progress> UploadService::Status(const User
     if (image) p.image = UploadResult{*image, false};
     co_return p;
   }
-  p.offset = co_await Offload(pools_.blocking, [&] {
-    auto staged = blobs_.OpenResumable(id, false);
-    return staged ? staged->size() : uint64_t{0};
-  });
+  // Under the lock: a PATCH cut short by a dropped connection may still be storing what it
+  // received, and the offset to resume from is the one it ends at.
+  std::shared_ptr<HashState> state = co_await LockUpload(id);
+  std::exception_ptr failure;
+  try {
+    p.offset = co_await Offload(pools_.blocking, [&] {
+      auto staged = blobs_.OpenResumable(id, false);
+      return staged ? staged->size() : uint64_t{0};
+    });
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  UnlockUpload(id, state, false);
+  if (failure) std::rethrow_exception(failure);
   co_return p;
 }
 

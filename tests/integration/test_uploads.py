@@ -514,6 +514,42 @@ def os_listdir(server, sub):
     return os.listdir(os.path.join(server.data_dir, "blobs", sub))
 
 
+class TusRestartTest(unittest.TestCase):
+    def test_resume_after_a_server_restart_rehashes_once(self):
+        server = Server().start()
+        try:
+            key = server.create_user("tus-restart")["apiKey"]
+            base = corpus_bytes(PHOTO)
+            # A valid JPEG of 24 MB: COM segments after SOI.
+            pad = b"".join(b"\xff\xfe\xff\xff" + b"\0" * 65533 for _ in range(384))
+            data = base[:2] + pad + base[2:]
+            tus = dict(TUS, **{"Upload-Length": str(len(data))})
+            loc = server.request("POST", "/v1/uploads", b"", tus, key=key).header("location")
+            upload_path = path_of(loc)
+            half = len(data) // 2
+            patch = dict(TUS, **{"Content-Type": "application/offset+octet-stream"})
+            r = server.request("PATCH", upload_path, data[:half],
+                               dict(patch, **{"Upload-Offset": "0"}), key=key)
+            self.assertEqual(r.status, 204)
+            server.stop()
+            server.start()  # the running hash is gone with the process
+            h = server.request("HEAD", upload_path, None, TUS, key=key)
+            self.assertEqual(h.header("upload-offset"), str(half))
+            started = time.monotonic()
+            r = server.request("PATCH", upload_path, data[half:],
+                               dict(patch, **{"Upload-Offset": str(half)}), key=key)
+            elapsed = time.monotonic() - started
+            self.assertEqual(r.status, 200, r.body)
+            self.assertEqual(r.json()["sha256"], sha256(data))
+            m = [line for line in server.metrics().splitlines()
+                 if line.startswith("imgd_resumable_rehashed_bytes_total")]
+            self.assertEqual(m and float(m[0].split()[-1]), float(half))
+            print(f"\nresume after restart: re-hashed {half / 1e6:.1f} MB, last PATCH "
+                  f"{elapsed * 1000:.0f} ms")
+        finally:
+            server.cleanup()
+
+
 class TusExpiryTest(unittest.TestCase):
     def test_incomplete_upload_expires_and_is_swept(self):
         server = Server(extra_args=["--resumable-ttl", "1", "--gc-interval", "1",

@@ -16,6 +16,7 @@
 
 #include "api/routes.h"
 #include "blob/blob_store.h"
+#include "cli/upload_command.h"
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/errors.h"
@@ -418,6 +419,23 @@ int main(int argc, char** argv) {
   transform->add_option("--repeat", targs.repeat, "run N times and report the median time")
       ->check(CLI::Range(1, 100000));
 
+  auto* upload = cli.add_subcommand(
+      "upload", "send JPEG files to a running imgd (resumable above --threshold bytes)");
+  cli::UploadOptions up;
+  upload->add_option("files", up.files, "JPEG files")->required()->check(CLI::ExistingFile);
+  upload->add_option("--server", up.server, "imgd base URL")->envname("IMGD_SERVER");
+  upload->add_option("--key", up.key, "API key")->envname("IMGD_API_KEY")->required();
+  upload->add_option("--name", up.name, "imageName (default: the file name)");
+  upload->add_option("--description", up.description, "imageDescription");
+  upload->add_option("--on-duplicate", up.on_duplicate, "return | reject | new")
+      ->check(CLI::IsMember({"return", "reject", "new"}));
+  upload->add_option("--threshold", up.threshold,
+                     "files larger than this many bytes use the resumable flow");
+  upload->add_option("--chunk", up.chunk, "bytes per resumable request")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
+  upload->add_option("--retries", up.retries, "attempts after a lost connection, per file")
+      ->check(CLI::Range(0, 1000));
+
   auto* migrate = cli.add_subcommand("migrate", "create or upgrade the metadata schema");
   AddStoreOptions(migrate, cfg);
 
@@ -425,6 +443,7 @@ int main(int argc, char** argv) {
   if (const char* k = std::getenv("IMGD_ADMIN_KEY")) cfg.admin_key = k;
 
   try {
+    if (upload->parsed()) return cli::RunUpload(up);
     VipsStartup(argv[0]);
     if (transform->parsed()) return TransformFile(targs, cfg);
     if (serve->parsed()) return Serve(cfg);

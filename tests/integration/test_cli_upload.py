@@ -134,6 +134,33 @@ class CliUploadTest(unittest.TestCase):
         # Idempotency-Key, the resumable flow continued its upload.
         self.assertEqual(self.count_large(), before + 2)
 
+    def test_progress_bar_on_a_terminal(self):
+        import pty  # noqa: F401  (os.openpty needs a pty-capable system)
+        master, slave = os.openpty()
+        p = subprocess.Popen([IMGD_BIN, "upload", "--server",
+                              f"http://127.0.0.1:{self.server.port}", "--key", self.key,
+                              "--threshold", "1000000", "--on-duplicate", "new",
+                              os.path.join(CORPUS, LARGE)],
+                             stdout=slave, stderr=subprocess.PIPE)
+        os.close(slave)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+        os.close(master)
+        self.assertEqual(p.wait(timeout=60), 0, p.stderr.read())
+        text = out.decode()
+        self.assertIn("MB/s", text)
+        self.assertIn("ETA", text)
+        self.assertIn("100%", text)
+        self.assertIn("(6028x3391)", text)  # a human line, not JSON
+        self.assertNotIn('"sha256"', text)
+
     def test_wrong_key_and_unreachable_server(self):
         p = subprocess.run([IMGD_BIN, "upload", "--server", f"http://127.0.0.1:{self.server.port}",
                             "--key", "wrong", os.path.join(CORPUS, SMALL)],

@@ -334,6 +334,29 @@ class ImageUrlTest(unittest.TestCase):
         self.assertEqual(self.closed.image_rows(), 0)
 
 
+class FetchTimeoutTest(unittest.TestCase):
+    def test_silent_source_times_out(self):
+        # Accepts connections (the kernel completes the handshake) and never answers.
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        server = Server(extra_args=["--fetch-allow", f"127.0.0.1:{port}",
+                                    "--fetch-timeout", "1"]).start()
+        try:
+            key = server.create_user("slow")["apiKey"]
+            started = time.monotonic()
+            r = server.request("POST", "/v1/images",
+                               json.dumps({"imageUrl": f"http://127.0.0.1:{port}/a.jpg"}),
+                               {"Content-Type": "application/json"}, key=key)
+            self.assertEqual(r.status, 504, r.body)
+            self.assertEqual(r.json()["type"], "/problems/fetch-timeout")
+            self.assertLess(time.monotonic() - started, 10)
+        finally:
+            server.cleanup()
+            silent.close()
+
+
 class IdempotencyTest(ServerTest):
     def setUp(self):
         self.key = self.server.create_user("idem")["apiKey"]

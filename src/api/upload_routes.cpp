@@ -206,6 +206,7 @@ http::Handler Idempotent(std::shared_ptr<ApiDeps> deps, AuthFn auth, http::Handl
       r.headers.set(bhttp::field::content_type, "application/json");
       if (!earlier->location.empty()) r.headers.set(bhttp::field::location, earlier->location);
       r.headers.set("Idempotent-Replayed", "true");
+      r.headers.set(bhttp::field::cache_control, "no-store");
       deps->metrics.Inc("imgd_idempotent_replays_total");
       co_return r;
     }

@@ -290,6 +290,14 @@ class ImageUrlTest(unittest.TestCase):
         self.assertEqual(img["imageName"], "from url")
         got = self.open.request("GET", f"/v1/images/{img['imageId']}/content")
         self.assertEqual(got.body, self.photo)
+        # A retry with the same Idempotency-Key replays the answer without fetching again.
+        h = {"Content-Type": "application/json", "Idempotency-Key": "url-retry"}
+        body = json.dumps({"imageUrl": self.source.url("/photo.jpg")})
+        first = self.open.request("POST", "/v1/images?onDuplicate=new", body, h, key=key)
+        again = self.open.request("POST", "/v1/images?onDuplicate=new", body, h, key=key)
+        self.assertEqual(first.status, 201, first.body)
+        self.assertEqual((again.status, again.body), (first.status, first.body))
+        self.assertEqual(again.header("idempotent-replayed"), "true")
         # Redirects within the allowed source are followed (up to 3).
         r = self.fetch(self.open, key, self.source.url("/to-photo"))
         self.assertEqual(r.status, 200, r.body)

@@ -9,6 +9,7 @@ PACKAGES=(
   libvips-dev libssl-dev libsqlite3-dev
   libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev
+  libpq-dev postgresql-15 python3-swift memcached
   python3 curl procps
 )
 

@@ -773,11 +773,4 @@ std::vector<std::string> SqliteMetaStore::TakeUnreferencedBlobs() {
   return out;
 }
 
-std::unique_ptr<MetaStore> OpenMetaStore(const std::string& url) {
-  const std::string scheme = "sqlite://";
-  if (url.rfind(scheme, 0) == 0)
-    return std::make_unique<SqliteMetaStore>(url.substr(scheme.size()));
-  throw std::invalid_argument("unsupported metadata URL (expected sqlite://...): " + url);
-}
-
 }  // namespace imgd

@@ -8,39 +8,15 @@
 #include "core/clock.h"
 #include "core/ids.h"
 #include "meta/sqlite_meta_store.h"
+#include "store_fixtures.h"
 #include "test_util.h"
 
 using namespace imgd;
 using namespace imgd::testing;
 
-namespace {
+namespace {}  // namespace
 
-class MetaStoreTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    store_ = std::make_unique<SqliteMetaStore>((dir_.path() / "t.db").string());
-    store_->Migrate();
-    store_->Migrate();  // idempotent
-  }
-  Image Candidate(const std::string& user, const std::string& sha) {
-    Image im;
-    im.id = NewUuidV7();
-    im.user_id = user;
-    im.created_by = im.modified_by = user;
-    im.created_ms = im.modified_ms = NowMs();
-    im.size = 10;
-    im.width = 4;
-    im.height = 3;
-    im.sha256 = sha;
-    return im;
-  }
-  TempDir dir_;
-  std::unique_ptr<SqliteMetaStore> store_;
-};
-
-}  // namespace
-
-TEST_F(MetaStoreTest, UsersAndKeys) {
+TEST_P(MetaStoreTest, UsersAndKeys) {
   User u{NewUuidV7(), "ann", "ann@example.com", false, NowMs()};
   store_->CreateUser(u, "hash1");
   auto found = store_->FindUserByKeyHash("hash1");
@@ -56,7 +32,7 @@ TEST_F(MetaStoreTest, UsersAndKeys) {
   EXPECT_TRUE(store_->FindUserByKeyHash("admin2")->is_admin);
 }
 
-TEST_F(MetaStoreTest, DuplicatePoliciesAndReferenceCounts) {
+TEST_P(MetaStoreTest, DuplicatePoliciesAndReferenceCounts) {
   auto first = store_->CommitImage(Candidate("u1", "s1"), DuplicatePolicy::kReturnExisting);
   EXPECT_TRUE(first.created);
   EXPECT_FALSE(first.duplicate);
@@ -85,12 +61,15 @@ TEST_F(MetaStoreTest, DuplicatePoliciesAndReferenceCounts) {
   EXPECT_FALSE(store_->DeleteImage(other.image.id).found);
 }
 
-TEST_F(MetaStoreTest, ConcurrentIdenticalCommitsMakeOneImage) {
+TEST_P(MetaStoreTest, ConcurrentIdenticalCommitsMakeOneImage) {
+  // Two handles, as two nodes sharing the database would have.
+  auto second = Open();
   std::vector<std::thread> threads;
   std::atomic<int> created{0};
   for (int i = 0; i < 16; ++i) {
-    threads.emplace_back([&] {
-      auto r = store_->CommitImage(Candidate("u1", "same"), DuplicatePolicy::kReturnExisting);
+    threads.emplace_back([&, i] {
+      MetaStore& s = i % 2 ? *second : *store_;
+      auto r = s.CommitImage(Candidate("u1", "same"), DuplicatePolicy::kReturnExisting);
       if (r.created) ++created;
     });
   }
@@ -100,7 +79,34 @@ TEST_F(MetaStoreTest, ConcurrentIdenticalCommitsMakeOneImage) {
   EXPECT_EQ(store_->GetBlob("same")->refcount, 1);
 }
 
-TEST_F(MetaStoreTest, ListIsNewestFirstAndPages) {
+TEST_P(MetaStoreTest, ReferenceCountsHoldUnderConcurrency) {
+  auto second = Open();
+  std::vector<std::string> ids(24);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 24; ++i) {
+    threads.emplace_back([&, i] {
+      MetaStore& s = i % 2 ? *second : *store_;
+      ids[i] = s.CommitImage(Candidate("user" + std::to_string(i), "shared"),
+                             DuplicatePolicy::kReturnExisting)
+                   .image.id;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(store_->GetBlob("shared")->refcount, 24);
+  threads.clear();
+  std::atomic<int> released{0};
+  for (int i = 0; i < 24; ++i) {
+    threads.emplace_back([&, i] {
+      MetaStore& s = i % 2 ? *second : *store_;
+      if (s.DeleteImage(ids[i]).blob_released) ++released;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(released.load(), 1);  // exactly one delete saw the last reference go
+  EXPECT_FALSE(store_->GetBlob("shared"));
+}
+
+TEST_P(MetaStoreTest, ListIsNewestFirstAndPages) {
   std::vector<std::string> ids;
   for (int i = 0; i < 25; ++i) {
     ids.push_back(
@@ -121,7 +127,7 @@ TEST_F(MetaStoreTest, ListIsNewestFirstAndPages) {
   EXPECT_EQ(walked, ids);
 }
 
-TEST_F(MetaStoreTest, UpdateChangesOnlyGivenFields) {
+TEST_P(MetaStoreTest, UpdateChangesOnlyGivenFields) {
   auto r = store_->CommitImage(Candidate("u1", "s"), DuplicatePolicy::kReturnExisting);
   auto up = store_->UpdateImage(r.image.id, std::string("new"), std::nullopt, "u9", 42);
   ASSERT_TRUE(up);
@@ -185,7 +191,7 @@ TEST(FsBlobStore, RejectsKeysThatEscapeTheRoot) {
   EXPECT_TRUE(IsValidBlobKey("variants/abcd-w300"));
 }
 
-TEST_F(MetaStoreTest, PendingImagesCompleteExpireAndDedup) {
+TEST_P(MetaStoreTest, PendingImagesCompleteExpireAndDedup) {
   Image p = Candidate("u1", "");
   p.expires_ms = NowMs() + 60'000;
   store_->CreatePendingImage(p);
@@ -243,4 +249,39 @@ TEST_F(MetaStoreTest, PendingImagesCompleteExpireAndDedup) {
   auto del = store_->DeleteImage(p4.id);
   EXPECT_TRUE(del.found);
   EXPECT_FALSE(del.blob_released);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, MetaStoreTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
+
+TEST_P(MetaStoreTest, ConcurrentMigrationsOfAFreshDatabaseSucceedOnce) {
+  PgTestDatabase fresh_pg;
+  std::string url;
+  if (GetParam() == "postgres") {
+    ASSERT_TRUE(fresh_pg.Create());
+    url = fresh_pg.url();
+  } else {
+    url = "sqlite://" + (dir_.path() / "fresh.db").string();
+  }
+  std::vector<std::unique_ptr<MetaStore>> nodes;
+  for (int i = 0; i < 4; ++i) nodes.push_back(OpenMetaStore(url));
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (auto& n : nodes) {
+    threads.emplace_back([&failures, &n] {
+      try {
+        n->Migrate();
+      } catch (const std::exception& e) {
+        ++failures;
+        ADD_FAILURE() << e.what();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  User u;
+  u.id = NewUuidV7();
+  u.name = "x";
+  nodes[0]->CreateUser(u, "h");
+  EXPECT_TRUE(nodes[3]->FindUserByKeyHash("h"));
 }

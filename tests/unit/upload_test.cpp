@@ -13,6 +13,7 @@
 #include "core/url_signer.h"
 #include "meta/sqlite_meta_store.h"
 #include "net/address_policy.h"
+#include "store_fixtures.h"
 #include "test_util.h"
 
 using namespace imgd;
@@ -113,17 +114,7 @@ TEST(Hmac, MatchesRfc4231) {
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
-class UploadMetaTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    store_ = std::make_unique<SqliteMetaStore>((dir_.path() / "t.db").string());
-    store_->Migrate();
-  }
-  TempDir dir_;
-  std::unique_ptr<SqliteMetaStore> store_;
-};
-
-TEST_F(UploadMetaTest, ResumableUploadRecords) {
+TEST_P(MetaStoreTest, ResumableUploadRecords) {
   ResumableUpload u;
   u.id = NewUuidV7();
   u.user_id = "user-1";
@@ -146,7 +137,7 @@ TEST_F(UploadMetaTest, ResumableUploadRecords) {
   EXPECT_FALSE(store_->DeleteUpload(u.id));
 }
 
-TEST_F(UploadMetaTest, IdempotencyKeyIsClaimedOnceAmongConcurrentClaims) {
+TEST_P(MetaStoreTest, IdempotencyKeyIsClaimedOnceAmongConcurrentClaims) {
   std::atomic<int> winners{0};
   std::vector<std::thread> threads;
   for (int i = 0; i < 8; ++i) {
@@ -186,11 +177,11 @@ TEST_F(UploadMetaTest, IdempotencyKeyIsClaimedOnceAmongConcurrentClaims) {
   EXPECT_EQ(store_->DeleteExpiredIdempotencyKeys(10'001), 1u);  // "other"'s
 }
 
-TEST_F(UploadMetaTest, SecretIsCreatedOnceAndShared) {
+TEST_P(MetaStoreTest, SecretIsCreatedOnceAndShared) {
   EXPECT_EQ(store_->GetOrCreateSecret("s", "first"), "first");
   EXPECT_EQ(store_->GetOrCreateSecret("s", "second"), "first");
-  SqliteMetaStore other((dir_.path() / "t.db").string());
-  EXPECT_EQ(other.GetOrCreateSecret("s", "third"), "first");
+  auto other = Open();
+  EXPECT_EQ(other->GetOrCreateSecret("s", "third"), "first");
 }
 
 TEST(FsResumable, AppendsAcrossOpensAndCommits) {

@@ -1,0 +1,88 @@
+#pragma once
+// Contract-suite fixtures: the same tests run against every implementation of an interface.
+// The embedded ones always run; PostgreSQL and S3 run when the test scripts started real
+// servers and exported IMGD_TEST_PG_URL / IMGD_TEST_S3_URL (tests/engines.py), and are
+// skipped otherwise (`make test` always runs them through that script).
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "core/clock.h"
+#include "core/ids.h"
+#include "meta/meta_store.h"
+#include "meta/pg_meta_store.h"
+#include "meta/sqlite_meta_store.h"
+#include "test_util.h"
+
+namespace imgd::testing {
+
+// A fresh PostgreSQL database per test, dropped afterwards.
+class PgTestDatabase {
+ public:
+  // Skips the test (returns false) when no server was started for the tests.
+  bool Create() {
+    const char* admin = std::getenv("IMGD_TEST_PG_URL");  // .../postgres
+    if (!admin) return false;
+    admin_ = admin;
+    name_ = "t_" + RandomToken(8);
+    for (char& c : name_) c = std::isalnum(static_cast<unsigned char>(c)) ? std::tolower(c) : '_';
+    Admin("CREATE DATABASE " + name_);
+    url_ = admin_.substr(0, admin_.rfind('/') + 1) + name_;
+    return true;
+  }
+  ~PgTestDatabase() {
+    if (!name_.empty()) Admin("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+  }
+  const std::string& url() const { return url_; }
+
+ private:
+  void Admin(const std::string& sql) {
+    PGconn* c = PQconnectdb(admin_.c_str());
+    PGresult* r = PQexec(c, sql.c_str());
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    std::string err = PQerrorMessage(c);
+    PQclear(r);
+    PQfinish(c);
+    if (!ok) ADD_FAILURE() << sql << ": " << err;
+  }
+  std::string admin_, name_, url_;
+};
+
+// MetaStore contract: GetParam() is "sqlite" or "postgres".
+class MetaStoreTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "postgres" && !pg_.Create()) {
+      GTEST_SKIP() << "IMGD_TEST_PG_URL not set (run through tests/engines.py)";
+    }
+    store_ = Open();
+    store_->Migrate();
+    store_->Migrate();  // idempotent
+  }
+  void TearDown() override { store_.reset(); }
+  // Another handle on the same database (as a second node would have).
+  std::unique_ptr<MetaStore> Open() {
+    if (GetParam() == "postgres") return OpenMetaStore(pg_.url());
+    return OpenMetaStore("sqlite://" + (dir_.path() / "t.db").string());
+  }
+  Image Candidate(const std::string& user, const std::string& sha) {
+    Image im;
+    im.id = NewUuidV7();
+    im.user_id = user;
+    im.created_by = im.modified_by = user;
+    im.created_ms = im.modified_ms = NowMs();
+    im.size = 10;
+    im.width = 4;
+    im.height = 3;
+    im.sha256 = sha;
+    return im;
+  }
+  TempDir dir_;
+  PgTestDatabase pg_;
+  std::unique_ptr<MetaStore> store_;
+};
+
+}  // namespace imgd::testing

@@ -1,8 +1,9 @@
 // AWS Signature V4 against published test vectors: the SigV4 test suite (AKIDEXAMPLE,
 // service "service") and the S3 API reference examples (examplebucket, 2013-05-24).
+#include "blob/sigv4.h"
+
 #include <gtest/gtest.h>
 
-#include "blob/sigv4.h"
 #include "core/hash.h"
 
 using namespace imgd;

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "blob/blob_store.h"
 #include "core/clock.h"
 #include "core/ids.h"
 #include "meta/meta_store.h"
@@ -83,6 +84,26 @@ class MetaStoreTest : public ::testing::TestWithParam<std::string> {
   TempDir dir_;
   PgTestDatabase pg_;
   std::unique_ptr<MetaStore> store_;
+};
+
+}  // namespace imgd::testing
+
+namespace imgd::testing {
+
+// BlobStore contract: GetParam() is "fs" or "s3" (each S3 test in its own key prefix).
+class BlobStoreTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "s3") {
+      const char* url = std::getenv("IMGD_TEST_S3_URL");
+      if (!url) GTEST_SKIP() << "IMGD_TEST_S3_URL not set (run through tests/engines.py)";
+      store_ = OpenBlobStore(std::string(url) + "&prefix=t" + RandomToken(6));
+    } else {
+      store_ = OpenBlobStore("file://" + (dir_.path() / "blobs").string());
+    }
+  }
+  TempDir dir_;
+  std::unique_ptr<BlobStore> store_;
 };
 
 }  // namespace imgd::testing

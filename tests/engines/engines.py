@@ -1,0 +1,362 @@
+#!/usr/bin/env python3
+"""Real PostgreSQL 15 and S3 (OpenStack Swift 2.30 + s3api) servers on 127.0.0.1 for tests.
+
+Everything lives under one temporary directory; every process is started in its own
+session and stopped by PID (never by name). Used by the integration harness and by
+`engines.py run -- CMD...`, which starts both, exports
+
+  IMGD_TEST_PG_URL    postgres://imgd@127.0.0.1:PORT/postgres   (superuser, trust auth)
+  IMGD_TEST_S3_URL    s3://imgd-test?endpoint=http://127.0.0.1:PORT&region=us-east-1&style=path
+  IMGD_S3_ACCESS_KEY, IMGD_S3_SECRET_KEY
+
+runs CMD, and stops them. Packages: postgresql-15, python3-swift, memcached
+(scripts/install-deps.sh). PostgreSQL refuses to run as root, so as root it runs as
+`nobody`. Swift must use Debian's /usr/bin/python3 (it is not in pyenv's path).
+"""
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+PG_BIN = "/usr/lib/postgresql/15/bin"
+SYSTEM_PY = "/usr/bin/python3"
+S3_ACCOUNT, S3_USER, S3_SECRET = "imgd", "tester", "imgd-test-secret"
+S3_BUCKET = "imgd-test"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(check, timeout, what, log=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    tail = ""
+    if log and os.path.exists(log):
+        tail = open(log, errors="replace").read()[-3000:]
+    raise RuntimeError(f"{what} not ready after {timeout} s\n{tail}")
+
+
+class Process:
+    def __init__(self, args, log, user=None, env=None):
+        self.log = log
+        out = open(log, "ab")
+        preexec = None
+        if user:
+            pw = pwd.getpwnam(user)
+
+            def preexec():
+                os.setgid(pw.pw_gid)
+                os.setuid(pw.pw_uid)
+        self.proc = subprocess.Popen(args, stdout=out, stderr=out, stdin=subprocess.DEVNULL,
+                                     start_new_session=True, preexec_fn=preexec, env=env)
+        out.close()
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=timeout)
+
+
+class Postgres:
+    """initdb into dir, then postgres on a free loopback port (fsync off: test data)."""
+
+    def __init__(self, root):
+        self.dir = os.path.join(root, "pg")
+        os.makedirs(self.dir)
+        self.user = "nobody" if os.getuid() == 0 else None
+        if self.user:
+            shutil.chown(self.dir, self.user)
+            os.chmod(root, 0o755)
+        self.port = free_port()
+        self.proc = None
+        self.url = f"postgres://imgd@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, args):
+        pre = None
+        if self.user:
+            pw = pwd.getpwnam(self.user)
+
+            def pre():
+                os.setgid(pw.pw_gid)
+                os.setuid(pw.pw_uid)
+        subprocess.run(args, check=True, capture_output=True, preexec_fn=pre, timeout=120)
+
+    def start(self):
+        data = os.path.join(self.dir, "data")
+        self._run([f"{PG_BIN}/initdb", "-D", data, "-A", "trust", "-U", "imgd", "--no-sync",
+                   "-E", "UTF8", "--locale=C"])
+        self.proc = Process([f"{PG_BIN}/postgres", "-D", data, "-k", self.dir,
+                             "-h", "127.0.0.1", "-p", str(self.port), "-c", "fsync=off",
+                             "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+                             "-c", "max_connections=200"],
+                            os.path.join(self.dir, "postgres.log"), user=self.user)
+        wait_until(self.ready, 60, "postgres", self.proc.log)
+        return self
+
+    def ready(self):
+        if not self.proc.alive():
+            raise RuntimeError("postgres exited:\n" + open(self.proc.log).read()[-3000:])
+        r = subprocess.run([f"{PG_BIN}/pg_isready", "-h", "127.0.0.1", "-p", str(self.port)],
+                           capture_output=True)
+        return r.returncode == 0
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop(signal.SIGINT)  # fast shutdown
+
+    def start_again(self):
+        """Restarts on the same data (fault tests)."""
+        data = os.path.join(self.dir, "data")
+        self.proc = Process([f"{PG_BIN}/postgres", "-D", data, "-k", self.dir,
+                             "-h", "127.0.0.1", "-p", str(self.port), "-c", "fsync=off",
+                             "-c", "max_connections=200"],
+                            os.path.join(self.dir, "postgres.log"), user=self.user)
+        wait_until(self.ready, 60, "postgres", self.proc.log)
+
+
+LAUNCHER = r'''
+import os, sys
+from swift.common import utils
+utils.set_swift_dir(os.environ["IMGD_SWIFT_DIR"])  # instead of the hard-coded /etc/swift
+from swift.common import storage_policy, constraints
+storage_policy.reload_storage_policies()
+constraints.reload_constraints()
+import logging
+class _NoSyslog(logging.NullHandler):  # Swift would log to /dev/log or UDP localhost:514
+    def __init__(self, *a, **k):
+        super().__init__()
+utils.ThreadSafeSysLogHandler = _NoSyslog
+from swift.common.wsgi import run_wsgi
+server = sys.argv.pop(1)
+conf_file, options = utils.parse_options()
+kw = {}
+if server == "object":
+    from swift.obj import server as obj_server
+    kw["global_conf_callback"] = obj_server.global_conf_callback
+sys.exit(run_wsgi(conf_file, server + "-server", **kw, **options))
+'''
+
+RINGS = r'''
+import sys, os
+from swift.common.ring import RingBuilder
+etc = sys.argv[1]
+for name, port in zip(("account", "container", "object"), map(int, sys.argv[2:5])):
+    b = RingBuilder(8, 1, 1)
+    b.add_dev({"id": 0, "region": 1, "zone": 1, "ip": "127.0.0.1", "port": port,
+               "device": "d1", "weight": 100, "meta": ""})
+    b.rebalance()
+    b.save(os.path.join(etc, name + ".builder"))
+    b.get_ring().save(os.path.join(etc, name + ".ring.gz"))
+'''
+
+
+class Swift:
+    """Single-node Swift with s3api + tempauth (one replica, no workers), all under dir."""
+
+    def __init__(self, root, min_part_size=5 * 1024 * 1024):
+        self.dir = os.path.join(root, "swift")
+        self.etc = os.path.join(self.dir, "etc")
+        self.srv = os.path.join(self.dir, "srv")
+        for d in (self.etc, os.path.join(self.srv, "d1"), os.path.join(self.dir, "cache")):
+            os.makedirs(d, exist_ok=True)
+        self.ports = {n: free_port() for n in ("proxy", "object", "container", "account",
+                                                "memcached")}
+        self.min_part_size = min_part_size
+        self.procs = {}
+        self.endpoint = f"http://127.0.0.1:{self.ports['proxy']}"
+        self.access_key = f"{S3_ACCOUNT}:{S3_USER}"
+        self.secret_key = S3_SECRET
+        self.url = f"s3://{S3_BUCKET}?endpoint={self.endpoint}&region=us-east-1&style=path"
+
+    def _write_configs(self):
+        user = pwd.getpwuid(os.getuid()).pw_name
+        with open(os.path.join(self.etc, "swift.conf"), "w") as f:
+            f.write("[swift-hash]\nswift_hash_path_suffix = imgdtest\n"
+                    "swift_hash_path_prefix = imgdtest\n\n"
+                    "[storage-policy:0]\nname = Policy-0\ndefault = yes\n\n[swift-constraints]\n")
+
+        def default(port):
+            return (f"[DEFAULT]\nbind_ip = 127.0.0.1\nbind_port = {port}\nworkers = 0\n"
+                    f"user = {user}\nswift_dir = {self.etc}\ndevices = {self.srv}\n"
+                    f"mount_check = false\ndisable_fallocate = true\n"
+                    f"recon_cache_path = {self.dir}/cache\nlog_level = WARNING\n\n")
+        for name, extra in (("account", "[account-replicator]\n[account-auditor]\n"
+                                        "[account-reaper]\n"),
+                            ("container", "[container-replicator]\n[container-updater]\n"
+                                          "[container-auditor]\n[container-sync]\n"
+                                          "[container-sharder]\n"),
+                            ("object", "[object-replicator]\n[object-reconstructor]\n"
+                                       "[object-updater]\n[object-auditor]\n")):
+            with open(os.path.join(self.etc, f"{name}-server.conf"), "w") as f:
+                f.write(default(self.ports[name]) +
+                        f"[pipeline:main]\npipeline = healthcheck {name}-server\n\n"
+                        f"[app:{name}-server]\nuse = egg:swift#{name}\n\n"
+                        f"[filter:healthcheck]\nuse = egg:swift#healthcheck\n\n" + extra)
+        with open(os.path.join(self.etc, "proxy-server.conf"), "w") as f:
+            f.write(default(self.ports["proxy"]) + f"""[pipeline:main]
+pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats s3api tempauth copy slo dlo proxy-logging proxy-server
+
+[app:proxy-server]
+use = egg:swift#proxy
+account_autocreate = true
+
+[filter:tempauth]
+use = egg:swift#tempauth
+user_{S3_ACCOUNT}_{S3_USER} = {S3_SECRET} .admin
+
+[filter:s3api]
+use = egg:swift#s3api
+location = us-east-1
+storage_domain = localhost
+dns_compliant_bucket_names = true
+allow_multipart_uploads = true
+max_upload_part_num = 10000
+min_segment_size = {self.min_part_size}
+
+[filter:cache]
+use = egg:swift#memcache
+memcache_servers = 127.0.0.1:{self.ports['memcached']}
+
+[filter:catch_errors]
+use = egg:swift#catch_errors
+[filter:gatekeeper]
+use = egg:swift#gatekeeper
+[filter:healthcheck]
+use = egg:swift#healthcheck
+[filter:proxy-logging]
+use = egg:swift#proxy_logging
+[filter:listing_formats]
+use = egg:swift#listing_formats
+[filter:copy]
+use = egg:swift#copy
+[filter:slo]
+use = egg:swift#slo
+max_manifest_segments = 10000
+[filter:dlo]
+use = egg:swift#dlo
+""")
+        with open(os.path.join(self.etc, "launch.py"), "w") as f:
+            f.write(LAUNCHER)
+        subprocess.run([SYSTEM_PY, "-c", RINGS, self.etc, str(self.ports["account"]),
+                        str(self.ports["container"]), str(self.ports["object"])],
+                       check=True, capture_output=True, timeout=60)
+
+    def start(self):
+        self._write_configs()
+        self._start_processes()
+        return self
+
+    def _start_processes(self):
+        mc = shutil.which("memcached")
+        if mc:
+            args = [mc, "-l", "127.0.0.1", "-p", str(self.ports["memcached"]), "-U", "0",
+                    "-m", "64"]
+            if os.getuid() == 0:
+                args += ["-u", "root"]
+            self.procs["memcached"] = Process(args, os.path.join(self.dir, "memcached.log"))
+        env = dict(os.environ, IMGD_SWIFT_DIR=self.etc)
+        for name in ("account", "container", "object", "proxy"):
+            self.procs[name] = Process(
+                [SYSTEM_PY, os.path.join(self.etc, "launch.py"), name,
+                 os.path.join(self.etc, f"{name}-server.conf"), "-v"],
+                os.path.join(self.dir, f"{name}.log"), env=env)
+        for name in ("account", "container", "object", "proxy"):
+            wait_until(lambda n=name: self._healthy(n), 60, f"swift {name}",
+                       self.procs[name].log)
+
+    def _healthy(self, name):
+        if not self.procs[name].alive():
+            raise RuntimeError(f"swift {name} exited:\n" +
+                               open(self.procs[name].log, errors="replace").read()[-3000:])
+        try:
+            with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.ports[name]}/healthcheck", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def stop(self):
+        for p in self.procs.values():
+            p.stop()
+        self.procs = {}
+
+    def stop_proxy(self):
+        """Takes the S3 endpoint away (fault tests); start_proxy brings it back."""
+        self.procs.pop("proxy").stop()
+
+    def start_proxy(self):
+        env = dict(os.environ, IMGD_SWIFT_DIR=self.etc)
+        self.procs["proxy"] = Process(
+            [SYSTEM_PY, os.path.join(self.etc, "launch.py"), "proxy",
+             os.path.join(self.etc, "proxy-server.conf"), "-v"],
+            os.path.join(self.dir, "proxy.log"), env=env)
+        wait_until(lambda: self._healthy("proxy"), 60, "swift proxy", self.procs["proxy"].log)
+
+
+class Engines:
+    """Both servers under one temporary directory."""
+
+    def __init__(self):
+        self.tmp = tempfile.mkdtemp(prefix="imgd-engines-")
+        self.pg = Postgres(self.tmp)
+        self.s3 = Swift(self.tmp)
+
+    def start(self):
+        started = time.monotonic()
+        try:
+            self.pg.start()
+            self.s3.start()
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_s = time.monotonic() - started
+        return self
+
+    def env(self):
+        return {"IMGD_TEST_PG_URL": self.pg.url, "IMGD_TEST_S3_URL": self.s3.url,
+                "IMGD_S3_ACCESS_KEY": self.s3.access_key,
+                "IMGD_S3_SECRET_KEY": self.s3.secret_key}
+
+    def stop(self):
+        self.s3.stop()
+        self.pg.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def main(argv):
+    if len(argv) < 3 or argv[1] != "run" or "--" not in argv:
+        print("usage: engines.py run -- CMD...", file=sys.stderr)
+        return 2
+    cmd = argv[argv.index("--") + 1:]
+    engines = Engines().start()
+    print(f"engines: PostgreSQL and Swift S3 up in {engines.startup_s:.1f} s", file=sys.stderr)
+    try:
+        return subprocess.run(cmd, env=dict(os.environ, **engines.env())).returncode
+    finally:
+        engines.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

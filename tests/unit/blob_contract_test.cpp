@@ -1,0 +1,146 @@
+// The BlobStore contract, run against the filesystem store and (through tests/engines.py)
+// a real S3 engine.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "core/hash.h"
+#include "store_fixtures.h"
+
+using namespace imgd;
+using namespace imgd::testing;
+
+namespace {
+
+std::string ReadAll(BlobReader& r) {
+  std::string out(r.size(), '\0');
+  size_t done = 0;
+  while (done < out.size()) {
+    size_t n = r.ReadAt(done, out.data() + done, std::min<size_t>(1 << 20, out.size() - done));
+    if (n == 0) break;
+    done += n;
+  }
+  out.resize(done);
+  return out;
+}
+
+std::string RandomBytes(size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+TEST_P(BlobStoreTest, StageCommitReadRemove) {
+  auto staged = store_->Stage();
+  staged->Write("hello ", 6);
+  staged->Write("world", 5);
+  staged->Finish();
+  EXPECT_EQ(staged->size(), 11u);
+  char buf[16] = {};
+  EXPECT_EQ(staged->OpenReader()->ReadAt(6, buf, sizeof(buf)), 5u);
+  EXPECT_EQ(std::string(buf, 5), "world");
+  const std::string key = "originals/abcdef0123";
+  EXPECT_FALSE(store_->Stat(key));
+  store_->Commit(*staged, key);
+  staged.reset();  // committed bytes survive the staged handle
+  EXPECT_EQ(store_->Stat(key), 11u);
+  auto reader = store_->Open(key);
+  ASSERT_TRUE(reader);
+  EXPECT_EQ(ReadAll(*reader), "hello world");
+  EXPECT_EQ(reader->ReadAt(11, buf, 4), 0u);  // at the end
+  int seen = 0;
+  store_->ForEach("originals/", [&](const std::string& k, uint64_t size, int64_t mtime) {
+    EXPECT_EQ(k, key);
+    EXPECT_EQ(size, 11u);
+    EXPECT_GT(mtime, 0);
+    ++seen;
+  });
+  EXPECT_EQ(seen, 1);
+  store_->Remove(key);
+  store_->Remove(key);  // removing a missing key is fine
+  EXPECT_FALSE(store_->Open(key));
+  EXPECT_FALSE(store_->Stat(key));
+}
+
+TEST_P(BlobStoreTest, LargeUploadStreamsInPartsAndReadsBackAnywhere) {
+  const std::string data = RandomBytes(13 * 1024 * 1024 + 12345, 7);  // three S3 parts
+  auto staged = store_->Stage();
+  for (size_t i = 0; i < data.size(); i += 65536) {
+    staged->Write(data.data() + i, std::min<size_t>(65536, data.size() - i));
+  }
+  staged->Finish();
+  EXPECT_EQ(staged->size(), data.size());
+  auto sreader = staged->OpenReader();
+  EXPECT_EQ(Sha256Hex(ReadAll(*sreader)), Sha256Hex(data));
+  const std::string key = "originals/" + Sha256Hex(data);
+  store_->Commit(*staged, key);
+  staged.reset();
+  auto reader = store_->Open(key);
+  ASSERT_TRUE(reader);
+  EXPECT_EQ(reader->size(), data.size());
+  // Reads that jump around, across part boundaries.
+  for (uint64_t off : {uint64_t{0}, uint64_t{5 * 1024 * 1024 - 3}, uint64_t{8 * 1024 * 1024 + 1},
+                       uint64_t{data.size() - 10}}) {
+    char buf[4096];
+    size_t n = reader->ReadAt(off, buf, sizeof buf);
+    EXPECT_EQ(n, std::min<size_t>(sizeof buf, data.size() - off));
+    EXPECT_EQ(std::string(buf, n), data.substr(off, n)) << off;
+  }
+  EXPECT_EQ(Sha256Hex(ReadAll(*reader)), Sha256Hex(data));
+  // Nothing of the upload is left in staging.
+  EXPECT_EQ(store_->SweepStaging(NowMs() + 3'600'000), 0u);
+}
+
+TEST_P(BlobStoreTest, AbandonedUploadsLeaveNothing) {
+  {
+    auto small = store_->Stage();
+    small->Write("abc", 3);
+  }
+  {
+    const std::string data = RandomBytes(6 * 1024 * 1024, 3);  // past one S3 part
+    auto big = store_->Stage();
+    big->Write(data.data(), data.size());
+  }
+  {
+    const std::string data = RandomBytes(6 * 1024 * 1024, 4);
+    auto finished = store_->Stage();
+    finished->Write(data.data(), data.size());
+    finished->Finish();  // complete in staging, never committed
+  }
+  EXPECT_EQ(store_->SweepStaging(NowMs() + 3'600'000), 0u);
+  int seen = 0;
+  store_->ForEach("", [&](const std::string&, uint64_t, int64_t) { ++seen; });
+  EXPECT_EQ(seen, 0);
+}
+
+TEST_P(BlobStoreTest, PutOverwritesAndForEachNarrowsByPrefix) {
+  const std::string a(64, 'a'), b(64, 'b');
+  store_->Put("variants/" + a + "-w300", "one");
+  store_->Put("variants/" + a + "-w300", "two");  // replaced, atomically
+  store_->Put("variants/" + a + "-w600", "three");
+  store_->Put("variants/" + b + "-w300", "four");
+  auto r = store_->Open("variants/" + a + "-w300");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(ReadAll(*r), "two");
+  std::vector<std::string> keys;
+  store_->ForEach("variants/" + a + "-",
+                  [&](const std::string& k, uint64_t, int64_t) { keys.push_back(k); });
+  std::sort(keys.begin(), keys.end());
+  EXPECT_EQ(keys, (std::vector<std::string>{"variants/" + a + "-w300", "variants/" + a + "-w600"}));
+  keys.clear();
+  store_->ForEach("variants/", [&](const std::string& k, uint64_t, int64_t) { keys.push_back(k); });
+  EXPECT_EQ(keys.size(), 3u);
+}
+
+TEST_P(BlobStoreTest, RejectsKeysThatEscape) {
+  EXPECT_THROW(store_->Put("../etc/passwd", "x"), std::invalid_argument);
+  EXPECT_THROW(store_->Stat("originals/../../x"), std::invalid_argument);
+  EXPECT_THROW(store_->Open("originals/a/b"), std::invalid_argument);
+  store_->Ping();
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, BlobStoreTest, ::testing::Values("fs", "s3"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace

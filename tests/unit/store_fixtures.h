@@ -57,7 +57,8 @@ class MetaStoreTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     if (GetParam() == "postgres" && !pg_.Create()) {
-      GTEST_SKIP() << "IMGD_TEST_PG_URL not set (run through tests/engines.py)";
+      if (std::getenv("IMGD_TEST_REQUIRE_ENGINES")) FAIL() << "IMGD_TEST_PG_URL not set";
+      GTEST_SKIP() << "IMGD_TEST_PG_URL not set (run through tests/engines/engines.py)";
     }
     store_ = Open();
     store_->Migrate();
@@ -96,7 +97,10 @@ class BlobStoreTest : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     if (GetParam() == "s3") {
       const char* url = std::getenv("IMGD_TEST_S3_URL");
-      if (!url) GTEST_SKIP() << "IMGD_TEST_S3_URL not set (run through tests/engines.py)";
+      if (!url) {
+        if (std::getenv("IMGD_TEST_REQUIRE_ENGINES")) FAIL() << "IMGD_TEST_S3_URL not set";
+        GTEST_SKIP() << "IMGD_TEST_S3_URL not set (run through tests/engines/engines.py)";
+      }
       store_ = OpenBlobStore(std::string(url) + "&prefix=t" + RandomToken(6));
     } else {
       store_ = OpenBlobStore("file://" + (dir_.path() / "blobs").string());

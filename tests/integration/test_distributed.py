@@ -1,0 +1,155 @@
+"""Two stateless imgd nodes behind one PostgreSQL and one S3 engine (Swift s3api), all real
+servers on 127.0.0.1 started here and stopped afterwards: what one node writes the other
+serves, races across nodes end as on one node, and a store outage is a 503 that heals."""
+import json
+import os
+import subprocess
+import sys
+import time
+import unittest
+import urllib.parse
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from harness import ADMIN_KEY, Server, corpus_bytes, sha256
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "engines"))
+from engines import Engines  # noqa: E402
+
+PHOTO = "real/real_03_storm_1920x1280.jpg"
+
+
+class TwoNodes(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.engines = Engines().start()
+        db = "imgd_" + uuid.uuid4().hex[:8]
+        subprocess.run(["psql", "-h", "127.0.0.1",
+                        "-p", str(cls.engines.pg.port), "-U", "imgd", "-d", "postgres", "-qc",
+                        f"CREATE DATABASE {db}"], check=True, capture_output=True)
+        cls.meta = cls.engines.pg.url.rsplit("/", 1)[0] + "/" + db
+        cls.blob = cls.engines.s3.url + "&prefix=" + db
+        args = ["--meta", cls.meta, "--blob", cls.blob]
+        env = cls.engines.env()
+        cls.a = Server(extra_args=args, env=env).start()
+        cls.b = Server(extra_args=args, env=env).start()
+        cls.key = cls.a.create_user("dist")["apiKey"]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.a.cleanup()
+        cls.b.cleanup()
+        cls.engines.stop()
+
+    def node(self, i):
+        return self.a if i % 2 == 0 else self.b
+
+    def test_what_one_node_writes_the_other_serves(self):
+        data = corpus_bytes(PHOTO)
+        up = self.a.upload(data, self.key, query="?imageName=across")
+        self.assertEqual(up.status, 201, up.body)
+        img = up.json()
+        got = self.b.request("GET", "/v1/images/" + img["imageId"], key=self.key)
+        self.assertEqual(got.json()["sha256"], sha256(data))
+        content = self.b.request("GET", f"/v1/images/{img['imageId']}/content")
+        self.assertEqual(content.status, 200)
+        self.assertEqual(content.body, data)
+        rng = self.b.request("GET", f"/v1/images/{img['imageId']}/content",
+                             headers={"Range": "bytes=100-199"})
+        self.assertEqual((rng.status, rng.body), (206, data[100:200]))
+        # A variant made on one node is stored in S3 and served with the same ETag by the other.
+        v1 = self.a.request("GET", f"/v1/images/{img['imageId']}/content?w=200&h=200")
+        self.assertEqual(v1.status, 200)
+        v2 = self.b.request("GET", f"/v1/images/{img['imageId']}/content?w=200&h=200",
+                            headers={"If-None-Match": v1.header("etag")})
+        self.assertEqual(v2.status, 304)
+        v3 = self.b.request("GET", f"/v1/images/{img['imageId']}/content?w=200&h=200")
+        self.assertEqual(v3.body, v1.body)
+        listed = self.b.request("GET", "/v1/images", key=self.key).json()["images"]
+        self.assertIn(img["imageId"], [i["imageId"] for i in listed])
+        # Delete on the other node: gone everywhere.
+        self.assertEqual(self.b.request("DELETE", "/v1/images/" + img["imageId"],
+                                        key=self.key).status, 204)
+        self.assertEqual(self.a.request("GET", f"/v1/images/{img['imageId']}/content").status,
+                         404)
+
+    def test_sixteen_identical_uploads_on_two_nodes_make_one_image(self):
+        key = self.a.create_user("race")["apiKey"]
+        data = corpus_bytes("real/real_05_wood_2560x1920.jpg")
+        with ThreadPoolExecutor(16) as pool:
+            results = list(pool.map(lambda i: self.node(i).upload(data, key), range(16)))
+        statuses = sorted(r.status for r in results)
+        self.assertEqual(statuses, [200] * 15 + [201], [r.body[:200] for r in results])
+        self.assertEqual(len({r.json()["imageId"] for r in results}), 1)
+        listed = self.b.request("GET", "/v1/images", key=key).json()["images"]
+        self.assertEqual(len(listed), 1)
+
+    def test_presigned_and_idempotent_flows_span_nodes(self):
+        data = corpus_bytes("real/real_01_skagen_800x533.jpg")
+        r = self.a.request("POST", "/v1/images", json.dumps({"size": len(data)}),
+                           {"Content-Type": "application/json"}, key=self.key)
+        self.assertEqual(r.status, 201, r.body)
+        path = urllib.parse.urlsplit(r.json()["preSignedUrl"]).path
+        done = self.b.request("PUT", path, data, {"Content-Type": "image/jpeg"})
+        self.assertEqual(done.status, 200, done.body)
+        h = {"Content-Type": "image/jpeg", "Idempotency-Key": "dist-" + uuid.uuid4().hex}
+        first = self.a.request("POST", "/v1/images?onDuplicate=new", data, h, key=self.key)
+        again = self.b.request("POST", "/v1/images?onDuplicate=new", data, h, key=self.key)
+        self.assertEqual(first.status, 201)
+        self.assertEqual(again.body, first.body)
+        self.assertEqual(again.header("idempotent-replayed"), "true")
+
+    def test_readyz_and_admin_key_shared(self):
+        for n in (self.a, self.b):
+            self.assertEqual(n.request("GET", "/readyz").status, 200)
+        # Both nodes started with the same admin key; the database holds one admin.
+        r = self.b.request("GET", "/v1/users/me", key=ADMIN_KEY)
+        self.assertTrue(r.json()["isAdmin"])
+
+    def test_zz_database_outage_is_a_503_that_heals(self):
+        data = corpus_bytes("real/real_02_honeybee_1620x1280.jpg")
+        img = self.a.upload(data, self.key).json()
+        self.engines.pg.stop()
+        try:
+            started = time.monotonic()
+            r = self.b.request("GET", "/v1/images/" + img["imageId"], key=self.key)
+            self.assertEqual(r.status, 503, r.body)
+            self.assertTrue(r.header("retry-after"))
+            self.assertLess(time.monotonic() - started, 15)
+            self.assertEqual(self.a.request("GET", "/readyz").status, 503)
+            # The liveness probe does not depend on the stores.
+            self.assertEqual(self.a.request("GET", "/healthz").status, 200)
+        finally:
+            self.engines.pg.start_again()
+        r = self.b.request("GET", "/v1/images/" + img["imageId"], key=self.key)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(self.a.request("GET", f"/v1/images/{img['imageId']}/content").body, data)
+
+    def test_zz_object_store_outage_is_a_503_and_cached_variants_still_serve(self):
+        data = corpus_bytes("real/real_07_chameleon_1306x1530.jpg")
+        img = self.a.upload(data, self.key).json()
+        variant = f"/v1/images/{img['imageId']}/content?w=120&h=120"
+        made = self.a.request("GET", variant)
+        self.assertEqual(made.status, 200)
+        self.engines.s3.stop_proxy()
+        try:
+            started = time.monotonic()
+            r = self.a.request("GET", f"/v1/images/{img['imageId']}/content")
+            self.assertEqual(r.status, 503, r.body[:300])
+            self.assertTrue(r.header("retry-after"))
+            self.assertLess(time.monotonic() - started, 15)
+            # The variant is in node A's memory cache: reads of it do not need S3.
+            cached = self.a.request("GET", variant)
+            self.assertEqual((cached.status, cached.body), (200, made.body))
+            # Metadata lives in PostgreSQL, which is up.
+            self.assertEqual(self.b.request("GET", "/v1/images/" + img["imageId"],
+                                            key=self.key).status, 200)
+            self.assertEqual(self.b.request("GET", "/readyz").status, 503)
+        finally:
+            self.engines.s3.start_proxy()
+        r = self.b.request("GET", f"/v1/images/{img['imageId']}/content")
+        self.assertEqual((r.status, r.body), (200, data))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -18,6 +18,7 @@
 #include "blob/blob_store.h"
 #include "cli/upload_command.h"
 #include "config/config.h"
+#include "core/circuit_breaker.h"
 #include "core/clock.h"
 #include "core/errors.h"
 #include "core/ids.h"
@@ -116,6 +117,15 @@ struct App {
                                               *signer, *fetcher, uo);
     idempotency =
         std::make_unique<IdempotencyService>(*meta, Pools{blocking, cpu}, IdempotencyOptions{});
+    // 0 closed, 1 open (failing fast), 2 half-open (probing); absent for embedded stores.
+    if (const CircuitBreaker* b = meta->breaker()) {
+      metrics.AddCallback("imgd_meta_circuit_state",
+                          [b] { return static_cast<double>(b->state()); });
+    }
+    if (const CircuitBreaker* b = blobs->breaker()) {
+      metrics.AddCallback("imgd_blob_circuit_state",
+                          [b] { return static_cast<double>(b->state()); });
+    }
   }
   ~App() {
     blocking.join();

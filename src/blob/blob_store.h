@@ -19,6 +19,8 @@
 
 namespace imgd {
 
+class CircuitBreaker;
+
 // Bytes of a stored object, readable at any offset.
 class BlobReader : public ByteSource {};
 
@@ -61,6 +63,8 @@ class BlobStore {
   virtual size_t SweepStaging(int64_t older_than_ms) = 0;
   // Throws when the store is not usable (readiness check).
   virtual void Ping() = 0;
+  // The circuit breaker guarding a remote store (nullptr for embedded ones).
+  virtual const CircuitBreaker* breaker() const { return nullptr; }
   // --- resumable uploads: bytes that arrive over several requests ---
   // Opens the resumable staging object of upload_id (a UUID) for appending at its end:
   // created empty when missing and create is true, nullptr when missing otherwise. Unlike

@@ -39,6 +39,7 @@ class S3BlobStore final : public BlobStore {
   void ForEachResumable(const std::function<void(const std::string&, int64_t)>& fn) override;
 
   S3Client& client() { return *client_; }
+  const CircuitBreaker* breaker() const override { return &client_->breaker(); }
 
  private:
   std::shared_ptr<S3Client> client_;

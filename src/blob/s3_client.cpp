@@ -218,6 +218,18 @@ std::string S3Client::CanonicalPath(const std::string& key) const {
 }
 
 S3Response S3Client::Send(const Request& r) {
+  breaker_.Before();
+  try {
+    S3Response out = SendOnce(r);
+    breaker_.Success();
+    return out;
+  } catch (const StoreError&) {
+    breaker_.Failure();
+    throw;
+  }
+}
+
+S3Response S3Client::SendOnce(const Request& r) {
   const std::string payload_hash = Sha256Hex(r.body);
   for (int attempt = 0;; ++attempt) {
     auto conn = Take();

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "blob/sigv4.h"
+#include "core/circuit_breaker.h"
 
 namespace imgd {
 
@@ -68,17 +69,22 @@ class S3Client {
   std::string Presign(const std::string& method, const std::string& key, int64_t expires_s);
 
   const S3Config& config() const { return cfg_; }
+  const CircuitBreaker& breaker() const { return breaker_; }
   // "/bucket/prefix+key" (path style) or "/prefix+key", encoded.
   std::string CanonicalPath(const std::string& key) const;
 
   class Connection;
 
  private:
+  S3Response SendOnce(const Request& req);
+  unsigned StreamOnce(const std::string& key, uint64_t offset, std::optional<uint64_t> length,
+                      const std::function<bool(const char*, size_t)>& sink);
   std::unique_ptr<Connection> Take();
   void Give(std::unique_ptr<Connection> c);
   std::string HostHeader() const;
 
   S3Config cfg_;
+  CircuitBreaker breaker_{"the object store"};
   std::mutex mu_;
   std::vector<std::unique_ptr<Connection>> idle_;
 };

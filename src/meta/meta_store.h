@@ -19,6 +19,8 @@
 
 namespace imgd {
 
+class CircuitBreaker;
+
 class MetaStore {
  public:
   virtual ~MetaStore() = default;
@@ -27,6 +29,8 @@ class MetaStore {
   virtual void Migrate() = 0;
   // Throws when the database is unreachable (readiness check).
   virtual void Ping() = 0;
+  // The circuit breaker guarding a remote store (nullptr for embedded ones).
+  virtual const CircuitBreaker* breaker() const { return nullptr; }
 
   // --- users and keys (keys are stored only as SHA-256 hashes) ---
   // Creates a user holding one API key.

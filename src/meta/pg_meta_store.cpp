@@ -134,7 +134,8 @@ class PgResult {
 
 class PgMetaStore::Conn {
  public:
-  explicit Conn(const std::string& conninfo) : conninfo_(conninfo) {}
+  Conn(const std::string& conninfo, CircuitBreaker& breaker)
+      : conninfo_(conninfo), breaker_(breaker) {}
   ~Conn() {
     if (c_) PQfinish(c_);
   }
@@ -158,7 +159,13 @@ class PgMetaStore::Conn {
 
   // Runs one statement (prepared once per connection) with text parameters.
   PgResult Exec(const std::string& sql, const std::vector<Param>& params = {}) {
-    Ensure();
+    breaker_.Before();
+    try {
+      Ensure();
+    } catch (const StoreError&) {
+      breaker_.Failure();
+      throw;
+    }
     auto name = "s" + std::to_string(std::hash<std::string>{}(sql));
     if (!prepared_.count(name)) {
       PgResult r(
@@ -176,7 +183,13 @@ class PgMetaStore::Conn {
 
   // Runs SQL text as is (several statements allowed, no parameters).
   void ExecScript(const std::string& sql) {
-    Ensure();
+    breaker_.Before();
+    try {
+      Ensure();
+    } catch (const StoreError&) {
+      breaker_.Failure();
+      throw;
+    }
     PgResult r(PQexec(c_, sql.c_str()));
     Check(r, sql);
   }
@@ -198,6 +211,12 @@ class PgMetaStore::Conn {
   void Check(const PgResult& r, const std::string& sql) {
     const PGresult* raw = r.raw();
     ExecStatusType st = PQresultStatus(raw);
+    if (PQstatus(c_) != CONNECTION_OK) {
+      // The server went away mid-call: a store failure, not an SQL error.
+      breaker_.Failure();
+      throw StoreError("postgres: connection lost: " + Trim(PQerrorMessage(c_)));
+    }
+    breaker_.Success();
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return;
     const char* state = PQresultErrorField(raw, PG_DIAG_SQLSTATE);
     std::string code = state ? state : "";
@@ -208,6 +227,7 @@ class PgMetaStore::Conn {
   }
 
   std::string conninfo_;
+  CircuitBreaker& breaker_;
   PGconn* c_ = nullptr;
   std::unordered_set<std::string> prepared_;
 };
@@ -332,7 +352,7 @@ class PgMetaStore::Lease {
 
 PgMetaStore::PgMetaStore(std::string conninfo, int pool_size) : conninfo_(std::move(conninfo)) {
   for (int i = 0; i < pool_size; ++i) {
-    all_.push_back(std::make_unique<Conn>(conninfo_));
+    all_.push_back(std::make_unique<Conn>(conninfo_, breaker_));
     idle_.push_back(all_.back().get());
   }
 }

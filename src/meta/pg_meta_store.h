@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/circuit_breaker.h"
 #include "meta/meta_store.h"
 
 namespace imgd {
@@ -65,6 +66,7 @@ class PgMetaStore final : public MetaStore {
   std::vector<std::string> TakeUnreferencedBlobs() override;
 
   class Conn;  // one libpq connection and its prepared statements
+  const CircuitBreaker* breaker() const override { return &breaker_; }
 
  private:
   class Lease;
@@ -75,6 +77,7 @@ class PgMetaStore final : public MetaStore {
   auto InTxn(F fn);
 
   std::string conninfo_;
+  CircuitBreaker breaker_{"the metadata database"};
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<Conn*> idle_;

@@ -145,10 +145,28 @@ class TwoNodes(unittest.TestCase):
             self.assertEqual(self.b.request("GET", "/v1/images/" + img["imageId"],
                                             key=self.key).status, 200)
             self.assertEqual(self.b.request("GET", "/readyz").status, 503)
+            # After repeated failures the circuit opens: no more connection attempts, an
+            # immediate 503.
+            for _ in range(5):
+                self.a.request("GET", f"/v1/images/{img['imageId']}/content")
+            self.assertIn("\nimgd_blob_circuit_state 1\n", self.a.metrics())
+            started = time.monotonic()
+            r = self.a.request("GET", f"/v1/images/{img['imageId']}/content")
+            self.assertEqual(r.status, 503)
+            self.assertLess(time.monotonic() - started, 0.5)
         finally:
             self.engines.s3.start_proxy()
         r = self.b.request("GET", f"/v1/images/{img['imageId']}/content")
         self.assertEqual((r.status, r.body), (200, data))
+        # Node A's circuit lets a probe through after its cooldown and closes again.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            r = self.a.request("GET", f"/v1/images/{img['imageId']}/content")
+            if r.status == 200:
+                break
+            time.sleep(0.2)
+        self.assertEqual((r.status, r.body), (200, data))
+        self.assertIn("\nimgd_blob_circuit_state 0\n", self.a.metrics())
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 #include <set>
 
+#include "core/circuit_breaker.h"
 #include "core/clock.h"
+#include "core/errors.h"
 #include "core/hash.h"
 #include "core/ids.h"
 
@@ -54,4 +56,35 @@ TEST(Hash, Sha256KnownVectors) {
 TEST(Clock, FormatsRfc3339Milliseconds) {
   EXPECT_EQ(FormatIsoMs(0), "1970-01-01T00:00:00.000Z");
   EXPECT_EQ(FormatIsoMs(1795591173123), "2026-11-25T07:19:33.123Z");
+}
+
+TEST(CircuitBreaker, OpensAfterFailuresFailsFastThenProbes) {
+  using namespace std::chrono_literals;
+  imgd::CircuitBreaker::Clock::time_point now{};
+  imgd::CircuitBreaker b("db", 3, 2000ms, [&] { return now; });
+  using State = imgd::CircuitBreaker::State;
+  b.Before();
+  b.Failure();
+  b.Failure();
+  EXPECT_EQ(b.state(), State::kClosed);
+  b.Success();  // a success resets the count
+  for (int i = 0; i < 3; ++i) {
+    b.Before();
+    b.Failure();
+  }
+  EXPECT_EQ(b.state(), State::kOpen);
+  EXPECT_THROW(b.Before(), imgd::StoreError);  // fails fast, no call made
+  now += 1999ms;
+  EXPECT_THROW(b.Before(), imgd::StoreError);
+  now += 2ms;
+  b.Before();  // the probe
+  EXPECT_EQ(b.state(), State::kHalfOpen);
+  EXPECT_THROW(b.Before(), imgd::StoreError);  // one probe at a time
+  b.Failure();                                 // probe failed: open again
+  EXPECT_EQ(b.state(), State::kOpen);
+  now += 2001ms;
+  b.Before();
+  b.Success();  // probe succeeded: closed
+  EXPECT_EQ(b.state(), State::kClosed);
+  b.Before();
 }

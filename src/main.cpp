@@ -212,6 +212,11 @@ int Serve(Config& cfg) {
            {"version", IMGD_VERSION}});
   std::cout << "imgd listening on http://" << bound << std::endl;
   server.Run(cfg.io_threads > 0 ? cfg.io_threads : Cores());
+  // Work still ending on the pools (the tail of an offloaded call, a background variant
+  // store) holds executors of the server's io_context: it must finish before the server,
+  // and with it the io_context, is destroyed.
+  app.blocking.join();
+  app.cpu.join();
   FlushLogs();
   return 0;
 }

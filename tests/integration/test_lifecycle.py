@@ -52,7 +52,7 @@ class LifecycleTest(unittest.TestCase):
             self.assertTrue(resp.startswith(b"HTTP/1.1 201"), resp[:200])
             self.assertIn(b"Connection: close", resp)
             server.proc.wait(timeout=30)
-            self.assertEqual(server.stop(), 0)
+            self.assertEqual(server.stop(), 0, open(server.stderr_path).read()[-3000:])
             server.start()
             self.assertEqual(server.image_rows(), 1)
         finally:

@@ -1,7 +1,10 @@
 #include "blob/s3_blob_store.h"
 
+#include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <map>
+#include <tuple>
 
 #include "core/clock.h"
 #include "core/errors.h"
@@ -30,37 +33,45 @@ int64_t ParseIsoMs(const std::string& s) {
   return static_cast<int64_t>(timegm(&tm)) * 1000;
 }
 
-// Reads an object through one streaming GET, reopened only when a read is not where the
-// previous one ended.
+// Reads an object with ranged GETs, fetching ahead: a read that continues where the last
+// one ended is served from a window of up to kWindow bytes fetched in one request, so
+// sequential readers (validation, downloads) cost one request per window, not per read.
 class S3Reader final : public BlobReader {
  public:
+  static constexpr uint64_t kWindow = 8ull << 20;
   S3Reader(std::shared_ptr<S3Client> client, std::string key, uint64_t size)
       : client_(std::move(client)), key_(std::move(key)), size_(size) {}
   uint64_t size() const override { return size_; }
   size_t ReadAt(uint64_t offset, void* buf, size_t n) override {
     if (offset >= size_ || n == 0) return 0;
     n = static_cast<size_t>(std::min<uint64_t>(n, size_ - offset));
-    // One GET per read, of exactly the bytes asked for: callers read in large chunks
-    // (the HTTP server's 256 KiB, validation's 1 MiB).
-    size_t done = 0;
-    char* out = static_cast<char*>(buf);
-    unsigned status = client_->Stream(key_, offset, n, [&](const char* p, size_t len) {
-      size_t take = std::min(len, n - done);
-      std::memcpy(out + done, p, take);
-      done += take;
-      return done < n;
-    });
-    if (status == 404) throw StoreError("s3 object " + key_ + " vanished while being read");
-    if (status != 200 && status != 206) {
-      throw StoreError("s3 GET " + key_ + ": HTTP " + std::to_string(status));
+    if (offset < window_at_ || offset + n > window_at_ + window_.size()) {
+      // A read outside the window: fetch a new one from here (at least what was asked).
+      const uint64_t want = std::min<uint64_t>(std::max<uint64_t>(n, kWindow), size_ - offset);
+      window_.clear();
+      window_.reserve(want);
+      window_at_ = offset;
+      unsigned status = client_->Stream(key_, offset, want, [&](const char* p, size_t len) {
+        window_.append(p, std::min<size_t>(len, want - window_.size()));
+        return window_.size() < want;
+      });
+      if (status == 404) throw StoreError("s3 object " + key_ + " vanished while being read");
+      if (status != 200 && status != 206) {
+        throw StoreError("s3 GET " + key_ + ": HTTP " + std::to_string(status));
+      }
     }
-    return done;
+    const size_t from = static_cast<size_t>(offset - window_at_);
+    const size_t take = std::min(n, window_.size() - std::min(from, window_.size()));
+    std::memcpy(buf, window_.data() + from, take);
+    return take;
   }
 
  private:
   std::shared_ptr<S3Client> client_;
   std::string key_;
   uint64_t size_;
+  std::string window_;
+  uint64_t window_at_ = 0;
 };
 
 // Bytes of an upload: in memory while below one part, then a multipart upload to a
@@ -175,6 +186,139 @@ class S3Staged final : public StagedBlob {
   bool committed_ = false;
 };
 
+// A resumable upload as chunk objects "resumable/<id>.<start offset, 20 digits>", one or
+// more per request, plus "resumable/<id>.info" marking that the upload exists. Chunks are
+// whole objects, so what was received can always be read back (to rebuild a running hash
+// after a restart); Commit streams them, in order, through a multipart staging upload to
+// the final key and deletes them.
+class S3Resumable final : public StagedBlob {
+ public:
+  struct Chunk {
+    uint64_t offset;
+    uint64_t size;
+    std::string key;
+  };
+  S3Resumable(std::shared_ptr<S3Client> client, size_t part_size, std::string id,
+              std::vector<Chunk> chunks)
+      : client_(std::move(client)),
+        part_size_(part_size),
+        id_(std::move(id)),
+        chunks_(std::move(chunks)) {
+    for (const auto& c : chunks_) durable_ += c.size;
+  }
+
+  static std::string ChunkKey(const std::string& id, uint64_t offset) {
+    char digits[32];
+    std::snprintf(digits, sizeof digits, "%020llu", static_cast<unsigned long long>(offset));
+    return "resumable/" + id + "." + digits;
+  }
+
+  void Write(const void* data, size_t n) override {
+    buffer_.append(static_cast<const char*>(data), n);
+    if (buffer_.size() >= part_size_) Flush();
+  }
+  void Finish() override { Flush(); }
+  uint64_t size() const override { return durable_ + buffer_.size(); }
+
+  std::unique_ptr<BlobReader> OpenReader() override {
+    Flush();
+    return std::make_unique<ChunkReader>(client_, chunks_, durable_);
+  }
+
+  void CommitTo(const std::string& key) {
+    Flush();
+    S3Staged staged(client_, part_size_);
+    auto reader = OpenReader();
+    std::vector<char> buf(1 << 20);
+    for (uint64_t off = 0; off < durable_;) {
+      size_t n = reader->ReadAt(off, buf.data(), buf.size());
+      if (n == 0) throw StoreError("s3 resumable upload " + id_ + " is shorter than its size");
+      staged.Write(buf.data(), n);
+      off += n;
+    }
+    staged.Finish();
+    staged.CommitTo(key);
+  }
+
+ private:
+  class ChunkReader final : public BlobReader {
+   public:
+    ChunkReader(std::shared_ptr<S3Client> client, std::vector<Chunk> chunks, uint64_t size)
+        : client_(std::move(client)), chunks_(std::move(chunks)), size_(size) {}
+    uint64_t size() const override { return size_; }
+    size_t ReadAt(uint64_t offset, void* buf, size_t n) override {
+      size_t done = 0;
+      char* out = static_cast<char*>(buf);
+      for (size_t i = 0; i < chunks_.size() && done < n; ++i) {
+        const Chunk& c = chunks_[i];
+        const uint64_t at = offset + done;
+        if (at < c.offset || at >= c.offset + c.size) continue;
+        // Keep the current chunk's reader: its read-ahead window serves the next reads.
+        if (!reader_ || reader_index_ != i) {
+          reader_ = std::make_unique<S3Reader>(client_, c.key, c.size);
+          reader_index_ = i;
+        }
+        size_t want = static_cast<size_t>(std::min<uint64_t>(n - done, c.offset + c.size - at));
+        size_t got = reader_->ReadAt(at - c.offset, out + done, want);
+        done += got;
+        if (got < want) break;
+      }
+      return done;
+    }
+
+   private:
+    std::shared_ptr<S3Client> client_;
+    std::vector<Chunk> chunks_;
+    uint64_t size_;
+    std::unique_ptr<S3Reader> reader_;
+    size_t reader_index_ = 0;
+  };
+
+  void Flush() {
+    if (buffer_.empty()) return;
+    const std::string key = ChunkKey(id_, durable_);
+    Expect("PUT " + key, client_->Send({"PUT", key, {}, {}, buffer_, true}), {200});
+    chunks_.push_back({durable_, buffer_.size(), key});
+    durable_ += buffer_.size();
+    buffer_.clear();
+  }
+
+  std::shared_ptr<S3Client> client_;
+  size_t part_size_;
+  std::string id_;
+  std::vector<Chunk> chunks_;
+  uint64_t durable_ = 0;
+  std::string buffer_;
+};
+
+// Keys and sizes of the objects whose keys start with prefix (below the store's prefix).
+std::vector<std::tuple<std::string, uint64_t, int64_t>> List(S3Client& client,
+                                                             const std::string& prefix) {
+  std::vector<std::tuple<std::string, uint64_t, int64_t>> out;
+  const std::string& root = client.config().prefix;
+  std::string token;
+  for (;;) {
+    std::vector<std::pair<std::string, std::string>> q = {{"list-type", "2"},
+                                                          {"prefix", root + prefix}};
+    if (!token.empty()) q.emplace_back("continuation-token", token);
+    auto r = client.Send({"GET", "", q, {}, {}, true});
+    Expect("list " + prefix, r, {200});
+    for (const auto& item : XmlValues(r.body, "Contents")) {
+      auto keys = XmlValues(item, "Key");
+      auto sizes = XmlValues(item, "Size");
+      auto dates = XmlValues(item, "LastModified");
+      if (keys.empty() || sizes.empty() || keys[0].compare(0, root.size(), root) != 0) continue;
+      out.emplace_back(keys[0].substr(root.size()), std::stoull(sizes[0]),
+                       dates.empty() ? 0 : ParseIsoMs(dates[0]));
+    }
+    auto next = XmlValues(r.body, "NextContinuationToken");
+    auto truncated = XmlValues(r.body, "IsTruncated");
+    if (next.empty() || truncated.empty() || truncated[0] != "true") break;
+    token = next[0];
+  }
+  return out;
+}
+
 }  // namespace
 
 S3BlobStore::S3BlobStore(S3Config cfg, size_t part_size)
@@ -195,6 +339,10 @@ std::unique_ptr<StagedBlob> S3BlobStore::Stage() {
 
 void S3BlobStore::Commit(StagedBlob& staged, const std::string& key) {
   if (!IsValidBlobKey(key)) throw std::invalid_argument("invalid blob key: " + key);
+  if (auto* resumable = dynamic_cast<S3Resumable*>(&staged)) {
+    resumable->CommitTo(key);
+    return;
+  }
   dynamic_cast<S3Staged&>(staged).CommitTo(key);
 }
 
@@ -224,28 +372,11 @@ void S3BlobStore::Remove(const std::string& key) {
 
 void S3BlobStore::ForEach(const std::string& prefix,
                           const std::function<void(const std::string&, uint64_t, int64_t)>& fn) {
-  const std::string& root = client_->config().prefix;
-  std::string token;
-  for (;;) {
-    std::vector<std::pair<std::string, std::string>> q = {{"list-type", "2"},
-                                                          {"prefix", root + prefix}};
-    if (!token.empty()) q.emplace_back("continuation-token", token);
-    auto r = client_->Send({"GET", "", q, {}, {}, true});
-    Expect("list " + prefix, r, {200});
-    // Each <Contents> holds Key, LastModified, Size in this order or another: parse per item.
-    for (const auto& item : XmlValues(r.body, "Contents")) {
-      auto keys = XmlValues(item, "Key");
-      auto sizes = XmlValues(item, "Size");
-      auto dates = XmlValues(item, "LastModified");
-      if (keys.empty() || sizes.empty() || keys[0].compare(0, root.size(), root) != 0) continue;
-      std::string key = keys[0].substr(root.size());
-      if (key.rfind("staging/", 0) == 0 || !IsValidBlobKey(key)) continue;
-      fn(key, std::stoull(sizes[0]), dates.empty() ? 0 : ParseIsoMs(dates[0]));
+  for (const auto& [key, size, mtime] : List(*client_, prefix)) {
+    if (key.rfind("staging/", 0) == 0 || key.rfind("resumable/", 0) == 0 || !IsValidBlobKey(key)) {
+      continue;
     }
-    auto next = XmlValues(r.body, "NextContinuationToken");
-    auto truncated = XmlValues(r.body, "IsTruncated");
-    if (next.empty() || truncated.empty() || truncated[0] != "true") break;
-    token = next[0];
+    fn(key, size, mtime);
   }
 }
 
@@ -299,12 +430,49 @@ std::optional<std::string> S3BlobStore::PresignPut(const std::string& key, uint6
   return std::nullopt;
 }
 
-std::unique_ptr<StagedBlob> S3BlobStore::OpenResumable(const std::string&, bool) {
-  throw StoreError("resumable uploads are not supported on the S3 blob store yet");
+std::unique_ptr<StagedBlob> S3BlobStore::OpenResumable(const std::string& upload_id, bool create) {
+  if (!IsUuid(upload_id)) throw std::invalid_argument("invalid upload id: " + upload_id);
+  std::vector<S3Resumable::Chunk> chunks;
+  bool exists = false;
+  for (const auto& [key, size, mtime] : List(*client_, "resumable/" + upload_id + ".")) {
+    if (key == "resumable/" + upload_id + ".info") {
+      exists = true;
+      continue;
+    }
+    const std::string digits = key.substr(key.rfind('.') + 1);
+    chunks.push_back({std::stoull(digits), size, key});
+  }
+  if (!exists) {
+    if (!create) return nullptr;
+    Put("resumable/" + upload_id + ".info", "");
+  }
+  // Listing order is key order, and the zero-padded offsets sort numerically. A chunk
+  // that does not continue the ones before it can only be a stray duplicate: stop there.
+  std::vector<S3Resumable::Chunk> contiguous;
+  uint64_t next = 0;
+  for (const auto& c : chunks) {
+    if (c.offset != next) break;
+    contiguous.push_back(c);
+    next += c.size;
+  }
+  return std::make_unique<S3Resumable>(client_, part_size_, upload_id, std::move(contiguous));
 }
 
-void S3BlobStore::RemoveResumable(const std::string&) {}
+void S3BlobStore::RemoveResumable(const std::string& upload_id) {
+  if (!IsUuid(upload_id)) throw std::invalid_argument("invalid upload id: " + upload_id);
+  for (const auto& [key, size, mtime] : List(*client_, "resumable/" + upload_id + ".")) {
+    Remove(key);
+  }
+}
 
-void S3BlobStore::ForEachResumable(const std::function<void(const std::string&, int64_t)>&) {}
+void S3BlobStore::ForEachResumable(const std::function<void(const std::string&, int64_t)>& fn) {
+  std::map<std::string, int64_t> latest;
+  for (const auto& [key, size, mtime] : List(*client_, "resumable/")) {
+    const std::string name = key.substr(std::string("resumable/").size());
+    const std::string id = name.substr(0, name.find('.'));
+    if (IsUuid(id)) latest[id] = std::max(latest[id], mtime);
+  }
+  for (const auto& [id, mtime] : latest) fn(id, mtime);
+}
 
 }  // namespace imgd

@@ -9,7 +9,8 @@
 //   object. A failed or abandoned upload is aborted; SweepStaging removes what a crash left.
 // - Readers stream with one ranged GET and reopen only when a read jumps elsewhere.
 // - PresignPut hands out a query-signed PUT URL to the bucket.
-// Resumable uploads are not supported on this store yet (StoreError → 503).
+// - Resumable uploads are chunk objects (resumable/<id>.<offset>) written as requests
+//   arrive, readable at any time, assembled through a multipart upload on completion.
 #include <memory>
 
 #include "blob/blob_store.h"

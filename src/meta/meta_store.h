@@ -76,6 +76,12 @@ class MetaStore {
   virtual void SetUploadImage(const std::string& upload_id, const std::string& image_id) = 0;
   // Returns false when there was no such upload.
   virtual bool DeleteUpload(const std::string& upload_id) = 0;
+  // The write lease of an upload, so one request on one node writes it at a time: true
+  // when owner now holds it until until_ms (it was free, expired before now_ms, or owner's).
+  virtual bool LeaseUpload(const std::string& upload_id, const std::string& owner, int64_t now_ms,
+                           int64_t until_ms) = 0;
+  // Gives the lease back (only if owner holds it).
+  virtual void ReleaseUploadLease(const std::string& upload_id, const std::string& owner) = 0;
   // Deletes uploads that expired before now_ms; returns their ids.
   virtual std::vector<std::string> DeleteExpiredUploads(int64_t now_ms) = 0;
 

@@ -95,6 +95,10 @@ CREATE TABLE secrets (
   created_ms BIGINT NOT NULL
 );
 )sql",
+    R"sql(
+ALTER TABLE uploads ADD COLUMN lease_owner TEXT;
+ALTER TABLE uploads ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0;
+)sql",
 };
 
 // Any key: imgd's schema migrations take turns on it.
@@ -547,6 +551,24 @@ void PgMetaStore::SetUploadImage(const std::string& upload_id, const std::string
 bool PgMetaStore::DeleteUpload(const std::string& upload_id) {
   Lease c(*this);
   return c->Exec("DELETE FROM uploads WHERE id = $1 RETURNING id", {P(upload_id)}).rows() > 0;
+}
+
+bool PgMetaStore::LeaseUpload(const std::string& upload_id, const std::string& owner,
+                              int64_t now_ms, int64_t until_ms) {
+  Lease c(*this);
+  return c->Exec(
+              "UPDATE uploads SET lease_owner = $1, lease_until = $2 WHERE id = $3 AND "
+              "(lease_owner IS NULL OR lease_owner = $1 OR lease_until < $4) RETURNING 1",
+              {P(owner), P(until_ms), P(upload_id), P(now_ms)})
+             .rows() > 0;
+}
+
+void PgMetaStore::ReleaseUploadLease(const std::string& upload_id, const std::string& owner) {
+  Lease c(*this);
+  c->Exec(
+      "UPDATE uploads SET lease_owner = NULL, lease_until = 0 WHERE id = $1 AND "
+      "lease_owner = $2",
+      {P(upload_id), P(owner)});
 }
 
 std::vector<std::string> PgMetaStore::DeleteExpiredUploads(int64_t now_ms) {

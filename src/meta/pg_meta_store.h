@@ -42,6 +42,9 @@ class PgMetaStore final : public MetaStore {
   std::optional<ResumableUpload> GetUpload(const std::string& upload_id) override;
   void SetUploadImage(const std::string& upload_id, const std::string& image_id) override;
   bool DeleteUpload(const std::string& upload_id) override;
+  bool LeaseUpload(const std::string& upload_id, const std::string& owner, int64_t now_ms,
+                   int64_t until_ms) override;
+  void ReleaseUploadLease(const std::string& upload_id, const std::string& owner) override;
   std::vector<std::string> DeleteExpiredUploads(int64_t now_ms) override;
   bool ClaimIdempotencyKey(const std::string& user_id, const std::string& key,
                            const std::string& fingerprint, int64_t now_ms, int64_t stale_before_ms,

@@ -92,6 +92,10 @@ CREATE TABLE secrets (
   created_ms INTEGER NOT NULL
 );
 )sql",
+    R"sql(
+ALTER TABLE uploads ADD COLUMN lease_owner TEXT;
+ALTER TABLE uploads ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 const char* kImageColumns =
@@ -581,6 +585,26 @@ bool SqliteMetaStore::DeleteUpload(const std::string& upload_id) {
   auto s = c->Prepare("DELETE FROM uploads WHERE id = ? RETURNING id");
   s.Bind(1, upload_id);
   return s.Step();
+}
+
+bool SqliteMetaStore::LeaseUpload(const std::string& upload_id, const std::string& owner,
+                                  int64_t now_ms, int64_t until_ms) {
+  Lease c(*this);
+  auto s = c->Prepare(
+      "UPDATE uploads SET lease_owner = ?, lease_until = ? WHERE id = ? AND "
+      "(lease_owner IS NULL OR lease_owner = ? OR lease_until < ?) RETURNING 1");
+  s.Bind(1, owner).Bind(2, until_ms).Bind(3, upload_id).Bind(4, owner).Bind(5, now_ms);
+  return s.Step();
+}
+
+void SqliteMetaStore::ReleaseUploadLease(const std::string& upload_id, const std::string& owner) {
+  Lease c(*this);
+  c->Prepare(
+       "UPDATE uploads SET lease_owner = NULL, lease_until = 0 WHERE id = ? AND "
+       "lease_owner = ?")
+      .Bind(1, upload_id)
+      .Bind(2, owner)
+      .Step();
 }
 
 std::vector<std::string> SqliteMetaStore::DeleteExpiredUploads(int64_t now_ms) {

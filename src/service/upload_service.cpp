@@ -84,6 +84,36 @@ class JpegPrefixCheck final : public ChunkSource {
   uint64_t pos_;
 };
 
+// Renews an upload's write lease while its bytes keep flowing (a 1 GB PATCH outlasts one
+// lease); stops the request if another node has taken the lease meanwhile.
+class LeaseRenewer final : public ChunkSource {
+ public:
+  LeaseRenewer(ChunkSource& in, std::function<bool()> renew, std::chrono::milliseconds every,
+               Pools pools)
+      : in_(in),
+        renew_(std::move(renew)),
+        every_(every),
+        pools_(pools),
+        next_(std::chrono::steady_clock::now() + every) {}
+  boost::asio::awaitable<std::span<const char>> Next() override {
+    if (std::chrono::steady_clock::now() >= next_) {
+      next_ = std::chrono::steady_clock::now() + every_;
+      if (!co_await Offload(pools_.blocking, [this] { return renew_(); })) {
+        throw ApiError(409, "upload-lease-lost", "Conflict",
+                       "another request took over this upload; resume from its offset");
+      }
+    }
+    co_return co_await in_.Next();
+  }
+
+ private:
+  ChunkSource& in_;
+  std::function<bool()> renew_;
+  std::chrono::milliseconds every_;
+  Pools pools_;
+  std::chrono::steady_clock::time_point next_;
+};
+
 }  // namespace
 
 std::string PolicyName(DuplicatePolicy p) {
@@ -115,7 +145,8 @@ UploadService::UploadService(ImageService& images, MetaStore& meta, BlobStore& b
       metrics_(metrics),
       signer_(signer),
       fetcher_(fetcher),
-      opts_(opts) {}
+      opts_(opts),
+      node_id_(RandomToken(12)) {}
 
 // --- pre-signed -------------------------------------------------------------------------
 
@@ -259,7 +290,7 @@ boost::asio::awaitable<UploadService::Progress> UploadService::Status(const User
   } catch (...) {
     failure = std::current_exception();
   }
-  UnlockUpload(id, state, false);
+  co_await UnlockUpload(id, state, false);
   if (failure) std::rethrow_exception(failure);
   co_return p;
 }
@@ -269,16 +300,26 @@ boost::asio::awaitable<std::shared_ptr<UploadService::HashState>> UploadService:
   const auto deadline = std::chrono::steady_clock::now() + opts_.busy_wait;
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
   for (;;) {
+    std::shared_ptr<HashState> state;
     {
       std::lock_guard lock(mu_);
-      auto& state = states_[id];
-      if (!state) state = std::make_shared<HashState>();
-      if (!state->busy) {
-        state->busy = true;
-        co_return state;
+      auto& slot = states_[id];
+      if (!slot) slot = std::make_shared<HashState>();
+      if (!slot->busy) {
+        slot->busy = true;
+        state = slot;
       }
     }
-    // A dropped connection's PATCH may still be finishing: give it a moment.
+    if (state) {
+      const bool leased = co_await Offload(pools_.blocking, [&] {
+        const int64_t now = NowMs();
+        return meta_.LeaseUpload(id, node_id_, now, now + opts_.lease_ms);
+      });
+      if (leased) co_return state;
+      std::lock_guard lock(mu_);
+      state->busy = false;  // another node writes it
+    }
+    // A dropped connection's PATCH (here or on another node) may still be finishing.
     if (std::chrono::steady_clock::now() >= deadline) {
       ApiError e(423, "upload-busy", "Locked",
                  "another request is writing to upload " + id + "; retry shortly");
@@ -290,8 +331,14 @@ boost::asio::awaitable<std::shared_ptr<UploadService::HashState>> UploadService:
   }
 }
 
-void UploadService::UnlockUpload(const std::string& id, const std::shared_ptr<HashState>& state,
-                                 bool forget) {
+boost::asio::awaitable<void> UploadService::UnlockUpload(const std::string& id,
+                                                         const std::shared_ptr<HashState>& state,
+                                                         bool forget) {
+  try {
+    co_await Offload(pools_.blocking, [&] { meta_.ReleaseUploadLease(id, node_id_); });
+  } catch (const std::exception&) {
+    // The lease expires by itself.
+  }
   std::lock_guard lock(mu_);
   state->busy = false;
   if (forget) states_.erase(id);
@@ -343,7 +390,14 @@ boost::asio::awaitable<UploadService::Progress> UploadService::Patch(const User&
       });
       metrics_.Inc("imgd_resumable_rehashed_bytes_total", {}, static_cast<double>(size));
     }
-    JpegPrefixCheck checked(body, offset);
+    LeaseRenewer renewing(
+        body,
+        [&] {
+          const int64_t now = NowMs();
+          return meta_.LeaseUpload(id, node_id_, now, now + opts_.lease_ms);
+        },
+        std::chrono::milliseconds(opts_.lease_ms / 3), pools_);
+    JpegPrefixCheck checked(renewing, offset);
     std::exception_ptr body_failure;
     try {
       co_await images_.Append(checked, *staged, *state->hasher, p.upload.length);
@@ -371,7 +425,7 @@ boost::asio::awaitable<UploadService::Progress> UploadService::Patch(const User&
     failure = std::current_exception();
   }
   co_await Offload(pools_.blocking, [&] { staged.reset(); });
-  UnlockUpload(id, state, forget);
+  co_await UnlockUpload(id, state, forget);
   if (failure) std::rethrow_exception(failure);
   co_return p;
 }
@@ -414,7 +468,7 @@ boost::asio::awaitable<void> UploadService::Terminate(const User& caller, const 
     meta_.DeleteUpload(id);
     blobs_.RemoveResumable(id);
   });
-  UnlockUpload(id, state, true);
+  co_await UnlockUpload(id, state, true);
   metrics_.Inc("imgd_resumable_uploads_total", {{"step", "terminated"}});
 }
 

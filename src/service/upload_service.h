@@ -28,6 +28,7 @@ struct UploadServiceOptions {
   int64_t presign_ttl_ms = 15 * 60 * 1000;      // pre-signed URL lifetime
   int64_t resumable_ttl_ms = 24 * 3600 * 1000;  // resumable upload lifetime
   std::chrono::milliseconds busy_wait{5000};    // wait for a concurrent PATCH
+  int64_t lease_ms = 30'000;                    // an upload's write lease, renewed while bytes flow
   uint64_t max_upload_bytes = 1ull << 30;
 };
 
@@ -102,8 +103,11 @@ class UploadService {
     bool busy = false;    // a PATCH is writing
   };
   boost::asio::awaitable<ResumableUpload> GetOwnedUpload(const User& caller, const std::string& id);
+  // Exclusive writer of upload id: this process's flag plus a lease in the metadata store
+  // (other nodes); waits up to opts.busy_wait, then 423.
   boost::asio::awaitable<std::shared_ptr<HashState>> LockUpload(const std::string& id);
-  void UnlockUpload(const std::string& id, const std::shared_ptr<HashState>& state, bool forget);
+  boost::asio::awaitable<void> UnlockUpload(const std::string& id,
+                                            const std::shared_ptr<HashState>& state, bool forget);
   boost::asio::awaitable<UploadResult> CompleteResumable(const ResumableUpload& upload,
                                                          StagedBlob& staged, HashState& state);
   void Discard(const std::string& id);
@@ -116,6 +120,7 @@ class UploadService {
   const UrlSigner& signer_;
   UrlFetcher& fetcher_;
   UploadServiceOptions opts_;
+  const std::string node_id_;  // this process, as a lease owner
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<HashState>> states_;
 };

@@ -1,11 +1,15 @@
 """Starts the real imgd binary on a free loopback port and talks HTTP to it."""
+import atexit
 import hashlib
+import itertools
 import http.client
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -48,28 +52,50 @@ class Response:
         return self.headers.get(name.lower())
 
 
-class Server:
-    """One imgd process with its own data directory."""
+# IMGD_IT_BACKEND=pg_s3 runs every Server on PostgreSQL + S3 (real engines, started once per
+# test process) with two imgd nodes sharing them; requests alternate between the nodes.
+BACKEND = os.environ.get("IMGD_IT_BACKEND", "embedded")
+REMOTE = BACKEND == "pg_s3"
+_ENGINES = None
 
-    def __init__(self, data_dir=None, extra_args=(), env=None):
-        self.tmp = None
-        if data_dir is None:
-            self.tmp = tempfile.TemporaryDirectory(prefix="imgd-it-")
-            data_dir = self.tmp.name
+
+def shared_engines():
+    global _ENGINES
+    if _ENGINES is None:
+        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "engines"))
+        from engines import Engines
+        _ENGINES = Engines().start()
+        atexit.register(_ENGINES.stop)
+    return _ENGINES
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Node:
+    """One imgd process."""
+
+    def __init__(self, data_dir, args, env, port=0):
         self.data_dir = data_dir
-        self.extra_args = list(extra_args)
-        self.env = dict(os.environ, IMGD_ADMIN_KEY=ADMIN_KEY, **(env or {}))
-        self.proc = None
+        self.args = args
+        self.env = env
+        self.listen_port = port
         self.port = None
+        self.proc = None
         self.stderr_path = os.path.join(data_dir, "stderr.log")
 
     def start(self):
+        os.makedirs(self.data_dir, exist_ok=True)
         self.stderr = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(
-            [IMGD_BIN, "serve", "--listen", "127.0.0.1:0", "--data", self.data_dir]
-            + self.extra_args,
+            [IMGD_BIN, "serve", "--listen", f"127.0.0.1:{self.listen_port}", "--data",
+             self.data_dir] + self.args,
             stdout=subprocess.PIPE, stderr=self.stderr, env=self.env)
         # The ready line tells the port; reading it is the synchronisation.
+        self.port = None
         for line in self.proc.stdout:
             line = line.decode()
             if line.startswith("imgd listening on http://"):
@@ -79,7 +105,6 @@ class Server:
             raise RuntimeError("imgd did not start: " + open(self.stderr_path).read()[-2000:])
         # Keep draining stdout so the child never blocks on a full pipe.
         threading.Thread(target=self.proc.stdout.read, daemon=True).start()
-        return self
 
     def stop(self, sig=signal.SIGTERM, timeout=60):
         if self.proc and self.proc.poll() is None:
@@ -91,6 +116,60 @@ class Server:
             self.proc.stdout.close()
         self.proc = None
         return code
+
+
+class Server:
+    """imgd with its own stores: one process on the embedded stores, or (REMOTE) nodes
+    processes sharing a fresh PostgreSQL database and S3 prefix."""
+
+    def __init__(self, data_dir=None, extra_args=(), env=None, nodes=None):
+        self.tmp = None
+        if data_dir is None:
+            self.tmp = tempfile.TemporaryDirectory(prefix="imgd-it-")
+            data_dir = self.tmp.name
+        self.data_dir = data_dir
+        self.extra_args = list(extra_args)
+        self.env = dict(os.environ, IMGD_ADMIN_KEY=ADMIN_KEY, **(env or {}))
+        self.remote = REMOTE and "--meta" not in self.extra_args
+        self.meta_url = self.blob_url = None
+        if self.remote:
+            engines = shared_engines()
+            name = "it_" + uuid.uuid4().hex[:12]
+            subprocess.run(["psql", engines.pg.url, "-Xqc", f"CREATE DATABASE {name}"],
+                           check=True, capture_output=True, timeout=60)
+            self.meta_url = engines.pg.url.rsplit("/", 1)[0] + "/" + name
+            self.blob_url = engines.s3.url + "&prefix=" + name
+            self.extra_args += ["--meta", self.meta_url, "--blob", self.blob_url]
+            self.env.update(engines.env())
+        count = nodes or (2 if self.remote else 1)
+        if count == 1:
+            self.nodes = [Node(data_dir, self.extra_args, self.env)]
+        else:
+            # Fixed ports (they survive restarts) and one public base URL, as behind a
+            # load balancer.
+            ports = [free_port() for _ in range(count)]
+            args = self.extra_args + ["--public-base-url", f"http://127.0.0.1:{ports[0]}"]
+            self.nodes = [Node(data_dir if i == 0 else os.path.join(data_dir, f"node-{i}"), args,
+                               self.env, ports[i]) for i in range(count)]
+        self.stderr_path = self.nodes[0].stderr_path
+        self._turn = itertools.count()
+
+    @property
+    def proc(self):
+        return self.nodes[0].proc
+
+    @property
+    def port(self):
+        return self.nodes[0].port
+
+    def start(self):
+        for n in self.nodes:
+            n.start()
+        return self
+
+    def stop(self, sig=signal.SIGTERM, timeout=60):
+        codes = [n.stop(sig, timeout) for n in self.nodes]
+        return codes[0]
 
     def cleanup(self):
         self.stop()
@@ -116,7 +195,9 @@ class Server:
 
     # --- HTTP ---
     def conn(self, timeout=120):
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        """A connection to the next node in turn."""
+        node = self.nodes[next(self._turn) % len(self.nodes)]
+        return http.client.HTTPConnection("127.0.0.1", node.port, timeout=timeout)
 
     def request(self, method, path, body=None, headers=None, key=None, conn=None):
         headers = dict(headers or {})
@@ -158,18 +239,40 @@ class Server:
                             {"Content-Type": "multipart/form-data; boundary=" + boundary}, key=key)
 
     # --- what is on disk ---
+    def _s3(self):
+        from stores import S3Peek
+        return S3Peek(self.blob_url, self.env["IMGD_S3_ACCESS_KEY"],
+                      self.env["IMGD_S3_SECRET_KEY"])
+
     def blob_files(self):
+        if self.remote:
+            return self._s3().keys("originals/")
         root = os.path.join(self.data_dir, "blobs", "originals")
         out = []
         for d, _, files in os.walk(root):
             out += [os.path.join(d, f) for f in files]
         return out
 
+    def stored_keys(self, namespace):
+        """Names of the committed objects of a blob-store namespace ("variants/")."""
+        if self.remote:
+            return self._s3().keys(namespace)
+        root = os.path.join(self.data_dir, "blobs", namespace.rstrip("/"))
+        return [f for _, _, fs in os.walk(root) for f in fs]
+
     def temp_files(self):
+        """Uploads in progress or left behind (staged files; S3 staging objects and
+        multipart uploads)."""
+        if self.remote:
+            s3 = self._s3()
+            return s3.keys("staging/") + s3.uploads("staging/")
         root = os.path.join(self.data_dir, "blobs", "tmp")
         return os.listdir(root) if os.path.isdir(root) else []
 
     def db(self):
+        if self.remote:
+            from stores import PgShim
+            return PgShim(self.meta_url)
         return sqlite3.connect(os.path.join(self.data_dir, "imgd.db"), timeout=30)
 
     def image_rows(self):
@@ -181,20 +284,35 @@ class Server:
         return len(self.request("GET", "/v1/images?limit=1000", key=key).json()["images"])
 
     def metrics(self):
-        return self.request("GET", "/metrics").body.decode()
+        """/metrics; with several nodes, each series summed over them."""
+        if len(self.nodes) == 1:
+            return self.request("GET", "/metrics").body.decode()
+        totals = {}
+        for n in self.nodes:
+            c = http.client.HTTPConnection("127.0.0.1", n.port, timeout=60)
+            c.request("GET", "/metrics")
+            for line in c.getresponse().read().decode().splitlines():
+                if line.startswith("#") or " " not in line:
+                    continue
+                series, value = line.rsplit(" ", 1)
+                totals[series] = totals.get(series, 0.0) + float(value)
+            c.close()
+        return "".join(f"{k} {v:.17g}\n" for k, v in totals.items())
 
     def gc(self, grace=0):
-        return subprocess.run([IMGD_BIN, "gc", "--data", self.data_dir, "--grace", str(grace)],
-                              capture_output=True, text=True, env=self.env, timeout=120)
+        stores = ["--meta", self.meta_url, "--blob", self.blob_url] if self.remote else []
+        return subprocess.run([IMGD_BIN, "gc", "--data", self.data_dir, "--grace", str(grace)]
+                              + stores, capture_output=True, text=True, env=self.env, timeout=120)
 
 
 class ServerTest(unittest.TestCase):
-    """One server for the whole class."""
+    """One server for the whole class (nodes: None = the backend's default)."""
     server_args = ()
+    nodes = None
 
     @classmethod
     def setUpClass(cls):
-        cls.server = Server(extra_args=cls.server_args).start()
+        cls.server = Server(extra_args=cls.server_args, nodes=cls.nodes).start()
 
     @classmethod
     def tearDownClass(cls):

@@ -47,6 +47,9 @@ class PgShim:
                                    for c in line.split("\t")))
         return self
 
+    def __iter__(self):
+        return iter(self.rows)
+
     def fetchone(self):
         return self.rows[0] if self.rows else None
 

@@ -10,6 +10,7 @@ PHOTO = "real/real_02_honeybee_1620x1280.jpg"
 
 
 class ApiTest(ServerTest):
+    nodes = 1  # reads one process's access log and metrics
     @classmethod
     def setUpClass(cls):
         super().setUpClass()

@@ -39,6 +39,7 @@ def metric(text, name, **labels):
 
 
 class TransformApiTest(ServerTest):
+    nodes = 1  # counts transforms and cache hits of one process
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -236,8 +237,7 @@ class AllowedSizesTest(ServerTest):
 
 class VariantLifecycleTest(unittest.TestCase):
     def variant_files(self, server):
-        root = os.path.join(server.data_dir, "blobs", "variants")
-        return [f for _, _, fs in os.walk(root) for f in fs]
+        return server.stored_keys("variants/")
 
     def test_variants_are_stored_and_go_with_the_last_reference(self):
         server = Server().start()

@@ -541,8 +541,7 @@ class TusTest(ServerTest):
 
 
 def os_listdir(server, sub):
-    import os
-    return os.listdir(os.path.join(server.data_dir, "blobs", sub))
+    return server.stored_keys(sub + "/")
 
 
 class TusRestartTest(unittest.TestCase):

@@ -4,7 +4,9 @@
 
 #include <random>
 
+#include "core/clock.h"
 #include "core/hash.h"
+#include "core/ids.h"
 #include "store_fixtures.h"
 
 using namespace imgd;
@@ -138,6 +140,49 @@ TEST_P(BlobStoreTest, RejectsKeysThatEscape) {
   EXPECT_THROW(store_->Stat("originals/../../x"), std::invalid_argument);
   EXPECT_THROW(store_->Open("originals/a/b"), std::invalid_argument);
   store_->Ping();
+}
+
+TEST_P(BlobStoreTest, ResumableUploadsAppendAcrossOpensAndCommit) {
+  const std::string id = NewUuidV7();
+  EXPECT_EQ(store_->OpenResumable(id, false), nullptr);
+  const std::string data = RandomBytes(7 * 1024 * 1024 + 333, 11);
+  {
+    auto a = store_->OpenResumable(id, true);
+    EXPECT_EQ(a->size(), 0u);
+    a->Write(data.data(), 1000);
+    a->Finish();
+  }  // closing keeps the bytes
+  {
+    auto b = store_->OpenResumable(id, false);
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b->size(), 1000u);
+    b->Write(data.data() + 1000, data.size() - 1000);  // crosses an S3 part
+    b->Finish();
+  }
+  auto c = store_->OpenResumable(id, false);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->size(), data.size());
+  auto reader = c->OpenReader();  // what arrived can be read back (hash rebuild)
+  EXPECT_EQ(Sha256Hex(ReadAll(*reader)), Sha256Hex(data));
+  std::vector<std::string> seen;
+  store_->ForEachResumable([&](const std::string& u, int64_t) { seen.push_back(u); });
+  EXPECT_EQ(seen, std::vector<std::string>{id});
+  store_->SweepStaging(NowMs() + 3'600'000);  // the staging sweep leaves them alone
+  const std::string key = "originals/" + Sha256Hex(data);
+  store_->Commit(*c, key);
+  c.reset();
+  store_->RemoveResumable(id);  // what the service does once committed
+  auto r = store_->Open(key);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(Sha256Hex(ReadAll(*r)), Sha256Hex(data));
+  EXPECT_EQ(store_->OpenResumable(id, false), nullptr);
+  seen.clear();
+  store_->ForEachResumable([&](const std::string& u, int64_t) { seen.push_back(u); });
+  EXPECT_TRUE(seen.empty());
+  int originals = 0;
+  store_->ForEach("", [&](const std::string&, uint64_t, int64_t) { ++originals; });
+  EXPECT_EQ(originals, 1);  // no chunk objects left, none listed as blobs
+  EXPECT_THROW(store_->OpenResumable("../../etc/passwd", true), std::invalid_argument);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, BlobStoreTest, ::testing::Values("fs", "s3"),

@@ -16,6 +16,7 @@
 
 #include "api/routes.h"
 #include "blob/blob_store.h"
+#include "cli/migrate_command.h"
 #include "cli/upload_command.h"
 #include "config/config.h"
 #include "core/circuit_breaker.h"
@@ -451,14 +452,31 @@ int main(int argc, char** argv) {
   upload->add_option("--retries", up.retries, "attempts after a lost connection, per file")
       ->check(CLI::Range(0, 1000));
 
-  auto* migrate = cli.add_subcommand("migrate", "create or upgrade the metadata schema");
+  auto* migrate = cli.add_subcommand(
+      "migrate",
+      "create or upgrade the metadata schema; with --from-*/--to-*, copy everything between "
+      "stores");
   AddStoreOptions(migrate, cfg);
+  cli::MigrateOptions mig;
+  migrate->add_option("--from-meta", mig.from_meta, "source metadata store URL");
+  migrate->add_option("--to-meta", mig.to_meta, "destination metadata store URL");
+  migrate->add_option("--from-blob", mig.from_blob, "source blob store URL");
+  migrate->add_option("--to-blob", mig.to_blob, "destination blob store URL");
+  migrate->add_option("--max-images", mig.max_images, "stop after this many images");
 
   CLI11_PARSE(cli, argc, argv);
   if (const char* k = std::getenv("IMGD_ADMIN_KEY")) cfg.admin_key = k;
 
   try {
     if (upload->parsed()) return cli::RunUpload(up);
+    if (migrate->parsed() && !mig.from_meta.empty()) {
+      if (mig.to_meta.empty() || mig.from_blob.empty() || mig.to_blob.empty()) {
+        std::cerr << "imgd migrate: give --from-meta, --to-meta, --from-blob and --to-blob"
+                  << std::endl;
+        return 2;
+      }
+      return cli::RunMigrate(mig);
+    }
     VipsStartup(argv[0]);
     if (transform->parsed()) return TransformFile(targs, cfg);
     if (serve->parsed()) return Serve(cfg);

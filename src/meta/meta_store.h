@@ -107,6 +107,22 @@ class MetaStore {
   // signing key): stores candidate under name unless one exists, and returns the stored one.
   virtual std::string GetOrCreateSecret(const std::string& name, const std::string& candidate) = 0;
 
+  // --- bulk copy between stores (imgd migrate); idempotent, so a copy can resume ---
+  struct UserExport {
+    User user;
+    std::vector<std::string> key_hashes;
+  };
+  // Users (with their key hashes) in id order after after_id (exclusive), at most limit.
+  virtual std::vector<UserExport> ExportUsers(const std::string& after_id, int limit) = 0;
+  // Inserts the user and its keys unless they exist.
+  virtual void ImportUser(const UserExport& user) = 0;
+  // Ready images in id order after after_id, at most limit.
+  virtual std::vector<Image> ExportImages(const std::string& after_id, int limit) = 0;
+  // Inserts a ready image as it is unless its id exists, adding a reference to its blob row
+  // (created from the image's size and dimensions); the user's first record of some bytes
+  // takes the duplicate slot. Returns true when inserted. Its bytes must already be stored.
+  virtual bool ImportImage(const Image& image) = 0;
+
   virtual std::optional<Image> GetImage(const std::string& image_id) = 0;
   // The user's images, newest first, starting after `after_id` (exclusive; empty = newest).
   virtual std::vector<Image> ListImages(const std::string& user_id, int limit,

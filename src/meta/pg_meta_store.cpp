@@ -653,6 +653,75 @@ std::string PgMetaStore::GetOrCreateSecret(const std::string& name, const std::s
   return r.Text(0, 0);
 }
 
+std::vector<MetaStore::UserExport> PgMetaStore::ExportUsers(const std::string& after_id,
+                                                            int limit) {
+  Lease c(*this);
+  auto r = c->Exec(
+      "SELECT id, name, email, is_admin, created_ms FROM users WHERE id > $1 ORDER BY id "
+      "LIMIT $2",
+      {P(after_id), P(int64_t{limit})});
+  std::vector<UserExport> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    User u;
+    u.id = r.Text(i, 0);
+    u.name = r.Text(i, 1);
+    u.email = r.Text(i, 2);
+    u.is_admin = r.Int(i, 3) != 0;
+    u.created_ms = r.Int(i, 4);
+    out.push_back({u, {}});
+  }
+  for (auto& u : out) {
+    auto k = c->Exec("SELECT key_hash FROM api_keys WHERE user_id = $1 ORDER BY key_hash",
+                     {P(u.user.id)});
+    for (int i = 0; i < k.rows(); ++i) u.key_hashes.push_back(k.Text(i, 0));
+  }
+  return out;
+}
+
+void PgMetaStore::ImportUser(const UserExport& u) {
+  InTxn([&](Conn& c) {
+    c.Exec(
+        "INSERT INTO users(id, name, email, is_admin, created_ms) VALUES ($1,$2,$3,$4,$5) "
+        "ON CONFLICT (id) DO NOTHING",
+        {P(u.user.id), P(u.user.name), P(u.user.email), P(int64_t{u.user.is_admin ? 1 : 0}),
+         P(u.user.created_ms)});
+    for (const auto& k : u.key_hashes) {
+      c.Exec(
+          "INSERT INTO api_keys(key_hash, user_id, created_ms) VALUES ($1,$2,$3) "
+          "ON CONFLICT (key_hash) DO NOTHING",
+          {P(k), P(u.user.id), P(u.user.created_ms)});
+    }
+    return 0;
+  });
+}
+
+std::vector<Image> PgMetaStore::ExportImages(const std::string& after_id, int limit) {
+  Lease c(*this);
+  auto r = c->Exec(std::string("SELECT ") + kImageColumns +
+                       " FROM images WHERE id > $1 AND status = 'ready' ORDER BY id LIMIT $2",
+                   {P(after_id), P(int64_t{limit})});
+  std::vector<Image> out;
+  for (int i = 0; i < r.rows(); ++i) out.push_back(ReadImage(r, i));
+  return out;
+}
+
+bool PgMetaStore::ImportImage(const Image& im) {
+  return InTxn([&](Conn& c) {
+    if (SelectImage(c, im.id)) return false;
+    const bool first = c.Exec("SELECT 1 FROM images WHERE user_id = $1 AND dedup_key = $2",
+                              {P(im.user_id), P(im.sha256)})
+                           .rows() == 0;
+    InsertImage(c, im, first);
+    c.Exec(
+        "INSERT INTO blobs(sha256, size, width, height, refcount, created_ms) "
+        "VALUES ($1,$2,$3,$4,1,$5) ON CONFLICT (sha256) DO UPDATE SET refcount = "
+        "blobs.refcount + 1",
+        {P(im.sha256), P(static_cast<int64_t>(im.size)), P(int64_t{im.width}),
+         P(int64_t{im.height}), P(im.created_ms)});
+    return true;
+  });
+}
+
 std::optional<Image> PgMetaStore::GetImage(const std::string& image_id) {
   Lease c(*this);
   return SelectImage(*c, image_id);

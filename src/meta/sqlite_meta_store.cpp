@@ -695,6 +695,80 @@ std::string SqliteMetaStore::GetOrCreateSecret(const std::string& name,
   return s.Text(0);
 }
 
+std::vector<MetaStore::UserExport> SqliteMetaStore::ExportUsers(const std::string& after_id,
+                                                                int limit) {
+  Lease c(*this);
+  std::vector<UserExport> out;
+  {
+    auto s = c->Prepare(
+        "SELECT id, name, email, is_admin, created_ms FROM users WHERE id > ? ORDER BY id "
+        "LIMIT ?");
+    s.Bind(1, after_id).Bind(2, int64_t{limit});
+    while (s.Step()) out.push_back({ReadUser(s), {}});
+  }
+  for (auto& u : out) {
+    auto s = c->Prepare("SELECT key_hash FROM api_keys WHERE user_id = ? ORDER BY key_hash");
+    s.Bind(1, u.user.id);
+    while (s.Step()) u.key_hashes.push_back(s.Text(0));
+  }
+  return out;
+}
+
+void SqliteMetaStore::ImportUser(const UserExport& u) {
+  Lease c(*this);
+  Txn txn(*c, true);
+  c->Prepare(
+       "INSERT OR IGNORE INTO users(id, name, email, is_admin, created_ms) VALUES (?,?,?,?,?)")
+      .Bind(1, u.user.id)
+      .Bind(2, u.user.name)
+      .Bind(3, u.user.email)
+      .Bind(4, int64_t{u.user.is_admin ? 1 : 0})
+      .Bind(5, u.user.created_ms)
+      .Step();
+  for (const auto& k : u.key_hashes) {
+    c->Prepare("INSERT OR IGNORE INTO api_keys(key_hash, user_id, created_ms) VALUES (?,?,?)")
+        .Bind(1, k)
+        .Bind(2, u.user.id)
+        .Bind(3, u.user.created_ms)
+        .Step();
+  }
+  txn.Commit();
+}
+
+std::vector<Image> SqliteMetaStore::ExportImages(const std::string& after_id, int limit) {
+  Lease c(*this);
+  std::vector<Image> out;
+  auto s = c->Prepare(std::string("SELECT ") + kImageColumns +
+                      " FROM images WHERE id > ? AND status = 'ready' ORDER BY id LIMIT ?");
+  s.Bind(1, after_id).Bind(2, int64_t{limit});
+  while (s.Step()) out.push_back(ReadImage(s));
+  return out;
+}
+
+bool SqliteMetaStore::ImportImage(const Image& im) {
+  Lease c(*this);
+  Txn txn(*c, true);
+  if (SelectImage(*c, im.id)) return false;
+  bool first;
+  {
+    auto s = c->Prepare("SELECT 1 FROM images WHERE user_id = ? AND dedup_key = ?");
+    s.Bind(1, im.user_id).Bind(2, im.sha256);
+    first = !s.Step();
+  }
+  InsertImage(*c, im, first);
+  c->Prepare(
+       "INSERT INTO blobs(sha256, size, width, height, refcount, created_ms) "
+       "VALUES (?,?,?,?,1,?) ON CONFLICT(sha256) DO UPDATE SET refcount = refcount + 1")
+      .Bind(1, im.sha256)
+      .Bind(2, static_cast<int64_t>(im.size))
+      .Bind(3, int64_t{im.width})
+      .Bind(4, int64_t{im.height})
+      .Bind(5, im.created_ms)
+      .Step();
+  txn.Commit();
+  return true;
+}
+
 std::optional<Image> SqliteMetaStore::GetImage(const std::string& image_id) {
   Lease c(*this);
   return SelectImage(*c, image_id);

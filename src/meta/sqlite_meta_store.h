@@ -49,6 +49,10 @@ class SqliteMetaStore final : public MetaStore {
   void ReleaseIdempotencyKey(const std::string& user_id, const std::string& key) override;
   size_t DeleteExpiredIdempotencyKeys(int64_t before_ms) override;
   std::string GetOrCreateSecret(const std::string& name, const std::string& candidate) override;
+  std::vector<UserExport> ExportUsers(const std::string& after_id, int limit) override;
+  void ImportUser(const UserExport& user) override;
+  std::vector<Image> ExportImages(const std::string& after_id, int limit) override;
+  bool ImportImage(const Image& image) override;
   std::optional<Image> GetImage(const std::string& image_id) override;
   std::vector<Image> ListImages(const std::string& user_id, int limit,
                                 const std::string& after_id) override;

@@ -285,3 +285,46 @@ TEST_P(MetaStoreTest, ConcurrentMigrationsOfAFreshDatabaseSucceedOnce) {
   nodes[0]->CreateUser(u, "h");
   EXPECT_TRUE(nodes[3]->FindUserByKeyHash("h"));
 }
+
+TEST_P(MetaStoreTest, ExportAndImportAreIdempotent) {
+  User u;
+  u.id = NewUuidV7();
+  u.name = "ann";
+  u.created_ms = 5;
+  store_->CreateUser(u, "key-a");
+  auto users = store_->ExportUsers("", 10);
+  ASSERT_EQ(users.size(), 1u);
+  EXPECT_EQ(users[0].key_hashes, std::vector<std::string>{"key-a"});
+  EXPECT_TRUE(store_->ExportUsers(users[0].user.id, 10).empty());
+
+  PgTestDatabase other_pg;
+  TempDir other_dir;
+  std::unique_ptr<MetaStore> dest;
+  if (GetParam() == "postgres") {
+    ASSERT_TRUE(other_pg.Create());
+    dest = OpenMetaStore(other_pg.url());
+  } else {
+    dest = OpenMetaStore("sqlite://" + (other_dir.path() / "d.db").string());
+  }
+  dest->Migrate();
+  dest->ImportUser(users[0]);
+  dest->ImportUser(users[0]);  // again: nothing changes
+  EXPECT_EQ(dest->FindUserByKeyHash("key-a")->id, u.id);
+
+  auto a = store_->CommitImage(Candidate(u.id, "s1"), DuplicatePolicy::kReturnExisting).image;
+  auto b = store_->CommitImage(Candidate(u.id, "s1"), DuplicatePolicy::kNew).image;
+  Image pending = Candidate(u.id, "");
+  pending.expires_ms = NowMs() + 60'000;
+  store_->CreatePendingImage(pending);
+  auto images = store_->ExportImages("", 10);
+  ASSERT_EQ(images.size(), 2u);  // ready ones only
+  for (const auto& im : images) {
+    EXPECT_TRUE(dest->ImportImage(im));
+    EXPECT_FALSE(dest->ImportImage(im));
+  }
+  EXPECT_EQ(dest->GetBlob("s1")->refcount, 2);
+  // The duplicate rule carries over: the same bytes again return the first record.
+  auto again = dest->CommitImage(Candidate(u.id, "s1"), DuplicatePolicy::kReturnExisting);
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(again.image.id, std::min(a.id, b.id));
+}

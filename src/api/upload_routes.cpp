@@ -173,6 +173,10 @@ awaitable<Response> PostImageJson(ApiDeps& deps, const User& caller, RequestCont
   json::object o = ImageJson(p.image, deps.public_base_url);
   o["preSignedUrl"] = p.url.starts_with("/") ? deps.public_base_url + p.url : p.url;
   o["uploadMethod"] = "PUT";
+  if (p.direct) {
+    // The bytes go to the blob store; imgd learns of them here.
+    o["completeUrl"] = deps.public_base_url + "/v1/images/" + p.image.id + "/complete";
+  }
   o["expiresAt"] = FormatIsoMs(p.expires_ms);
   Response r = http::Json(bhttp::status::created, o);
   r.headers.set(bhttp::field::location, "/v1/images/" + p.image.id);
@@ -238,6 +242,18 @@ http::Handler Idempotent(std::shared_ptr<ApiDeps> deps, AuthFn auth, http::Handl
 }
 
 void RegisterUploadRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, AuthFn auth) {
+  // After a PUT straight to the blob store's pre-signed URL.
+  router.Add(bhttp::verb::post, "/v1/images/{imageId}/complete",
+             [deps, auth](RequestContext& ctx) -> awaitable<Response> {
+               User caller = co_await auth(ctx);
+               RejectUnknownQuery(ctx, {"onDuplicate"});
+               UploadResult result = co_await deps->uploads.CompleteDirect(
+                   caller, ctx.params["imageId"], ParsePolicy(ctx));
+               json::object o = ImageJson(result.image, deps->public_base_url);
+               if (result.duplicate) o["duplicate"] = true;
+               co_return http::Json(bhttp::status::ok, o);
+             });
+
   // The pre-signed URL: no API key, the signature is the authorisation.
   router.Add(bhttp::verb::put, "/v1/uploads/{token}",
              [deps](RequestContext& ctx) -> awaitable<Response> {

@@ -65,6 +65,14 @@ class BlobStore {
   virtual void Ping() = 0;
   // The circuit breaker guarding a remote store (nullptr for embedded ones).
   virtual const CircuitBreaker* breaker() const { return nullptr; }
+  // An object a client uploaded straight to the store (through PresignPut) as a staged
+  // blob: readable, committable under a key, removed when destroyed uncommitted. nullptr
+  // when there is no such object. Stores without direct uploads return nullptr.
+  virtual std::unique_ptr<StagedBlob> AdoptStaged(const std::string& key) {
+    (void)key;
+    return nullptr;
+  }
+
   // --- resumable uploads: bytes that arrive over several requests ---
   // Opens the resumable staging object of upload_id (a UUID) for appending at its end:
   // created empty when missing and create is true, nullptr when missing otherwise. Unlike

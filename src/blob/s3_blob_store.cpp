@@ -80,6 +80,14 @@ class S3Staged final : public StagedBlob {
  public:
   S3Staged(std::shared_ptr<S3Client> client, size_t part_size)
       : client_(std::move(client)), part_size_(part_size), key_("staging/" + RandomToken(16)) {}
+  // An object already complete under key (uploaded by a client with a pre-signed URL).
+  S3Staged(std::shared_ptr<S3Client> client, size_t part_size, std::string key, uint64_t size)
+      : client_(std::move(client)),
+        part_size_(part_size),
+        key_(std::move(key)),
+        size_(size),
+        upload_id_("adopted"),
+        completed_(true) {}
   ~S3Staged() override {
     try {
       if (!upload_id_.empty() && !completed_) {
@@ -102,7 +110,7 @@ class S3Staged final : public StagedBlob {
   }
 
   void Finish() override {
-    if (upload_id_.empty()) return;  // small: stays in memory until Commit
+    if (upload_id_.empty() || completed_) return;  // small: stays in memory until Commit
     if (!buffer_.empty()) UploadPart(buffer_);
     buffer_.clear();
     std::string xml = "<CompleteMultipartUpload>";
@@ -423,11 +431,19 @@ void S3BlobStore::Ping() {
 
 std::optional<std::string> S3BlobStore::PresignPut(const std::string& key, uint64_t size,
                                                    int64_t expires_ms) {
-  // Direct-to-bucket uploads need the completion step (POST /v1/images/{id}/complete),
-  // which is not built yet: until then imgd's own pre-signed URL is used with this store
-  // too. client().Presign() makes the bucket URL.
-  (void)key, (void)size, (void)expires_ms;
-  return std::nullopt;
+  // Straight to the bucket only when configured (presign=bucket): clients must be able to
+  // reach the bucket's endpoint, and then complete with POST /v1/images/{id}/complete.
+  (void)size;
+  if (!client_->config().presign_bucket) return std::nullopt;
+  if (!IsValidBlobKey(key)) throw std::invalid_argument("invalid blob key: " + key);
+  const int64_t seconds = std::max<int64_t>(1, (expires_ms - NowMs() + 999) / 1000);
+  return client_->Presign("PUT", key, seconds);
+}
+
+std::unique_ptr<StagedBlob> S3BlobStore::AdoptStaged(const std::string& key) {
+  auto size = Stat(key);
+  if (!size) return nullptr;
+  return std::make_unique<S3Staged>(client_, part_size_, key, *size);
 }
 
 std::unique_ptr<StagedBlob> S3BlobStore::OpenResumable(const std::string& upload_id, bool create) {

@@ -35,6 +35,7 @@ class S3BlobStore final : public BlobStore {
   void Ping() override;
   std::optional<std::string> PresignPut(const std::string& key, uint64_t size,
                                         int64_t expires_ms) override;
+  std::unique_ptr<StagedBlob> AdoptStaged(const std::string& key) override;
   std::unique_ptr<StagedBlob> OpenResumable(const std::string& upload_id, bool create) override;
   void RemoveResumable(const std::string& upload_id) override;
   void ForEachResumable(const std::function<void(const std::string&, int64_t)>& fn) override;

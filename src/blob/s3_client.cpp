@@ -89,6 +89,8 @@ S3Config S3Config::FromUrl(const std::string& url) {
       c.path_style = p.value != "virtual";
     else if (p.key == "prefix")
       c.prefix = p.value;
+    else if (p.key == "presign" && (p.value == "bucket" || p.value == "imgd"))
+      c.presign_bucket = p.value == "bucket";
     else
       throw std::invalid_argument("unknown s3 URL parameter '" + std::string(p.key) + "'");
   }

@@ -24,6 +24,7 @@ struct S3Config {
   std::string port;             // endpoint port
   bool path_style = true;       // /bucket/key, else bucket.host/key
   std::string prefix;           // key prefix inside the bucket ("" or "dir/")
+  bool presign_bucket = false;  // pre-signed uploads go straight to the bucket
   SigV4Credentials creds;
   std::chrono::milliseconds connect_timeout{3000};
   std::chrono::milliseconds io_timeout{30000};  // per read or write
@@ -31,6 +32,7 @@ struct S3Config {
   size_t pool_size = 16;                        // idle connections kept
 
   // s3://bucket?endpoint=http://host:port&region=us-east-1&style=path|virtual&prefix=p
+  //   &presign=imgd|bucket
   // with credentials from IMGD_S3_ACCESS_KEY / IMGD_S3_SECRET_KEY.
   static S3Config FromUrl(const std::string& url);
 };

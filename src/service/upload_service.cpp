@@ -162,6 +162,7 @@ boost::asio::awaitable<UploadService::Presigned> UploadService::CreatePresigned(
   });
   if (direct) {
     p.url = *direct;
+    p.direct = true;
   } else {
     const std::string signed_part = std::string(kTokenVersion) + "." + p.image.id + "." +
                                     std::to_string(size) + "." + std::to_string(expires_s) + "." +
@@ -207,6 +208,57 @@ boost::asio::awaitable<UploadResult> UploadService::CompletePresigned(
       co_await images_.UploadPending(token->image_id, token->size, body, token->policy);
   metrics_.Inc("imgd_presigned_uploads_total", {{"step", "completed"}});
   co_return r;
+}
+
+boost::asio::awaitable<UploadResult> UploadService::CompleteDirect(const User& caller,
+                                                                   const std::string& id,
+                                                                   DuplicatePolicy policy) {
+  Image image = co_await images_.Get(caller, id);
+  if (image.status != kStatusPending) {
+    throw Conflict("image " + id + " is not waiting for its bytes", "upload-completed");
+  }
+  if (image.expires_ms < NowMs()) {
+    throw Forbidden("the upload URL of image " + id + " expired at " +
+                    FormatIsoMs(image.expires_ms));
+  }
+  std::unique_ptr<StagedBlob> staged =
+      co_await Offload(pools_.blocking, [&] { return blobs_.AdoptStaged("staging/" + id); });
+  if (!staged) {
+    throw Conflict("nothing was uploaded to the pre-signed URL of image " + id + " yet",
+                   "upload-missing");
+  }
+  std::exception_ptr failure;
+  UploadResult result;
+  try {
+    if (staged->size() != image.size) {
+      throw Unprocessable("the upload URL was made for exactly " + std::to_string(image.size) +
+                              " bytes; " + std::to_string(staged->size()) + " were uploaded",
+                          "size-mismatch");
+    }
+    // One streamed pass for the hash; validation reads what it needs.
+    const std::string sha = co_await Offload(pools_.blocking, [&] {
+      Sha256 hasher;
+      auto reader = staged->OpenReader();
+      std::vector<char> buf(kHashChunk);
+      for (uint64_t off = 0; off < reader->size();) {
+        size_t n = reader->ReadAt(off, buf.data(), buf.size());
+        if (n == 0) throw StoreError("uploaded object of image " + id + " ended early");
+        hasher.Update(buf.data(), n);
+        off += n;
+      }
+      return hasher.FinalHex();
+    });
+    result = co_await images_.Publish(*staged, sha, policy, [&](const BlobInfo& blob) {
+      return meta_.CompletePendingImage(id, blob, NowMs(), policy);
+    });
+    metrics_.Inc("imgd_presigned_uploads_total", {{"step", "completed"}});
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  // Dropping the staged object deletes the upload (committed copies stay).
+  co_await Offload(pools_.blocking, [&] { staged.reset(); });
+  if (failure) std::rethrow_exception(failure);
+  co_return result;
 }
 
 // --- by URL -----------------------------------------------------------------------------

@@ -47,6 +47,7 @@ class UploadService {
     Image image;  // pending
     std::string url;
     int64_t expires_ms = 0;
+    bool direct = false;  // url is the blob store's: finish with CompleteDirect
   };
   // A pending image of `size` bytes and the URL its bytes go to: the blob store's own when
   // it accepts direct uploads (absolute), else imgd's "/v1/uploads/{token}" (a path the
@@ -62,6 +63,13 @@ class UploadService {
                                                          std::string_view method,
                                                          std::optional<uint64_t> content_length,
                                                          ChunkSource& body);
+
+  // After a PUT straight to the blob store's pre-signed URL: validates the uploaded object
+  // (415/422), moves it to its content address (or drops it as a duplicate) and makes the
+  // image ready. 404/403 as Get; 409 when not pending or nothing was uploaded yet; 403 when
+  // the URL expired; 422 when the object's size is not the declared one.
+  boost::asio::awaitable<UploadResult> CompleteDirect(const User& caller, const std::string& id,
+                                                      DuplicatePolicy policy);
 
   // --- by URL (seed's imageUrl) ---
   // Fetches url (see UrlFetcher: http/https, address policy, size and time limits) and

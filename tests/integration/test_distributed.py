@@ -99,6 +99,59 @@ class TwoNodes(unittest.TestCase):
         self.assertEqual(again.body, first.body)
         self.assertEqual(again.header("idempotent-replayed"), "true")
 
+    def test_presigned_upload_straight_to_the_bucket(self):
+        node = Server(extra_args=["--meta", self.meta, "--blob", self.blob + "&presign=bucket"],
+                      env=self.engines.env(), nodes=1).start()
+        try:
+            data = corpus_bytes("real/real_06_after_the_rain_3000x1993.jpg")
+            r = node.request("POST", "/v1/images", json.dumps({"imageName": "direct",
+                                                               "size": len(data)}),
+                             {"Content-Type": "application/json"}, key=self.key)
+            self.assertEqual(r.status, 201, r.body)
+            created = r.json()
+            url = urllib.parse.urlsplit(created["preSignedUrl"])
+            self.assertEqual(url.port, self.engines.s3.ports["proxy"])  # the bucket, not imgd
+            self.assertIn("X-Amz-Signature=", url.query)
+            complete = urllib.parse.urlsplit(created["completeUrl"]).path
+            # Completing before the bytes arrived.
+            early = node.request("POST", complete, key=self.key)
+            self.assertEqual(early.status, 409, early.body)
+            self.assertEqual(early.json()["type"], "/problems/upload-missing")
+            # The client PUTs to the bucket with no credentials but the URL's.
+            import http.client
+            c = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+            c.request("PUT", url.path + "?" + url.query, body=data)
+            put = c.getresponse()
+            put.read()
+            c.close()
+            self.assertEqual(put.status, 200)
+            # Another user cannot complete it; the owner can, once.
+            other = node.create_user("intruder")["apiKey"]
+            self.assertEqual(node.request("POST", complete, key=other).status, 403)
+            done = node.request("POST", complete, key=self.key)
+            self.assertEqual(done.status, 200, done.body)
+            self.assertEqual(done.json()["status"], "ready")
+            self.assertEqual(done.json()["sha256"], sha256(data))
+            self.assertEqual(node.request("POST", complete, key=self.key).status, 409)
+            got = self.b.request("GET", f"/v1/images/{created['imageId']}/content")
+            self.assertEqual(got.body, data)
+            # A wrong size is refused and the uploaded object dropped.
+            r = node.request("POST", "/v1/images", json.dumps({"size": len(data) + 1}),
+                             {"Content-Type": "application/json"}, key=self.key).json()
+            url = urllib.parse.urlsplit(r["preSignedUrl"])
+            c = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+            c.request("PUT", url.path + "?" + url.query, body=data)
+            c.getresponse().read()
+            c.close()
+            bad = node.request("POST", urllib.parse.urlsplit(r["completeUrl"]).path,
+                               key=self.key)
+            self.assertEqual(bad.status, 422, bad.body)
+            again = node.request("POST", urllib.parse.urlsplit(r["completeUrl"]).path,
+                                 key=self.key)
+            self.assertEqual(again.json()["type"], "/problems/upload-missing")
+        finally:
+            node.cleanup()
+
     def test_readyz_and_admin_key_shared(self):
         for n in (self.a, self.b):
             self.assertEqual(n.request("GET", "/readyz").status, 200)

@@ -10,6 +10,7 @@
 // - Access pattern: every hot query is by image id or by (user, newest first); nothing
 //   needs a join or a cross-partition transaction on the hot path.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,9 +44,10 @@ class MetaStore {
 
   // --- images and blobs ---
   struct CommitResult {
-    Image image;             // the stored image (new, or the existing one on a duplicate)
-    bool duplicate = false;  // an image of this user with these bytes already existed
-    bool created = false;    // a new image record was written
+    Image image;                // the stored image (new, or the existing one on a duplicate)
+    bool duplicate = false;     // an image of this user with these bytes already existed
+    bool created = false;       // a new image record was written
+    int64_t blob_refcount = 0;  // the blob's references after this call (created only)
   };
   // Atomically records a ready image whose bytes (candidate.sha256) are already durable in
   // the BlobStore. If candidate.user_id already has a ready image with the same sha256:
@@ -135,8 +137,9 @@ class MetaStore {
   struct DeleteResult {
     bool found = false;
     std::string sha256;          // the deleted image's blob (empty for pending images)
-    bool blob_released = false;  // that was its last reference: the blob row is gone and
-                                 // the caller must remove the bytes
+    bool blob_released = false;  // that was its last reference: the blob row stays at
+                                 // refcount 0; the caller removes the bytes through
+                                 // RemoveBlobIfUnreferenced
   };
   // Deletes the image and drops its blob reference in one transaction.
   virtual DeleteResult DeleteImage(const std::string& image_id) = 0;
@@ -144,9 +147,15 @@ class MetaStore {
   virtual std::optional<BlobInfo> GetBlob(const std::string& sha256) = 0;
   // True when a blob row exists for sha256 (some image references it).
   virtual bool BlobReferenced(const std::string& sha256) = 0;
-  // Deletes blob rows whose count is 0 (left if a crash interrupted a delete) and returns
-  // their hashes, so the caller can remove their bytes.
-  virtual std::vector<std::string> TakeUnreferencedBlobs() = 0;
+  // Hashes of blob rows with no reference (bytes still to remove), at most limit.
+  virtual std::vector<std::string> UnreferencedBlobs(int limit) = 0;
+  // Removes an unreferenced blob, safely against other nodes: in one transaction that
+  // holds the blob row, and only if its count is still 0, calls remove_bytes and deletes
+  // the row. A concurrent CommitImage of the same bytes waits for it, then creates the row
+  // afresh (blob_refcount 1) and so knows it must store the bytes again. Returns whether
+  // it removed. If remove_bytes throws, nothing changes.
+  virtual bool RemoveBlobIfUnreferenced(const std::string& sha256,
+                                        const std::function<void()>& remove_bytes) = 0;
 };
 
 // Opens the store named by a URL (sqlite:///path/imgd.db). Throws std::invalid_argument

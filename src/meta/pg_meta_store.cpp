@@ -329,11 +329,13 @@ std::optional<MetaStore::CommitResult> CommitReady(Conn& c, Image ready, Duplica
   } else {
     InsertImage(c, ready, !existing);
   }
-  c.Exec(
+  auto counted = c.Exec(
       "INSERT INTO blobs(sha256, size, width, height, refcount, created_ms) "
-      "VALUES ($1,$2,$3,$4,1,$5) ON CONFLICT (sha256) DO UPDATE SET refcount = blobs.refcount + 1",
+      "VALUES ($1,$2,$3,$4,1,$5) ON CONFLICT (sha256) DO UPDATE SET refcount = blobs.refcount + 1 "
+      "RETURNING refcount",
       {P(ready.sha256), P(static_cast<int64_t>(ready.size)), P(int64_t{ready.width}),
        P(int64_t{ready.height}), P(ready.modified_ms)});
+  result.blob_refcount = counted.Int(0, 0);
   result.image = std::move(ready);
   result.duplicate = existing.has_value();
   result.created = true;
@@ -766,10 +768,7 @@ MetaStore::DeleteResult PgMetaStore::DeleteImage(const std::string& image_id) {
       auto left =
           c.Exec("UPDATE blobs SET refcount = refcount - 1 WHERE sha256 = $1 RETURNING refcount",
                  {P(d.sha256)});
-      if (left.rows() > 0 && left.Int(0, 0) == 0) {
-        c.Exec("DELETE FROM blobs WHERE sha256 = $1 AND refcount = 0", {P(d.sha256)});
-        d.blob_released = true;
-      }
+      d.blob_released = left.rows() > 0 && left.Int(0, 0) == 0;
     }
     return d;
   });
@@ -794,12 +793,25 @@ bool PgMetaStore::BlobReferenced(const std::string& sha256) {
   return c->Exec("SELECT 1 FROM blobs WHERE sha256 = $1 AND refcount > 0", {P(sha256)}).rows() > 0;
 }
 
-std::vector<std::string> PgMetaStore::TakeUnreferencedBlobs() {
+std::vector<std::string> PgMetaStore::UnreferencedBlobs(int limit) {
   Lease c(*this);
-  auto r = c->Exec("DELETE FROM blobs WHERE refcount <= 0 RETURNING sha256");
+  auto r = c->Exec("SELECT sha256 FROM blobs WHERE refcount <= 0 LIMIT $1", {P(int64_t{limit})});
   std::vector<std::string> out;
   for (int i = 0; i < r.rows(); ++i) out.push_back(r.Text(i, 0));
   return out;
+}
+
+bool PgMetaStore::RemoveBlobIfUnreferenced(const std::string& sha256,
+                                           const std::function<void()>& remove_bytes) {
+  return InTxn([&](Conn& c) {
+    // The row lock makes a concurrent commit of the same bytes wait until the bytes and
+    // the row are gone; it then inserts the row afresh and stores the bytes again.
+    auto r = c.Exec("SELECT refcount FROM blobs WHERE sha256 = $1 FOR UPDATE", {P(sha256)});
+    if (r.rows() == 0 || r.Int(0, 0) > 0) return false;
+    remove_bytes();
+    c.Exec("DELETE FROM blobs WHERE sha256 = $1", {P(sha256)});
+    return true;
+  });
 }
 
 }  // namespace imgd

@@ -70,7 +70,9 @@ class PgMetaStore final : public MetaStore {
   DeleteResult DeleteImage(const std::string& image_id) override;
   std::optional<BlobInfo> GetBlob(const std::string& sha256) override;
   bool BlobReferenced(const std::string& sha256) override;
-  std::vector<std::string> TakeUnreferencedBlobs() override;
+  std::vector<std::string> UnreferencedBlobs(int limit) override;
+  bool RemoveBlobIfUnreferenced(const std::string& sha256,
+                                const std::function<void()>& remove_bytes) override;
 
   class Conn;  // one libpq connection and its prepared statements
   const CircuitBreaker* breaker() const override { return &breaker_; }

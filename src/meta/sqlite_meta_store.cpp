@@ -477,6 +477,11 @@ std::optional<MetaStore::CommitResult> CommitReady(Conn& c, Image ready, Duplica
       .Bind(4, int64_t{ready.height})
       .Bind(5, ready.modified_ms)
       .Step();
+  {
+    auto s = c.Prepare("SELECT refcount FROM blobs WHERE sha256 = ?");
+    s.Bind(1, ready.sha256);
+    if (s.Step()) result.blob_refcount = s.Int(0);
+  }
   result.image = std::move(ready);
   result.duplicate = existing.has_value();
   result.created = true;
@@ -829,10 +834,7 @@ MetaStore::DeleteResult SqliteMetaStore::DeleteImage(const std::string& image_id
       s.Bind(1, r.sha256);
       if (s.Step()) left = s.Int(0);
     }
-    if (left == 0) {
-      c->Prepare("DELETE FROM blobs WHERE sha256 = ?").Bind(1, r.sha256).Step();
-      r.blob_released = true;
-    }
+    r.blob_released = left == 0;
   }
   txn.Commit();
   return r;
@@ -859,16 +861,28 @@ bool SqliteMetaStore::BlobReferenced(const std::string& sha256) {
   return s.Step();
 }
 
-std::vector<std::string> SqliteMetaStore::TakeUnreferencedBlobs() {
+std::vector<std::string> SqliteMetaStore::UnreferencedBlobs(int limit) {
   Lease c(*this);
-  Txn txn(*c, true);
   std::vector<std::string> out;
-  {
-    auto s = c->Prepare("DELETE FROM blobs WHERE refcount <= 0 RETURNING sha256");
-    while (s.Step()) out.push_back(s.Text(0));
-  }
-  txn.Commit();
+  auto s = c->Prepare("SELECT sha256 FROM blobs WHERE refcount <= 0 LIMIT ?");
+  s.Bind(1, int64_t{limit});
+  while (s.Step()) out.push_back(s.Text(0));
   return out;
+}
+
+bool SqliteMetaStore::RemoveBlobIfUnreferenced(const std::string& sha256,
+                                               const std::function<void()>& remove_bytes) {
+  Lease c(*this);
+  Txn txn(*c, true);  // the database write lock: commits of these bytes wait
+  {
+    auto s = c->Prepare("SELECT refcount FROM blobs WHERE sha256 = ?");
+    s.Bind(1, sha256);
+    if (!s.Step() || s.Int(0) > 0) return false;
+  }
+  remove_bytes();
+  c->Prepare("DELETE FROM blobs WHERE sha256 = ? AND refcount <= 0").Bind(1, sha256).Step();
+  txn.Commit();
+  return true;
 }
 
 }  // namespace imgd

@@ -73,8 +73,19 @@ boost::asio::awaitable<UploadResult> ImageService::Publish(StagedBlob& staged,
     // that are not stored.
     std::optional<MetaStore::CommitResult> cr = co_await Offload(pools_.blocking, [&] {
       std::lock_guard lock(locks_.For(sha));
-      if (!meta_.BlobReferenced(sha)) blobs_.Commit(staged, OriginalKey(sha));
-      return record(blob);
+      bool stored = false;
+      if (!meta_.BlobReferenced(sha)) {
+        blobs_.Commit(staged, OriginalKey(sha));
+        stored = true;
+      }
+      auto result = record(blob);
+      // The bytes were referenced when we looked, but another node may have removed them
+      // since (the last reference went and RemoveBlobIfUnreferenced ran): then this commit
+      // recreated the blob row, and it must store the bytes again.
+      if (result && result->created && result->blob_refcount == 1 && !stored) {
+        blobs_.Commit(staged, OriginalKey(sha));
+      }
+      return result;
     });
     if (!cr) {
       throw Conflict("the upload was already completed, cancelled or has expired",
@@ -239,16 +250,13 @@ boost::asio::awaitable<Image> ImageService::Update(const User& caller, const std
 boost::asio::awaitable<void> ImageService::Delete(const User& caller, const std::string& id) {
   Image image = co_await GetOwned(caller, id);
   bool released = co_await Offload(pools_.blocking, [&] {
-    // The lock spans "drop the last reference" and "remove the bytes" (see BlobLocks).
+    // The lock spans "drop the last reference" and "remove the bytes" (see BlobLocks);
+    // across nodes, RemoveBlobIfUnreferenced holds the blob row while it removes them.
     std::unique_lock<std::mutex> lock;
     if (!image.sha256.empty()) lock = std::unique_lock(locks_.For(image.sha256));
     auto r = meta_.DeleteImage(id);
     if (!r.found) throw NotFound("no image " + id);
-    if (r.blob_released) {
-      blobs_.Remove(OriginalKey(r.sha256));
-      if (on_blob_released_) on_blob_released_(r.sha256);
-    }
-    return r.blob_released;
+    return r.blob_released && RemoveBlob(r.sha256);
   });
   if (released) metrics_.Inc("imgd_blobs_deleted_total");
 }
@@ -292,15 +300,20 @@ boost::asio::awaitable<std::string> ImageService::ReadAll(const Image& image, ui
   });
 }
 
+bool ImageService::RemoveBlob(const std::string& sha) {
+  return meta_.RemoveBlobIfUnreferenced(sha, [&] {
+    blobs_.Remove(OriginalKey(sha));
+    if (on_blob_released_) on_blob_released_(sha);
+  });
+}
+
 std::pair<size_t, size_t> ImageService::CollectGarbage(int64_t staging_older_than_ms,
                                                        int64_t orphan_older_than_ms) {
   size_t staged = blobs_.SweepStaging(staging_older_than_ms);
   size_t orphans = 0;
-  for (const auto& sha : meta_.TakeUnreferencedBlobs()) {
+  for (const auto& sha : meta_.UnreferencedBlobs(10'000)) {
     std::lock_guard lock(locks_.For(sha));
-    blobs_.Remove(OriginalKey(sha));
-    if (on_blob_released_) on_blob_released_(sha);
-    ++orphans;
+    if (RemoveBlob(sha)) ++orphans;
   }
   std::vector<std::string> candidates;
   blobs_.ForEach("originals/", [&](const std::string& key, uint64_t, int64_t mtime) {
@@ -309,7 +322,9 @@ std::pair<size_t, size_t> ImageService::CollectGarbage(int64_t staging_older_tha
   for (const auto& key : candidates) {
     std::string sha = key.substr(key.find('/') + 1);
     std::lock_guard lock(locks_.For(sha));
-    if (meta_.BlobReferenced(sha)) continue;
+    // Only bytes no row knows of (a crash between storing them and recording the image);
+    // rows at refcount 0 go through RemoveBlob above.
+    if (meta_.GetBlob(sha)) continue;
     blobs_.Remove(key);
     ++orphans;
   }

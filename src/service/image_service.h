@@ -117,6 +117,9 @@ class ImageService {
   template <typename F>
   boost::asio::awaitable<UploadResult> WithStaging(F body);
   void CountReject(const ApiError& e);
+  // Removes an unreferenced blob's bytes and derived data (blocking; see
+  // MetaStore::RemoveBlobIfUnreferenced). Returns whether it did.
+  bool RemoveBlob(const std::string& sha);
 
   MetaStore& meta_;
   BlobStore& blobs_;

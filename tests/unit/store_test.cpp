@@ -57,7 +57,14 @@ TEST_P(MetaStoreTest, DuplicatePoliciesAndReferenceCounts) {
   auto last = store_->DeleteImage(other.image.id);
   EXPECT_TRUE(last.found);
   EXPECT_TRUE(last.blob_released);
+  EXPECT_EQ(store_->GetBlob("s1")->refcount, 0);  // kept until its bytes are removed
+  EXPECT_EQ(store_->UnreferencedBlobs(10), std::vector<std::string>{"s1"});
+  int removed = 0;
+  EXPECT_TRUE(store_->RemoveBlobIfUnreferenced("s1", [&] { ++removed; }));
+  EXPECT_EQ(removed, 1);
   EXPECT_FALSE(store_->GetBlob("s1"));
+  EXPECT_FALSE(store_->RemoveBlobIfUnreferenced("s1", [&] { ++removed; }));
+  EXPECT_EQ(removed, 1);
   EXPECT_FALSE(store_->DeleteImage(other.image.id).found);
 }
 
@@ -103,7 +110,37 @@ TEST_P(MetaStoreTest, ReferenceCountsHoldUnderConcurrency) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(released.load(), 1);  // exactly one delete saw the last reference go
-  EXPECT_FALSE(store_->GetBlob("shared"));
+  EXPECT_EQ(store_->GetBlob("shared")->refcount, 0);
+}
+
+TEST_P(MetaStoreTest, RemovingUnreferencedBytesIsSafeAgainstACommitOnAnotherNode) {
+  auto second = Open();
+  auto a = store_->CommitImage(Candidate("u1", "bytes"), DuplicatePolicy::kReturnExisting);
+  EXPECT_EQ(a.blob_refcount, 1);
+  EXPECT_TRUE(store_->DeleteImage(a.image.id).blob_released);
+  // A referenced blob is never removed.
+  auto b = second->CommitImage(Candidate("u2", "bytes"), DuplicatePolicy::kReturnExisting);
+  EXPECT_EQ(b.blob_refcount, 1);  // the row was at 0: this commit must store the bytes
+  EXPECT_FALSE(store_->RemoveBlobIfUnreferenced("bytes", [] { ADD_FAILURE(); }));
+  EXPECT_TRUE(second->DeleteImage(b.image.id).blob_released);
+  // A commit racing with the removal waits for it, then finds no row: it recreates it
+  // with one reference (and so stores the bytes again) instead of pointing at removed ones.
+  std::atomic<bool> in_removal{false};
+  std::thread racer;
+  MetaStore::CommitResult raced;
+  EXPECT_TRUE(store_->RemoveBlobIfUnreferenced("bytes", [&] {
+    in_removal = true;
+    racer = std::thread([&] {
+      raced = second->CommitImage(Candidate("u3", "bytes"), DuplicatePolicy::kReturnExisting);
+    });
+    // Whether the racer reaches the database before or after this removal commits, the
+    // assertions below must hold.
+  }));
+  racer.join();
+  EXPECT_TRUE(in_removal);
+  EXPECT_TRUE(raced.created);
+  EXPECT_EQ(raced.blob_refcount, 1);
+  EXPECT_EQ(store_->GetBlob("bytes")->refcount, 1);
 }
 
 TEST_P(MetaStoreTest, ListIsNewestFirstAndPages) {

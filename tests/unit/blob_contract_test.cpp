@@ -185,7 +185,7 @@ TEST_P(BlobStoreTest, ResumableUploadsAppendAcrossOpensAndCommit) {
   EXPECT_THROW(store_->OpenResumable("../../etc/passwd", true), std::invalid_argument);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, BlobStoreTest, ::testing::Values("fs", "s3"),
+INSTANTIATE_TEST_SUITE_P(Backends, BlobStoreTest, ::testing::Values("fs", "s3", "s3_virtual_host"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

@@ -95,13 +95,22 @@ namespace imgd::testing {
 class BlobStoreTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (GetParam() == "s3") {
+    if (GetParam() == "s3" || GetParam() == "s3_virtual_host") {
       const char* url = std::getenv("IMGD_TEST_S3_URL");
       if (!url) {
         if (std::getenv("IMGD_TEST_REQUIRE_ENGINES")) FAIL() << "IMGD_TEST_S3_URL not set";
         GTEST_SKIP() << "IMGD_TEST_S3_URL not set (run through tests/engines/engines.py)";
       }
-      store_ = OpenBlobStore(std::string(url) + "&prefix=t" + RandomToken(6));
+      std::string u = std::string(url) + "&prefix=t" + RandomToken(6);
+      if (GetParam() == "s3_virtual_host") {
+        // bucket.localhost:port in the Host header (the engine's storage domain), the
+        // connection to the endpoint's address.
+        auto at = u.find("127.0.0.1");
+        if (at != std::string::npos) u.replace(at, 9, "localhost");
+        auto style = u.find("style=path");
+        if (style != std::string::npos) u.replace(style, 10, "style=virtual");
+      }
+      store_ = OpenBlobStore(u);
     } else {
       store_ = OpenBlobStore("file://" + (dir_.path() / "blobs").string());
     }

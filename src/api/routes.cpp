@@ -148,17 +148,29 @@ void RegisterRoutes(http::Router& router, ApiDeps d) {
   });
 
   router.Add(bhttp::verb::get, "/readyz", [deps](RequestContext&) -> awaitable<Response> {
-    std::string problem;
-    try {
-      co_await Offload(deps->pools.blocking, [&] {
-        deps->meta.Ping();
-        deps->blobs.Ping();
-      });
-    } catch (const std::exception& e) {
-      problem = e.what();
+    // Each store on its own, so an operator sees which one is down.
+    json::object stores;
+    bool ready = true;
+    co_await Offload(deps->pools.blocking, [&] {
+      const std::pair<const char*, std::function<void()>> checks[] = {
+          {"meta", [&] { deps->meta.Ping(); }}, {"blob", [&] { deps->blobs.Ping(); }}};
+      for (const auto& [name, ping] : checks) {
+        try {
+          ping();
+          stores[name] = "ok";
+        } catch (const std::exception& e) {
+          stores[name] = e.what();
+          ready = false;
+        }
+      }
+    });
+    if (!ready) {
+      ApiError e(503, "unavailable", "Service Unavailable", "a store is not reachable",
+                 {{"stores", stores}});
+      e.retry_after = 5;
+      throw e;
     }
-    if (!problem.empty()) throw Unavailable("a store is not reachable: " + problem, 5);
-    co_return http::Json(bhttp::status::ok, {{"status", "ready"}});
+    co_return http::Json(bhttp::status::ok, {{"status", "ready"}, {"stores", stores}});
   });
 
   router.Add(bhttp::verb::get, "/metrics", [deps](RequestContext&) -> awaitable<Response> {

@@ -431,8 +431,8 @@ void S3BlobStore::Ping() {
 
 std::optional<std::string> S3BlobStore::PresignPut(const std::string& key, uint64_t size,
                                                    int64_t expires_ms) {
-  // Straight to the bucket only when configured (presign=bucket): clients must be able to
-  // reach the bucket's endpoint, and then complete with POST /v1/images/{id}/complete.
+  // Straight to the bucket (clients must reach its endpoint, then complete with POST
+  // /v1/images/{id}/complete), unless configured with presign=imgd.
   (void)size;
   if (!client_->config().presign_bucket) return std::nullopt;
   if (!IsValidBlobKey(key)) throw std::invalid_argument("invalid blob key: " + key);

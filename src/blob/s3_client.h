@@ -24,7 +24,8 @@ struct S3Config {
   std::string port;             // endpoint port
   bool path_style = true;       // /bucket/key, else bucket.host/key
   std::string prefix;           // key prefix inside the bucket ("" or "dir/")
-  bool presign_bucket = false;  // pre-signed uploads go straight to the bucket
+  bool presign_bucket =
+      true;  // pre-signed uploads go straight to the bucket (presign=imgd: via imgd)
   SigV4Credentials creds;
   std::chrono::milliseconds connect_timeout{3000};
   std::chrono::milliseconds io_timeout{30000};  // per read or write

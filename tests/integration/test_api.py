@@ -23,7 +23,8 @@ class ApiTest(ServerTest):
 
     def test_health_ready_metrics(self):
         self.assertEqual(self.server.request("GET", "/healthz").json(), {"status": "ok"})
-        self.assertEqual(self.server.request("GET", "/readyz").json(), {"status": "ready"})
+        self.assertEqual(self.server.request("GET", "/readyz").json(),
+                         {"status": "ready", "stores": {"meta": "ok", "blob": "ok"}})
         m = self.server.request("GET", "/metrics")
         self.assertTrue(m.header("content-type").startswith("text/plain"))
         text = m.body.decode()

@@ -28,7 +28,7 @@ class TwoNodes(unittest.TestCase):
                         "-p", str(cls.engines.pg.port), "-U", "imgd", "-d", "postgres", "-qc",
                         f"CREATE DATABASE {db}"], check=True, capture_output=True)
         cls.meta = cls.engines.pg.url.rsplit("/", 1)[0] + "/" + db
-        cls.blob = cls.engines.s3.url + "&prefix=" + db
+        cls.blob = cls.engines.s3.url + "&prefix=" + db + "&presign=imgd"
         args = ["--meta", cls.meta, "--blob", cls.blob]
         env = cls.engines.env()
         cls.a = Server(extra_args=args, env=env).start()
@@ -100,7 +100,9 @@ class TwoNodes(unittest.TestCase):
         self.assertEqual(again.header("idempotent-replayed"), "true")
 
     def test_presigned_upload_straight_to_the_bucket(self):
-        node = Server(extra_args=["--meta", self.meta, "--blob", self.blob + "&presign=bucket"],
+        # The S3 store's default: pre-signed uploads go straight to the bucket.
+        node = Server(extra_args=["--meta", self.meta,
+                                  "--blob", self.blob.replace("&presign=imgd", "")],
                       env=self.engines.env(), nodes=1).start()
         try:
             data = corpus_bytes("real/real_06_after_the_rain_3000x1993.jpg")
@@ -154,7 +156,9 @@ class TwoNodes(unittest.TestCase):
 
     def test_readyz_and_admin_key_shared(self):
         for n in (self.a, self.b):
-            self.assertEqual(n.request("GET", "/readyz").status, 200)
+            r = n.request("GET", "/readyz")
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.json()["stores"], {"meta": "ok", "blob": "ok"})
         # Both nodes started with the same admin key; the database holds one admin.
         r = self.b.request("GET", "/v1/users/me", key=ADMIN_KEY)
         self.assertTrue(r.json()["isAdmin"])
@@ -169,7 +173,10 @@ class TwoNodes(unittest.TestCase):
             self.assertEqual(r.status, 503, r.body)
             self.assertTrue(r.header("retry-after"))
             self.assertLess(time.monotonic() - started, 15)
-            self.assertEqual(self.a.request("GET", "/readyz").status, 503)
+            ready = self.a.request("GET", "/readyz")
+            self.assertEqual(ready.status, 503)
+            self.assertNotEqual(ready.json()["stores"]["meta"], "ok")
+            self.assertEqual(ready.json()["stores"]["blob"], "ok")
             # The liveness probe does not depend on the stores.
             self.assertEqual(self.a.request("GET", "/healthz").status, 200)
         finally:
@@ -197,7 +204,10 @@ class TwoNodes(unittest.TestCase):
             # Metadata lives in PostgreSQL, which is up.
             self.assertEqual(self.b.request("GET", "/v1/images/" + img["imageId"],
                                             key=self.key).status, 200)
-            self.assertEqual(self.b.request("GET", "/readyz").status, 503)
+            ready = self.b.request("GET", "/readyz")
+            self.assertEqual(ready.status, 503)
+            self.assertEqual(ready.json()["stores"]["meta"], "ok")
+            self.assertNotEqual(ready.json()["stores"]["blob"], "ok")
             # After repeated failures the circuit opens: no more connection attempts, an
             # immediate 503.
             for _ in range(5):

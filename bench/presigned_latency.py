@@ -15,9 +15,7 @@ import time
 import uuid
 import urllib.parse
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../tests/integration"))
-os.environ.setdefault("IMGD_BIN", sys.argv[1] if len(sys.argv) > 1 else
-                      os.path.join(os.path.dirname(__file__), "../build/imgd"))
+from benchlib import pct  # noqa: E402 (sets IMGD_BIN first)
 from harness import Server, corpus_bytes  # noqa: E402
 
 COUNT = int(os.environ.get("COUNT", "40"))
@@ -36,13 +34,6 @@ def photo_5mb():
     out += base[2:]
     assert len(out) == SIZE, len(out)
     return out
-
-
-def pct(values, p):
-    values = sorted(values)
-    k = (len(values) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
 def main():

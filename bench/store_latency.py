@@ -8,31 +8,14 @@ store) and a cached variant. Bounded: ROUNDS passes over the 9 corpus photos.
 Usage: bench/store_latency.py [build/imgd]
 """
 import os
-import struct
 import sys
 import time
-import uuid
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../tests/integration"))
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../tests/engines"))
-os.environ.setdefault("IMGD_BIN", sys.argv[1] if len(sys.argv) > 1 else
-                      os.path.join(os.path.dirname(__file__), "../build/imgd"))
+from benchlib import pct, unique  # noqa: E402 (sets IMGD_BIN first)
 from harness import CORPUS, Server, corpus_bytes  # noqa: E402
 from engines import Engines  # noqa: E402
 
 ROUNDS = int(os.environ.get("ROUNDS", "5"))
-
-
-def unique(data):
-    tag = uuid.uuid4().bytes
-    return data[:2] + b"\xff\xfe" + struct.pack(">H", len(tag) + 2) + tag + data[2:]
-
-
-def pct(values, p):
-    values = sorted(values)
-    k = (len(values) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
 def run(server):

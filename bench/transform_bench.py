@@ -24,16 +24,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "../tests/integration"))
 os.environ.setdefault("IMGD_BIN", sys.argv[1] if len(sys.argv) > 1 else
                       os.path.join(HERE, "../build/imgd"))
+from benchlib import pct  # noqa: E402
 from harness import CORPUS, Server, corpus_bytes  # noqa: E402
 
 SECONDS = float(os.environ.get("SECONDS_PER_POINT", os.environ.get("SECONDS", "8")))
-
-
-def pct(values, p):
-    v = sorted(values)
-    k = (len(v) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(v) - 1)
-    return v[lo] + (v[hi] - v[lo]) * (k - lo)
 
 
 def ensure_sharp():

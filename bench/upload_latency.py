@@ -9,29 +9,13 @@ Usage: bench/upload_latency.py [build/imgd]  (ROUNDS=n to change the count)
 import concurrent.futures
 import os
 import statistics
-import struct
 import sys
 import time
-import uuid
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../tests/integration"))
-os.environ.setdefault("IMGD_BIN", sys.argv[1] if len(sys.argv) > 1 else
-                      os.path.join(os.path.dirname(__file__), "../build/imgd"))
+from benchlib import pct as percentile, unique  # noqa: E402 (sets IMGD_BIN first)
 from harness import CORPUS, Server, corpus_bytes  # noqa: E402
 
 ROUNDS = int(os.environ.get("ROUNDS", "5"))
-
-
-def unique(data):
-    tag = uuid.uuid4().bytes
-    return data[:2] + b"\xff\xfe" + struct.pack(">H", len(tag) + 2) + tag + data[2:]
-
-
-def percentile(values, p):
-    values = sorted(values)
-    k = (len(values) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
 def run(server, key, photos, clients):

@@ -406,18 +406,8 @@ size_t S3BlobStore::SweepStaging(int64_t older_than_ms) {
     }
   }
   // Completed staging objects never committed.
-  std::vector<std::string> stale;
-  auto list =
-      client_->Send({"GET", "", {{"list-type", "2"}, {"prefix", root + "staging/"}}, {}, {}, true});
-  if (list.status == 200) {
-    for (const auto& item : XmlValues(list.body, "Contents")) {
-      auto keys = XmlValues(item, "Key");
-      auto dates = XmlValues(item, "LastModified");
-      if (keys.empty() || dates.empty() || ParseIsoMs(dates[0]) >= older_than_ms) continue;
-      stale.push_back(keys[0].substr(root.size()));
-    }
-  }
-  for (const auto& key : stale) {
+  for (const auto& [key, size, mtime] : List(*client_, "staging/")) {
+    if (mtime >= older_than_ms) continue;
     client_->Send({"DELETE", key, {}, {}, {}, true});
     ++removed;
   }

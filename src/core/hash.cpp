@@ -5,7 +5,10 @@
 #include <openssl/hmac.h>
 
 #include <stdexcept>
+#include <vector>
 
+#include "core/byte_source.h"
+#include "core/errors.h"
 #include "core/ids.h"
 
 namespace imgd {
@@ -33,6 +36,16 @@ std::string Sha256Hex(std::string_view data) {
   Sha256 h;
   h.Update(data.data(), data.size());
   return h.FinalHex();
+}
+
+void HashPrefix(ByteSource& src, uint64_t length, Sha256& hasher) {
+  std::vector<char> buf(1 << 20);
+  for (uint64_t off = 0; off < length;) {
+    size_t n = src.ReadAt(off, buf.data(), std::min<uint64_t>(buf.size(), length - off));
+    if (n == 0) throw StoreError("stored bytes end before their expected size");
+    hasher.Update(buf.data(), n);
+    off += n;
+  }
 }
 
 std::string HmacSha256(std::string_view key, std::string_view message) {

@@ -1,5 +1,6 @@
 #pragma once
 // Streaming SHA-256 (OpenSSL EVP). Not thread-safe: one instance per stream.
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -23,6 +24,11 @@ class Sha256 {
 };
 
 std::string Sha256Hex(std::string_view data);
+
+class ByteSource;
+// Feeds bytes [0, length) of src into hasher, streamed in 1 MiB reads (blocking). Throws
+// StoreError when src is shorter.
+void HashPrefix(ByteSource& src, uint64_t length, Sha256& hasher);
 // Raw 32-byte HMAC-SHA256 of message under key.
 std::string HmacSha256(std::string_view key, std::string_view message);
 // Constant-time equality (for comparing signatures).

@@ -260,13 +260,13 @@ Image ReadImage(const PgResult& r, int row) {
   return im;
 }
 
-User ReadUser(const PgResult& r) {
+User ReadUser(const PgResult& r, int row = 0) {
   User u;
-  u.id = r.Text(0, 0);
-  u.name = r.Text(0, 1);
-  u.email = r.Text(0, 2);
-  u.is_admin = r.Int(0, 3) != 0;
-  u.created_ms = r.Int(0, 4);
+  u.id = r.Text(row, 0);
+  u.name = r.Text(row, 1);
+  u.email = r.Text(row, 2);
+  u.is_admin = r.Int(row, 3) != 0;
+  u.created_ms = r.Int(row, 4);
   return u;
 }
 
@@ -288,6 +288,19 @@ void InsertImage(Conn& c, const Image& im, bool dedup_slot) {
        P(im.modified_by), P(im.modified_ms), P(im.format), P(static_cast<int64_t>(im.size)),
        P(int64_t{im.width}), P(int64_t{im.height}), im.sha256.empty() ? kNull : P(im.sha256),
        P(im.status), P(im.expires_ms), dedup_slot ? P(im.sha256) : kNull});
+}
+
+// Adds one reference to im's blob row (creating it from im's size and dimensions) and
+// returns the count after it.
+int64_t AddBlobReference(Conn& c, const Image& im, int64_t now_ms) {
+  return c
+      .Exec(
+          "INSERT INTO blobs(sha256, size, width, height, refcount, created_ms) "
+          "VALUES ($1,$2,$3,$4,1,$5) ON CONFLICT (sha256) DO UPDATE SET refcount = "
+          "blobs.refcount + 1 RETURNING refcount",
+          {P(im.sha256), P(static_cast<int64_t>(im.size)), P(int64_t{im.width}),
+           P(int64_t{im.height}), P(now_ms)})
+      .Int(0, 0);
 }
 
 // The duplicate rule shared by direct and pending uploads, inside the caller's transaction
@@ -329,13 +342,7 @@ std::optional<MetaStore::CommitResult> CommitReady(Conn& c, Image ready, Duplica
   } else {
     InsertImage(c, ready, !existing);
   }
-  auto counted = c.Exec(
-      "INSERT INTO blobs(sha256, size, width, height, refcount, created_ms) "
-      "VALUES ($1,$2,$3,$4,1,$5) ON CONFLICT (sha256) DO UPDATE SET refcount = blobs.refcount + 1 "
-      "RETURNING refcount",
-      {P(ready.sha256), P(static_cast<int64_t>(ready.size)), P(int64_t{ready.width}),
-       P(int64_t{ready.height}), P(ready.modified_ms)});
-  result.blob_refcount = counted.Int(0, 0);
+  result.blob_refcount = AddBlobReference(c, ready, ready.modified_ms);
   result.image = std::move(ready);
   result.duplicate = existing.has_value();
   result.created = true;
@@ -663,15 +670,7 @@ std::vector<MetaStore::UserExport> PgMetaStore::ExportUsers(const std::string& a
       "LIMIT $2",
       {P(after_id), P(int64_t{limit})});
   std::vector<UserExport> out;
-  for (int i = 0; i < r.rows(); ++i) {
-    User u;
-    u.id = r.Text(i, 0);
-    u.name = r.Text(i, 1);
-    u.email = r.Text(i, 2);
-    u.is_admin = r.Int(i, 3) != 0;
-    u.created_ms = r.Int(i, 4);
-    out.push_back({u, {}});
-  }
+  for (int i = 0; i < r.rows(); ++i) out.push_back({ReadUser(r, i), {}});
   for (auto& u : out) {
     auto k = c->Exec("SELECT key_hash FROM api_keys WHERE user_id = $1 ORDER BY key_hash",
                      {P(u.user.id)});
@@ -714,12 +713,7 @@ bool PgMetaStore::ImportImage(const Image& im) {
                               {P(im.user_id), P(im.sha256)})
                            .rows() == 0;
     InsertImage(c, im, first);
-    c.Exec(
-        "INSERT INTO blobs(sha256, size, width, height, refcount, created_ms) "
-        "VALUES ($1,$2,$3,$4,1,$5) ON CONFLICT (sha256) DO UPDATE SET refcount = "
-        "blobs.refcount + 1",
-        {P(im.sha256), P(static_cast<int64_t>(im.size)), P(int64_t{im.width}),
-         P(int64_t{im.height}), P(im.created_ms)});
+    AddBlobReference(c, im, im.created_ms);
     return true;
   });
 }

@@ -420,6 +420,23 @@ void InsertImage(Conn& c, const Image& im, bool dedup_slot) {
   s.Step();
 }
 
+// Adds one reference to im's blob row (creating it from im's size and dimensions) and
+// returns the count after it.
+int64_t AddBlobReference(Conn& c, const Image& im, int64_t now_ms) {
+  c.Prepare(
+       "INSERT INTO blobs(sha256, size, width, height, refcount, created_ms) "
+       "VALUES (?,?,?,?,1,?) ON CONFLICT(sha256) DO UPDATE SET refcount = refcount + 1")
+      .Bind(1, im.sha256)
+      .Bind(2, static_cast<int64_t>(im.size))
+      .Bind(3, int64_t{im.width})
+      .Bind(4, int64_t{im.height})
+      .Bind(5, now_ms)
+      .Step();
+  auto s = c.Prepare("SELECT refcount FROM blobs WHERE sha256 = ?");
+  s.Bind(1, im.sha256);
+  return s.Step() ? s.Int(0) : 0;
+}
+
 // The duplicate rule shared by direct uploads and completed pending uploads, inside the
 // caller's write transaction. `ready` is the image as it will be stored when a record is
 // written; `pending_id`, when set, is the pending record that becomes it (or is dropped on
@@ -468,20 +485,7 @@ std::optional<MetaStore::CommitResult> CommitReady(Conn& c, Image ready, Duplica
   } else {
     InsertImage(c, ready, !existing);
   }
-  c.Prepare(
-       "INSERT INTO blobs(sha256, size, width, height, refcount, created_ms) "
-       "VALUES (?,?,?,?,1,?) ON CONFLICT(sha256) DO UPDATE SET refcount = refcount + 1")
-      .Bind(1, ready.sha256)
-      .Bind(2, static_cast<int64_t>(ready.size))
-      .Bind(3, int64_t{ready.width})
-      .Bind(4, int64_t{ready.height})
-      .Bind(5, ready.modified_ms)
-      .Step();
-  {
-    auto s = c.Prepare("SELECT refcount FROM blobs WHERE sha256 = ?");
-    s.Bind(1, ready.sha256);
-    if (s.Step()) result.blob_refcount = s.Int(0);
-  }
+  result.blob_refcount = AddBlobReference(c, ready, ready.modified_ms);
   result.image = std::move(ready);
   result.duplicate = existing.has_value();
   result.created = true;
@@ -761,15 +765,7 @@ bool SqliteMetaStore::ImportImage(const Image& im) {
     first = !s.Step();
   }
   InsertImage(*c, im, first);
-  c->Prepare(
-       "INSERT INTO blobs(sha256, size, width, height, refcount, created_ms) "
-       "VALUES (?,?,?,?,1,?) ON CONFLICT(sha256) DO UPDATE SET refcount = refcount + 1")
-      .Bind(1, im.sha256)
-      .Bind(2, static_cast<int64_t>(im.size))
-      .Bind(3, int64_t{im.width})
-      .Bind(4, int64_t{im.height})
-      .Bind(5, im.created_ms)
-      .Step();
+  AddBlobReference(*c, im, im.created_ms);
   txn.Commit();
   return true;
 }

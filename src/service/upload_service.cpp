@@ -14,7 +14,6 @@ namespace imgd {
 namespace {
 
 constexpr std::string_view kTokenVersion = "u1";
-constexpr size_t kHashChunk = 1 << 20;
 
 std::vector<std::string_view> Split(std::string_view s, char sep) {
   std::vector<std::string_view> out;
@@ -238,14 +237,7 @@ boost::asio::awaitable<UploadResult> UploadService::CompleteDirect(const User& c
     // One streamed pass for the hash; validation reads what it needs.
     const std::string sha = co_await Offload(pools_.blocking, [&] {
       Sha256 hasher;
-      auto reader = staged->OpenReader();
-      std::vector<char> buf(kHashChunk);
-      for (uint64_t off = 0; off < reader->size();) {
-        size_t n = reader->ReadAt(off, buf.data(), buf.size());
-        if (n == 0) throw StoreError("uploaded object of image " + id + " ended early");
-        hasher.Update(buf.data(), n);
-        off += n;
-      }
+      HashPrefix(*staged->OpenReader(), staged->size(), hasher);
       return hasher.FinalHex();
     });
     result = co_await images_.Publish(*staged, sha, policy, [&](const BlobInfo& blob) {
@@ -429,17 +421,9 @@ boost::asio::awaitable<UploadService::Progress> UploadService::Patch(const User&
       state->hasher = std::make_unique<Sha256>();
       state->offset = 0;
       const uint64_t size = staged->size();
-      co_await Offload(pools_.blocking, [&] {
-        auto reader = staged->OpenReader();
-        std::vector<char> buf(kHashChunk);
-        while (state->offset < size) {
-          size_t n = reader->ReadAt(state->offset, buf.data(),
-                                    std::min<uint64_t>(buf.size(), size - state->offset));
-          if (n == 0) throw StoreError("upload " + id + " is shorter than its size");
-          state->hasher->Update(buf.data(), n);
-          state->offset += n;
-        }
-      });
+      co_await Offload(pools_.blocking,
+                       [&] { HashPrefix(*staged->OpenReader(), size, *state->hasher); });
+      state->offset = size;
       metrics_.Inc("imgd_resumable_rehashed_bytes_total", {}, static_cast<double>(size));
     }
     LeaseRenewer renewing(

@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 LISTEN ?= 127.0.0.1:8080
 DATA ?= ./data
 
-.PHONY: deps build run test unit integration test-sanitize format clean
+.PHONY: deps build run test unit integration test-sanitize bench format clean
 
 deps:
 	./scripts/install-deps.sh
@@ -24,9 +24,14 @@ test: build
 
 # Same suites under AddressSanitizer + UndefinedBehaviorSanitizer, in their own build dir.
 test-sanitize: deps
-	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DIMGD_SANITIZE=ON
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DIMGD_SANITIZE=ON -DIMGD_BENCH_TOOLS=OFF
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -j 2
+
+# imgd beside sharp, ipx, nginx, libvips and ImageMagick (not part of `make test`).
+# Writes bench/results/<UTC>/report.md; QUICK=1 make bench checks the wiring in < 2 min.
+bench: deps
+	./bench/run.sh
 
 format:
 	find src tests -name '*.cpp' -o -name '*.h' | xargs clang-format -i

@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config clang-format git
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libvips-dev libssl-dev libsqlite3-dev
-  libspdlog-dev libfmt-dev libcli11-dev
+  libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev
   libpq-dev postgresql-15 python3-swift memcached
   python3 curl procps

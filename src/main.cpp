@@ -74,6 +74,8 @@ struct App {
     opts.max_upload_bytes = cfg.max_upload_bytes;
     opts.jpeg.max_pixels = cfg.max_pixels;
     opts.jpeg.max_decode_memory = cfg.max_decode_memory;
+    opts.image_cache_ttl =
+        std::chrono::milliseconds(static_cast<int64_t>(cfg.image_cache_ttl * 1000));
     users = std::make_unique<UserService>(*meta, Pools{blocking, cpu});
     images = std::make_unique<ImageService>(*meta, *blobs, Pools{blocking, cpu}, metrics, opts);
     TransformServiceOptions to;
@@ -373,6 +375,12 @@ int main(int argc, char** argv) {
                    "seconds a transform may take, queueing included; then 503")
       ->envname("IMGD_TRANSFORM_TIMEOUT")
       ->check(CLI::Range(0.001, 3600.0));
+  serve
+      ->add_option("--image-cache-ttl", cfg.image_cache_ttl,
+                   "seconds a ready image's record answers content reads from memory (0 = off); "
+                   "deletes on other nodes show within this time")
+      ->envname("IMGD_IMAGE_CACHE_TTL")
+      ->check(CLI::Range(0.0, 3600.0));
   serve
       ->add_option("--variant-cache-bytes", cfg.variant_cache_bytes,
                    "in-memory variant cache size (0 = off)")

@@ -38,7 +38,10 @@ struct Config {
   double transform_timeout_s = 10;              // queueing included; → 503
   uint64_t variant_cache_bytes = 256ull << 20;  // in-memory LRU; 0 = off
   bool store_variants = true;                   // keep variants in the blob store
-  int max_transform_dimension = 8192;           // w, h limit
+  // Seconds a ready image's record serves content reads from memory (0 = off); a delete
+  // on another node shows on this one within this time.
+  double image_cache_ttl = 5;
+  int max_transform_dimension = 8192;  // w, h limit
   uint64_t max_output_pixels = 40'000'000;
   std::string allowed_sizes;          // "300x200,1200x,x800"
   bool only_allowed_sizes = false;    // reject sizes outside allowed_sizes (400)

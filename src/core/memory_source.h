@@ -22,6 +22,7 @@ class MemorySource final : public ByteSource {
     std::memcpy(buf, bytes_->data() + offset, n);
     return n;
   }
+  const char* Contiguous() const override { return bytes_->data(); }
 
  private:
   std::shared_ptr<const std::string> bytes_;

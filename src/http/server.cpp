@@ -1,5 +1,6 @@
 #include "http/server.h"
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -58,8 +59,7 @@ class SocketBody final : public ChunkSource {
         buf_(buf),
         parser_(parser),
         timeout_(timeout),
-        expect_continue_(expect_continue),
-        chunk_(kBodyChunk) {}
+        expect_continue_(expect_continue) {}
 
   asio::awaitable<std::span<const char>> Next() override {
     if (expect_continue_) {
@@ -72,16 +72,18 @@ class SocketBody final : public ChunkSource {
       if (ec) throw ClientGone(ec.message());
     }
     if (!gone_.empty()) throw ClientGone(gone_);
+    // Allocated on first use (most requests have no body), not value-initialised.
+    if (!parser_.is_done() && !chunk_) chunk_.reset(new char[kBodyChunk]);
     while (!parser_.is_done()) {
-      parser_.get().body().data = chunk_.data();
-      parser_.get().body().size = chunk_.size();
+      parser_.get().body().data = chunk_.get();
+      parser_.get().body().size = kBodyChunk;
       stream_.expires_after(timeout_);
       auto [ec, n] = co_await bhttp::async_read(stream_, buf_, parser_, kTuple);
       if (ec == bhttp::error::need_buffer) ec = {};
       if (ec == bhttp::error::body_limit) {
         throw PayloadTooLarge("request body exceeds the upload limit");
       }
-      size_t got = chunk_.size() - parser_.get().body().size;
+      size_t got = kBodyChunk - parser_.get().body().size;
       received_ += got;
       if (ec) {
         // Hand over what arrived before the connection failed (a resumable upload keeps
@@ -89,7 +91,7 @@ class SocketBody final : public ChunkSource {
         if (got == 0) throw ClientGone(ec.message());
         gone_ = ec.message();
       }
-      if (got > 0) co_return std::span<const char>(chunk_.data(), got);
+      if (got > 0) co_return std::span<const char>(chunk_.get(), got);
     }
     co_return std::span<const char>();
   }
@@ -103,7 +105,7 @@ class SocketBody final : public ChunkSource {
   bhttp::request_parser<bhttp::buffer_body>& parser_;
   std::chrono::seconds timeout_;
   bool expect_continue_;
-  std::vector<char> chunk_;
+  std::unique_ptr<char[]> chunk_;
   uint64_t received_ = 0;
   std::string gone_;  // set once the connection failed
 };
@@ -116,6 +118,38 @@ bool ValidRequestId(const std::string& s) {
     }
   }
   return true;
+}
+
+// The status line and header fields of a response. Field values come from handlers; CR and
+// LF are dropped so no value can start a new header line.
+std::string ResponseHead(bhttp::status status, const bhttp::fields& fields,
+                         std::optional<uint64_t> content_length, bool keep_alive) {
+  std::string out;
+  out.reserve(512);
+  out += "HTTP/1.1 ";
+  out += std::to_string(static_cast<unsigned>(status));
+  out += ' ';
+  const auto reason = bhttp::obsolete_reason(status);
+  out.append(reason.data(), reason.size());
+  out += "\r\n";
+  for (const auto& f : fields) {
+    const auto name = f.name_string();
+    const auto value = f.value();
+    out.append(name.data(), name.size());
+    out += ": ";
+    for (char c : value) {
+      if (c != '\r' && c != '\n') out += c;
+    }
+    out += "\r\n";
+  }
+  if (content_length) {
+    out += "Content-Length: ";
+    out += std::to_string(*content_length);
+    out += "\r\n";
+  }
+  if (!keep_alive) out += "Connection: close\r\n";
+  out += "\r\n";
+  return out;
 }
 
 // Splits the target into a decoded path and query parameters; nullopt when malformed.
@@ -185,11 +219,23 @@ void Server::Run(int threads) {
     LogJson("info", "signal received, draining", {{"signal", sig}});
     BeginDrain();
   });
+  for (int i = 1; i < threads; ++i) extra_.push_back(std::make_unique<asio::io_context>(1));
   asio::co_spawn(ioc_, Accept(), asio::detached);
   std::vector<std::thread> pool;
-  for (int i = 1; i < threads; ++i) pool.emplace_back([this] { ioc_.run(); });
+  for (auto& ctx : extra_) {
+    pool.emplace_back([&ctx] {
+      auto work = asio::make_work_guard(*ctx);  // idle until StopAll
+      ctx->run();
+    });
+  }
   ioc_.run();
+  StopAll();
   for (auto& t : pool) t.join();
+}
+
+void Server::StopAll() {
+  ioc_.stop();
+  for (auto& ctx : extra_) ctx->stop();
 }
 
 void Server::BeginDrain() {
@@ -213,7 +259,7 @@ void Server::BeginDrain() {
   timer->async_wait([this, timer](const boost::system::error_code& ec) {
     if (ec) return;
     LogJson("warn", "drain timeout: stopping with requests in flight");
-    ioc_.stop();
+    StopAll();
   });
   MaybeStop();
 }
@@ -221,13 +267,16 @@ void Server::BeginDrain() {
 void Server::MaybeStop() {
   if (draining_.load() && active_.load() == 0) {
     LogJson("info", "drained, exiting");
-    ioc_.stop();
+    StopAll();
   }
 }
 
 asio::awaitable<void> Server::Accept() {
   for (;;) {
-    auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_), kTuple);
+    // Round robin over the network threads' contexts; the connection stays on its thread.
+    const size_t turn = next_context_++ % (extra_.size() + 1);
+    asio::io_context& ctx = turn == 0 ? ioc_ : *extra_[turn - 1];
+    auto [ec, socket] = co_await acceptor_.async_accept(ctx, kTuple);
     if (ec) {
       if (draining_.load() || ec == asio::error::operation_aborted) co_return;
       LogJson("warn", "accept failed", {{"error", ec.message()}});
@@ -377,24 +426,36 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn) {
     boost::system::error_code wec;
     const bool no_body = resp.head || resp.status == bhttp::status::not_modified ||
                          resp.status == bhttp::status::no_content;
-    if (resp.stream && !no_body) {
-      bhttp::response<bhttp::buffer_body> res{resp.status, 11};
-      for (const auto& f : resp.headers) res.set(f.name_string(), f.value());
-      res.keep_alive(keep_alive);
-      res.content_length(resp.stream_length);
-      res.body().data = nullptr;
-      res.body().more = true;
-      bhttp::response_serializer<bhttp::buffer_body> sr{res};
-      stream.expires_after(opts_.io_timeout);
-      std::tie(wec, std::ignore) = co_await bhttp::async_write_header(stream, sr, kTuple);
-      std::vector<char> chunk(kBodyChunk);
+    // The head and the first bytes of the body leave in one gather write (one syscall for
+    // a small answer); a body held in memory is sent from where it is.
+    std::optional<uint64_t> length;
+    if (resp.status != bhttp::status::not_modified && resp.status != bhttp::status::no_content) {
+      length = resp.ContentLength();
+    }
+    const std::string head = ResponseHead(resp.status, resp.headers, length, keep_alive);
+    stream.expires_after(opts_.io_timeout);
+    if (no_body || !resp.stream) {
+      std::array<asio::const_buffer, 2> out{
+          asio::buffer(head), asio::buffer(resp.body.data(), no_body ? 0 : resp.body.size())};
+      std::tie(wec, std::ignore) = co_await asio::async_write(stream, out, kTuple);
+      if (!wec && !no_body) sent = resp.body.size();
+    } else if (const char* memory = resp.stream->Contiguous()) {
+      std::array<asio::const_buffer, 2> out{
+          asio::buffer(head),
+          asio::buffer(memory + resp.stream_offset, static_cast<size_t>(resp.stream_length))};
+      std::tie(wec, std::ignore) = co_await asio::async_write(stream, out, kTuple);
+      if (!wec) sent = resp.stream_length;
+    } else {
+      // Not value-initialised: every byte sent is first read into it.
+      std::unique_ptr<char[]> chunk(new char[kBodyChunk]);
       uint64_t off = resp.stream_offset, left = resp.stream_length;
+      bool head_sent = false;
       while (!wec && left > 0) {
-        size_t want = static_cast<size_t>(std::min<uint64_t>(left, chunk.size()));
+        size_t want = static_cast<size_t>(std::min<uint64_t>(left, kBodyChunk));
         size_t got = 0;
         try {
           got = co_await Offload(
-              blocking_, [&, off, want] { return resp.stream->ReadAt(off, chunk.data(), want); });
+              blocking_, [&, off, want] { return resp.stream->ReadAt(off, chunk.get(), want); });
         } catch (const std::exception& e) {
           LogJson("error", "read failed mid-response",
                   {{"requestId", request_id}, {"error", e.what()}});
@@ -405,35 +466,16 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn) {
         }
         off += got;
         left -= got;
-        res.body().data = chunk.data();
-        res.body().size = got;
-        res.body().more = left > 0;
+        std::array<asio::const_buffer, 2> out{
+            asio::buffer(head.data(), head_sent ? 0 : head.size()), asio::buffer(chunk.get(), got)};
+        head_sent = true;
         stream.expires_after(opts_.io_timeout);
-        std::tie(wec, std::ignore) = co_await bhttp::async_write(stream, sr, kTuple);
-        if (wec == bhttp::error::need_buffer) wec = {};
+        std::tie(wec, std::ignore) = co_await asio::async_write(stream, out, kTuple);
         sent += got;
       }
-      if (!wec && !sr.is_done()) {
-        res.body().data = nullptr;
-        res.body().more = false;
-        std::tie(wec, std::ignore) = co_await bhttp::async_write(stream, sr, kTuple);
+      if (!wec && !head_sent) {  // an empty stream
+        std::tie(wec, std::ignore) = co_await asio::async_write(stream, asio::buffer(head), kTuple);
       }
-    } else {
-      bhttp::response<bhttp::string_body> res{resp.status, 11};
-      for (const auto& f : resp.headers) res.set(f.name_string(), f.value());
-      res.keep_alive(keep_alive);
-      if (no_body) {
-        if (resp.head) res.content_length(resp.ContentLength());
-      } else {
-        res.body() = std::move(resp.body);
-        res.prepare_payload();
-        sent = res.body().size();
-      }
-      stream.expires_after(opts_.io_timeout);
-      bhttp::response_serializer<bhttp::string_body> sr{res};
-      if (no_body) sr.split(true);
-      std::tie(wec, std::ignore) = no_body ? co_await bhttp::async_write_header(stream, sr, kTuple)
-                                           : co_await bhttp::async_write(stream, sr, kTuple);
     }
 
     const double secs =

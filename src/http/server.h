@@ -1,6 +1,8 @@
 #pragma once
 // The HTTP/1.1 server: Boost.Beast over Asio with C++20 coroutines, keep-alive, one
-// coroutine per connection on its own strand. Request bodies are streamed to handlers;
+// coroutine per connection. Each network thread runs its own io_context and owns the
+// connections handed to it (round robin at accept), so a request's steps never wake
+// another thread. Request bodies are streamed to handlers;
 // response bodies from a ByteSource are streamed from the blocking pool. Every response
 // carries X-Request-Id; every request produces one JSON access-log line and metrics.
 #include <atomic>
@@ -53,12 +55,16 @@ class Server {
   boost::asio::awaitable<void> Session(std::shared_ptr<Conn> conn);
   void BeginDrain();
   void MaybeStop();
+  void StopAll();
 
   ServerOptions opts_;
   const Router& router_;
   Metrics& metrics_;
   boost::asio::thread_pool& blocking_;
-  boost::asio::io_context ioc_;
+  // ioc_ also runs the acceptor, signals and periodic tasks; extra_ are the other threads'.
+  boost::asio::io_context ioc_{1};
+  std::vector<std::unique_ptr<boost::asio::io_context>> extra_;
+  size_t next_context_ = 0;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::mutex conns_mu_;
   std::set<std::shared_ptr<Conn>> conns_;

@@ -24,7 +24,12 @@ Image RequireReady(std::optional<Image> image, const std::string& id) {
 
 ImageService::ImageService(MetaStore& meta, BlobStore& blobs, Pools pools, Metrics& metrics,
                            ImageServiceOptions opts)
-    : meta_(meta), blobs_(blobs), pools_(pools), metrics_(metrics), opts_(opts) {}
+    : meta_(meta),
+      blobs_(blobs),
+      pools_(pools),
+      metrics_(metrics),
+      opts_(opts),
+      ready_(opts.image_cache_ttl, opts.image_cache_entries) {}
 
 boost::asio::awaitable<uint64_t> ImageService::Append(ChunkSource& bytes, StagedBlob& staged,
                                                       Sha256& hasher, uint64_t limit) {
@@ -258,15 +263,25 @@ boost::asio::awaitable<void> ImageService::Delete(const User& caller, const std:
     if (!r.found) throw NotFound("no image " + id);
     return r.blob_released && RemoveBlob(r.sha256);
   });
+  ready_.Erase(id);
   if (released) metrics_.Inc("imgd_blobs_deleted_total");
 }
 
 boost::asio::awaitable<Content> ImageService::OpenContent(const std::string& id) {
   if (!IsUuid(id)) throw NotFound("no image " + id);
   // One hop to the blocking pool for both the lookup and the open.
+  std::optional<Image> cached = ready_.Get(id);
   co_return co_await Offload(pools_.blocking, [&] {
     Content c;
+    if (cached) {
+      c.image = std::move(*cached);
+      c.reader = blobs_.Open(OriginalKey(c.image.sha256));
+      if (c.reader) return c;
+      // Deleted on another node since it was cached: ask the store again.
+      ready_.Erase(id);
+    }
     c.image = RequireReady(meta_.GetImage(id), id);
+    ready_.Put(c.image);
     c.reader = blobs_.Open(OriginalKey(c.image.sha256));
     // Only possible if the bytes were lost outside imgd's control.
     if (!c.reader) throw Unavailable("the bytes of image " + id + " are missing", 5);
@@ -280,7 +295,10 @@ boost::asio::awaitable<Image> ImageService::GetReady(const std::string& id, cons
     image = co_await GetOwned(*caller, id);
   } else {
     if (!IsUuid(id)) throw NotFound("no image " + id);
+    // Content reads: a warm one is answered without leaving the network thread.
+    if (auto hit = ready_.Get(id)) co_return std::move(*hit);
     image = co_await Offload(pools_.blocking, [&] { return meta_.GetImage(id); });
+    if (image) ready_.Put(*image);
   }
   co_return RequireReady(std::move(image), id);
 }

@@ -17,12 +17,16 @@
 #include "meta/meta_store.h"
 #include "obs/metrics.h"
 #include "service/blob_locks.h"
+#include "service/ready_image_cache.h"
 
 namespace imgd {
 
 struct ImageServiceOptions {
   uint64_t max_upload_bytes = 1ull << 30;
   JpegLimits jpeg;
+  // Ready records kept in memory for content reads (see ReadyImageCache); 0 = off.
+  std::chrono::milliseconds image_cache_ttl{5000};
+  size_t image_cache_entries = 200000;
 };
 
 struct UploadMeta {
@@ -127,6 +131,7 @@ class ImageService {
   Metrics& metrics_;
   ImageServiceOptions opts_;
   BlobLocks locks_;
+  ReadyImageCache ready_;
   std::function<void(const std::string&)> on_blob_released_;
 };
 

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <chrono>
 #include <mutex>
+#include <random>
 #include <stdexcept>
 
 namespace imgd {
@@ -53,6 +54,30 @@ std::string NewUuidV7() {
   std::string hex = HexEncode(b);
   return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
          hex.substr(16, 4) + "-" + hex.substr(20);
+}
+
+std::string NewRequestId() {
+  thread_local std::mt19937_64 rng = [] {
+    std::array<unsigned char, 8> seed{};
+    FillRandom(seed.data(), seed.size());
+    uint64_t v = 0;
+    for (unsigned char c : seed) v = (v << 8) | c;
+    return std::mt19937_64(v);
+  }();
+  const uint64_t ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                std::chrono::system_clock::now().time_since_epoch())
+                                                .count());
+  const uint64_t hi = (ms << 16) | 0x7000 | (rng() & 0x0fff);
+  const uint64_t lo = (rng() & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+  static const char kHex[] = "0123456789abcdef";
+  std::string out(36, '-');
+  size_t pos = 0;
+  for (int i = 0; i < 32; ++i) {
+    if (pos == 8 || pos == 13 || pos == 18 || pos == 23) ++pos;
+    const uint64_t word = i < 16 ? hi : lo;
+    out[pos++] = kHex[(word >> (60 - 4 * (i % 16))) & 15];
+  }
+  return out;
 }
 
 bool IsUuid(std::string_view s) {

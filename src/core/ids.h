@@ -11,6 +11,11 @@ namespace imgd {
 // sort after earlier ones, even within one millisecond. Thread-safe.
 std::string NewUuidV7();
 
+// A request id: UUIDv7 layout from a per-thread generator seeded once from the system's
+// randomness. Unique in practice but neither secret nor monotonic; no lock, no syscall (it
+// runs for every request). Never use it for anything that must be unguessable.
+std::string NewRequestId();
+
 // True when s is a canonical lowercase or uppercase UUID text (8-4-4-4-12 hex).
 bool IsUuid(std::string_view s);
 

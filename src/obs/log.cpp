@@ -116,6 +116,28 @@ void LogJson(const std::string& level, const std::string& msg, boost::json::obje
   Writer().Append(boost::json::serialize(line), level != "info" && level != "debug");
 }
 
+void LogRawJson(std::string line, bool urgent) { Writer().Append(line, urgent); }
+
+void AppendJsonString(std::string& out, std::string_view s) {
+  static const char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20 || c >= 0x80) {  // bytes, not text: a line stays valid JSON whatever
+                                         // a client sent
+      out += "\\u00";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += ch;
+    }
+  }
+  out += '"';
+}
+
 void FlushLogs() { Writer().Flush(true); }
 
 }  // namespace imgd

@@ -47,38 +47,51 @@ void Metrics::Declare(const std::string& name, const std::string& type, const st
   families_[name] = Family{type, help, std::move(buckets)};
 }
 
-std::string Metrics::Key(const Labels& labels) {
-  std::string k;
+void Metrics::Key(const Labels& labels, std::string& out) {
+  out.clear();
   for (const auto& [n, v] : labels) {
-    if (!k.empty()) k += ',';
-    std::string esc;
+    if (!out.empty()) out += ',';
+    out += n;
+    out += "=\"";
     for (char c : v) {
-      if (c == '\\' || c == '"') esc += '\\';
+      if (c == '\\' || c == '"') out += '\\';
       if (c == '\n') {
-        esc += "\\n";
+        out += "\\n";
         continue;
       }
-      esc += c;
+      out += c;
     }
-    k += n + "=\"" + esc + "\"";
+    out += '"';
   }
-  return k;
+}
+
+template <typename T>
+T& Metrics::Series(std::map<std::string, std::map<std::string, T, std::less<>>, std::less<>>& all,
+                   const std::string& name, const Labels& labels) {
+  thread_local std::string key;
+  Key(labels, key);
+  auto family = all.find(name);
+  if (family == all.end())
+    family = all.emplace(name, std::map<std::string, T, std::less<>>{}).first;
+  auto it = family->second.find(std::string_view(key));
+  if (it == family->second.end()) it = family->second.emplace(key, T{}).first;
+  return it->second;
 }
 
 void Metrics::Inc(const std::string& name, const Labels& labels, double by) {
   std::lock_guard lock(mu_);
-  values_[name][Key(labels)] += by;
+  Series(values_, name, labels) += by;
 }
 
 void Metrics::Set(const std::string& name, const Labels& labels, double value) {
   std::lock_guard lock(mu_);
-  values_[name][Key(labels)] = value;
+  Series(values_, name, labels) = value;
 }
 
 void Metrics::Observe(const std::string& name, const Labels& labels, double value) {
   std::lock_guard lock(mu_);
   auto& fam = families_[name];
-  auto& h = histograms_[name][Key(labels)];
+  auto& h = Series(histograms_, name, labels);
   if (h.counts.empty()) h.counts.assign(fam.buckets.size(), 0);
   for (size_t i = 0; i < fam.buckets.size(); ++i) {
     if (value <= fam.buckets[i]) ++h.counts[i];

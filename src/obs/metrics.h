@@ -37,12 +37,18 @@ class Metrics {
   };
   void Declare(const std::string& name, const std::string& type, const std::string& help,
                std::vector<double> buckets = {});
-  static std::string Key(const Labels& labels);
+  // The label set as Prometheus text (name="value",...), written into out.
+  static void Key(const Labels& labels, std::string& out);
+  // The series of `name` with these labels, created on first use; lookups of existing
+  // series allocate nothing (they run on every request).
+  template <typename T>
+  static T& Series(std::map<std::string, std::map<std::string, T, std::less<>>, std::less<>>& all,
+                   const std::string& name, const Labels& labels);
 
   std::mutex mu_;
   std::map<std::string, Family> families_;
-  std::map<std::string, std::map<std::string, double>> values_;
-  std::map<std::string, std::map<std::string, Histogram>> histograms_;
+  std::map<std::string, std::map<std::string, double, std::less<>>, std::less<>> values_;
+  std::map<std::string, std::map<std::string, Histogram, std::less<>>, std::less<>> histograms_;
   std::map<std::string, std::function<double()>> callbacks_;
 };
 

@@ -271,6 +271,9 @@ def run_mix(ctx, rnd, out):
 
 
 def main():
+    # A stopped run still stops what it started: SIGTERM unwinds like Ctrl-C, through every
+    # finally block that stops a server.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
     outdir = os.path.join(HERE, "results", stamp + ("-quick" if QUICK else ""))
     os.makedirs(outdir)

@@ -26,19 +26,20 @@ void Router::Add(bhttp::verb method, const std::string& pattern, Handler handler
 
 namespace {
 
+bool IsParam(const std::string& p) { return p.size() > 2 && p.front() == '{' && p.back() == '}'; }
+
+// Literal segments are compared first, so a route that does not match costs no allocation.
 bool MatchSegments(const Route& r, const std::vector<std::string>& segs,
                    std::unordered_map<std::string, std::string>& params) {
   if (r.segments.size() != segs.size()) return false;
-  std::unordered_map<std::string, std::string> got;
+  for (size_t i = 0; i < segs.size(); ++i) {
+    if (!IsParam(r.segments[i]) && r.segments[i] != segs[i]) return false;
+  }
+  params.clear();
   for (size_t i = 0; i < segs.size(); ++i) {
     const std::string& p = r.segments[i];
-    if (p.size() > 2 && p.front() == '{' && p.back() == '}') {
-      got[p.substr(1, p.size() - 2)] = segs[i];
-    } else if (p != segs[i]) {
-      return false;
-    }
+    if (IsParam(p)) params[p.substr(1, p.size() - 2)] = segs[i];
   }
-  params = std::move(got);
   return true;
 }
 

@@ -539,10 +539,13 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn) {
     line += std::to_string(body.received());
     line += R"(,"bytes":)";
     line += std::to_string(sent);
-    char ms[32];
-    std::snprintf(ms, sizeof ms, "%.3f", secs * 1000.0);
+    const auto micros = static_cast<int64_t>(std::llround(secs * 1e6));
     line += R"(,"durationMs":)";
-    line += ms;
+    line += std::to_string(micros / 1000);
+    line += '.';
+    line += static_cast<char>('0' + micros % 1000 / 100);
+    line += static_cast<char>('0' + micros % 100 / 10);
+    line += static_cast<char>('0' + micros % 10);
     line += R"(,"userId":)";
     if (user_id.empty()) {
       line += "null";

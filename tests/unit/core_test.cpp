@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <mutex>
 #include <set>
+#include <thread>
+#include <vector>
 
 #include "core/circuit_breaker.h"
 #include "core/clock.h"
@@ -22,6 +25,26 @@ TEST(Ids, UuidV7IsCanonicalVersion7AndMonotonic) {
     EXPECT_TRUE(seen.insert(id).second);
     prev = id;
   }
+}
+
+TEST(Ids, RequestIdsAreVersion7UuidsAndDistinctAcrossThreads) {
+  std::set<std::string> seen;
+  std::mutex mu;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 2000; ++i) {
+        std::string id = NewRequestId();
+        std::lock_guard lock(mu);
+        ASSERT_TRUE(IsUuid(id)) << id;
+        EXPECT_EQ(id[14], '7');
+        EXPECT_TRUE(id[19] == '8' || id[19] == '9' || id[19] == 'a' || id[19] == 'b');
+        EXPECT_TRUE(seen.insert(id).second) << id;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(seen.size(), 8000u);
 }
 
 TEST(Ids, IsUuidRejectsOtherShapes) {
@@ -56,6 +79,10 @@ TEST(Hash, Sha256KnownVectors) {
 TEST(Clock, FormatsRfc3339Milliseconds) {
   EXPECT_EQ(FormatIsoMs(0), "1970-01-01T00:00:00.000Z");
   EXPECT_EQ(FormatIsoMs(1795591173123), "2026-11-25T07:19:33.123Z");
+  // The per-second part is cached: the next second and back again stay right.
+  EXPECT_EQ(FormatIsoMs(1795591173999), "2026-11-25T07:19:33.999Z");
+  EXPECT_EQ(FormatIsoMs(1795591174000), "2026-11-25T07:19:34.000Z");
+  EXPECT_EQ(FormatIsoMs(1795591173005), "2026-11-25T07:19:33.005Z");
 }
 
 TEST(CircuitBreaker, OpensAfterFailuresFailsFastThenProbes) {

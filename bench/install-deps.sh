@@ -39,6 +39,6 @@ fi
 # sharp (in-process peer) and ipx (HTTP peer), pinned, into the bench folder only.
 if [ ! -f "$HERE/node_modules/.imgd-bench-v1" ]; then
   (cd "$HERE" && npm install --no-save --no-audit --no-fund --prefix "$HERE" \
-    sharp@0.35.5 ipx@3.1.1 listhen@1 >/dev/null)
+    sharp@0.35.5 ipx@3.1.1 >/dev/null)
   touch "$HERE/node_modules/.imgd-bench-v1"
 fi

@@ -24,6 +24,7 @@
 #include "core/errors.h"
 #include "core/ids.h"
 #include "core/memory_source.h"
+#include "core/rate_limiter.h"
 #include "core/url_signer.h"
 #include "http/server.h"
 #include "image/jpeg_validate.h"
@@ -195,6 +196,16 @@ int Serve(Config& cfg) {
   so.port = port;
   so.max_body_bytes = cfg.max_upload_bytes;
   so.drain_timeout = std::chrono::seconds(cfg.drain_timeout_s);
+  so.header_timeout = std::chrono::seconds(cfg.header_timeout_s);
+  so.max_connections = static_cast<size_t>(cfg.max_connections);
+  so.max_connections_per_ip = static_cast<size_t>(cfg.max_connections_per_ip);
+  RateLimiter ip_requests(cfg.rate_limit_ip, 2 * cfg.rate_limit_ip);
+  RateLimiter key_requests(cfg.rate_limit_key, 2 * cfg.rate_limit_key);
+  // A minute's worth, and never less than one upload of the largest accepted size.
+  RateLimiter upload_bytes(
+      cfg.rate_limit_upload_bytes,
+      std::max(cfg.rate_limit_upload_bytes * 60, static_cast<double>(cfg.max_upload_bytes)));
+  if (ip_requests.enabled()) so.client_requests = &ip_requests;
   http::Server server(so, router, app.metrics, app.blocking);
   server.AddPeriodic("sweep", std::chrono::seconds(cfg.gc_interval_s),
                      [&app, grace = cfg.gc_grace_s] { Sweep(app, grace); });
@@ -204,10 +215,14 @@ int Serve(Config& cfg) {
       ":" + std::to_string(ep.port());
   if (cfg.public_base_url == "http://" + cfg.listen) cfg.public_base_url = "http://" + bound;
 
-  api::RegisterRoutes(
-      router, api::ApiDeps{*app.users, *app.images, *app.transforms, *app.uploads, *app.idempotency,
-                           *app.meta, *app.blobs, app.metrics, Pools{app.blocking, app.cpu},
-                           cfg.public_base_url, cfg.cache_control, cfg.max_inline_bytes});
+  api::ApiDeps deps{*app.users,          *app.images,       *app.transforms,
+                    *app.uploads,        *app.idempotency,  *app.meta,
+                    *app.blobs,          app.metrics,       Pools{app.blocking, app.cpu},
+                    cfg.public_base_url, cfg.cache_control, cfg.max_inline_bytes};
+  if (key_requests.enabled()) deps.key_requests = &key_requests;
+  if (upload_bytes.enabled()) deps.upload_bytes = &upload_bytes;
+  deps.max_concurrent_uploads = cfg.max_concurrent_uploads;
+  api::RegisterRoutes(router, std::move(deps));
   LogJson("info", "imgd started",
           {{"listen", bound},
            {"meta", cfg.meta_url},
@@ -347,6 +362,43 @@ int main(int argc, char** argv) {
       ->envname("IMGD_CPU_THREADS");
   serve->add_option("--drain-timeout", cfg.drain_timeout_s, "seconds to finish requests on SIGTERM")
       ->envname("IMGD_DRAIN_TIMEOUT");
+  serve
+      ->add_option("--rate-limit-ip", cfg.rate_limit_ip,
+                   "requests/s per client address, bursts of twice that (0 = off; behind a CDN "
+                   "or proxy every request shares its address: raise or turn off)")
+      ->envname("IMGD_RATE_LIMIT_IP")
+      ->check(CLI::Range(0.0, 1e9));
+  serve
+      ->add_option("--rate-limit-key", cfg.rate_limit_key,
+                   "requests/s per API key, bursts of twice that (0 = off)")
+      ->envname("IMGD_RATE_LIMIT_KEY")
+      ->check(CLI::Range(0.0, 1e9));
+  serve
+      ->add_option("--rate-limit-upload-bytes", cfg.rate_limit_upload_bytes,
+                   "upload bytes/s per API key, bursts of a minute's worth or one largest upload "
+                   "(0 = off)")
+      ->envname("IMGD_RATE_LIMIT_UPLOAD_BYTES")
+      ->check(CLI::Range(0.0, 1e15));
+  serve
+      ->add_option("--max-concurrent-uploads", cfg.max_concurrent_uploads,
+                   "uploads receiving bytes at once, all users together; more get 503 (0 = no cap)")
+      ->envname("IMGD_MAX_CONCURRENT_UPLOADS")
+      ->check(CLI::Range(0, 1000000));
+  serve
+      ->add_option("--max-connections", cfg.max_connections,
+                   "open connections; more get 503 and are closed")
+      ->envname("IMGD_MAX_CONNECTIONS")
+      ->check(CLI::Range(1, 10000000));
+  serve
+      ->add_option("--max-connections-per-ip", cfg.max_connections_per_ip,
+                   "open connections from one client address; more get 503 and are closed")
+      ->envname("IMGD_MAX_CONNECTIONS_PER_IP")
+      ->check(CLI::Range(1, 10000000));
+  serve
+      ->add_option("--header-timeout", cfg.header_timeout_s,
+                   "seconds a request header may take once its first byte arrived")
+      ->envname("IMGD_HEADER_TIMEOUT")
+      ->check(CLI::Range(1, 3600));
   serve->add_option("--gc-interval", cfg.gc_interval_s, "seconds between sweeps of leftovers")
       ->envname("IMGD_GC_INTERVAL")
       ->check(CLI::Range(1, 86400 * 7));

@@ -139,9 +139,21 @@ void RegisterRoutes(http::Router& router, ApiDeps d) {
   AuthFn auth = [deps](RequestContext& ctx) -> awaitable<User> {
     User u = co_await deps->users.Authenticate(ctx.Header(bhttp::field::authorization));
     ctx.user_id = u.id;
+    // The operator's admin key is not limited (it manages users, it is not a client).
+    if (deps->key_requests && !u.is_admin) {
+      RateDecision d = deps->key_requests->Take(u.id);
+      if (!d.allowed) {
+        deps->metrics.Inc("imgd_rate_limited_total", {{"limit", "key_requests"}});
+        throw TooManyRequests("too many requests with this API key", d.retry_after_s, d.limit,
+                              d.remaining, d.reset_s);
+      }
+    }
     co_return u;
   };
   RegisterUploadRoutes(router, deps, auth);
+  deps->metrics.AddCallback("imgd_uploads_in_progress", [counter = deps->uploads_in_flight] {
+    return static_cast<double>(counter->load());
+  });
 
   router.Add(bhttp::verb::get, "/healthz", [](RequestContext&) -> awaitable<Response> {
     co_return http::Json(bhttp::status::ok, {{"status", "ok"}});
@@ -209,6 +221,7 @@ void RegisterRoutes(http::Router& router, ApiDeps d) {
              Idempotent(deps, auth, [deps, auth](RequestContext& ctx) -> awaitable<Response> {
                User caller = co_await auth(ctx);
                RejectUnknownQuery(ctx, {"onDuplicate", "imageName", "imageDescription"});
+               UploadSlot slot = AdmitUpload(*deps, &caller, ctx);
                UploadMeta meta;
                meta.policy = ParsePolicy(ctx);
                const std::string content_type = ctx.Header(bhttp::field::content_type);

@@ -265,6 +265,8 @@ void RegisterUploadRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, A
                if (!ctx.Header(bhttp::field::content_length).empty()) {
                  length = NumberHeader(ctx, "Content-Length");
                }
+               // No API key here (the URL is the credential): only the global cap applies.
+               UploadSlot slot = AdmitUpload(*deps, nullptr, ctx);
                UploadResult result =
                    co_await deps->uploads.CompletePresigned(token, "PUT", length, ctx.body);
                json::object o = ImageJson(result.image, deps->public_base_url);
@@ -350,6 +352,7 @@ void RegisterUploadRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, A
                }
                auto offset = NumberHeader(ctx, "Upload-Offset");
                if (!offset) throw BadParameter("Upload-Offset", "Upload-Offset is required");
+               UploadSlot slot = AdmitUpload(*deps, &caller, ctx);
                auto p =
                    co_await deps->uploads.Patch(caller, ctx.params["uploadId"], *offset, ctx.body);
                Response r;

@@ -22,8 +22,16 @@ struct Config {
   int blocking_threads = 8;  // disk and database waits
   int cpu_threads = 0;       // decoding; 0 = one per core
   int drain_timeout_s = 30;
-  int gc_interval_s = 3600;  // the server's own sweep of leftovers
-  int gc_grace_s = 3600;     // only files untouched this long are swept
+  // Abuse limits; defaults a person never meets (0 = off).
+  double rate_limit_ip = 1000;            // requests/s per client address (burst 2x)
+  double rate_limit_key = 500;            // requests/s per API key (burst 2x)
+  double rate_limit_upload_bytes = 50e6;  // upload bytes/s per API key (burst 60 s)
+  int max_concurrent_uploads = 256;       // uploads receiving bytes at once
+  int max_connections = 10000;
+  int max_connections_per_ip = 256;
+  int header_timeout_s = 10;  // whole header once its first byte came
+  int gc_interval_s = 3600;   // the server's own sweep of leftovers
+  int gc_grace_s = 3600;      // only files untouched this long are swept
   // Upload flows.
   int presign_ttl_s = 900;          // pre-signed upload URL lifetime
   int resumable_ttl_s = 86400;      // resumable (tus) upload lifetime

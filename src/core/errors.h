@@ -1,9 +1,12 @@
 #pragma once
 // The one error type that crosses layers: services throw it, the HTTP layer renders it as
 // RFC 9457 problem+json. Anything else that escapes a handler is a bug and becomes a 500.
+#include <algorithm>
 #include <boost/json/object.hpp>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace imgd {
 
@@ -26,6 +29,8 @@ class ApiError : public std::runtime_error {
   const boost::json::object& extra() const { return extra_; }
   // Seconds for a Retry-After header (0 = none).
   int retry_after = 0;
+  // More response headers (the RateLimit-* fields of a 429).
+  std::vector<std::pair<std::string, std::string>> headers;
 
  private:
   int status_;
@@ -71,6 +76,17 @@ inline ApiError UnsupportedMediaType(std::string detail) {
 inline ApiError Unprocessable(std::string detail, std::string slug = "unprocessable-image") {
   return ApiError(422, std::move(slug), "Unprocessable Content", std::move(detail));
 }
+// A rate limit refused the request: 429 with Retry-After and RateLimit-* headers.
+inline ApiError TooManyRequests(std::string detail, double retry_after_s, double limit,
+                                double remaining, double reset_s) {
+  ApiError e(429, "rate-limited", "Too Many Requests", std::move(detail));
+  e.retry_after = std::max(1, static_cast<int>(retry_after_s + 0.999));
+  e.headers = {{"RateLimit-Limit", std::to_string(static_cast<long long>(limit))},
+               {"RateLimit-Remaining", std::to_string(static_cast<long long>(remaining))},
+               {"RateLimit-Reset", std::to_string(static_cast<long long>(reset_s + 0.999))}};
+  return e;
+}
+
 inline ApiError Unavailable(std::string detail, int retry_after_s = 1) {
   ApiError e(503, "unavailable", "Service Unavailable", std::move(detail));
   e.retry_after = retry_after_s;

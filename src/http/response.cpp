@@ -25,6 +25,7 @@ Response Problem(const ApiError& e, const std::string& request_id) {
   r.status = static_cast<bhttp::status>(e.status());
   r.headers.set(bhttp::field::content_type, "application/problem+json");
   if (e.retry_after > 0) r.headers.set(bhttp::field::retry_after, std::to_string(e.retry_after));
+  for (const auto& [name, value] : e.headers) r.headers.set(name, value);
   r.body = boost::json::serialize(o);
   return r;
 }

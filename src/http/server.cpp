@@ -69,12 +69,21 @@ struct Server::Conn {
   explicit Conn(tcp::socket s) : stream(std::move(s)), deadline(stream) {}
   beast::tcp_stream stream;
   StreamDeadline deadline;
+  std::string client_ip;
   std::atomic<bool> idle{true};
 };
 
 namespace {
 
 constexpr size_t kBodyChunk = 256 * 1024;
+constexpr size_t kFirstRead = 16 * 1024;
+
+// Whether buf already holds a whole request header (its blank line).
+bool HeaderComplete(const beast::flat_buffer& buf) {
+  const auto data = buf.data();
+  const std::string_view bytes(static_cast<const char*>(data.data()), data.size());
+  return bytes.find("\r\n\r\n") != std::string_view::npos;
+}
 
 // Thrown when the client's connection fails mid-request: nothing can be answered.
 struct ClientGone : std::runtime_error {
@@ -318,10 +327,30 @@ asio::awaitable<void> Server::Accept() {
     }
     boost::system::error_code nd_ec;
     socket.set_option(tcp::no_delay(true), nd_ec);
+    std::string ip;
+    {
+      boost::system::error_code ep_ec;
+      auto ep = socket.remote_endpoint(ep_ec);
+      if (!ep_ec) ip = ep.address().to_string();
+    }
     auto conn = std::make_shared<Conn>(std::move(socket));
+    conn->client_ip = ip;
+    bool over_limit = false;
     {
       std::lock_guard lock(conns_mu_);
-      conns_.insert(conn);
+      size_t& mine = conns_per_ip_[ip];
+      over_limit = conns_.size() >= opts_.max_connections || mine >= opts_.max_connections_per_ip;
+      if (!over_limit) {
+        conns_.insert(conn);
+        ++mine;
+      } else if (mine == 0) {
+        conns_per_ip_.erase(ip);
+      }
+    }
+    if (over_limit) {
+      metrics_.Inc("imgd_http_connections_refused_total");
+      asio::co_spawn(conn->stream.get_executor(), Refuse(conn), asio::detached);
+      continue;
     }
     ++active_;
     auto ex = conn->stream.get_executor();
@@ -329,6 +358,8 @@ asio::awaitable<void> Server::Accept() {
       {
         std::lock_guard lock(conns_mu_);
         conns_.erase(conn);
+        auto it = conns_per_ip_.find(conn->client_ip);
+        if (it != conns_per_ip_.end() && --it->second == 0) conns_per_ip_.erase(it);
       }
       --active_;
       MaybeStop();
@@ -336,15 +367,22 @@ asio::awaitable<void> Server::Accept() {
   }
 }
 
+// Too many connections (in all, or from this address): a short 503, then close.
+asio::awaitable<void> Server::Refuse(std::shared_ptr<Conn> conn) {
+  static const char k503[] =
+      "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n"
+      "Content-Length: 0\r\n\r\n";
+  conn->stream.expires_after(std::chrono::seconds(5));
+  co_await asio::async_write(conn->stream, asio::buffer(k503, sizeof(k503) - 1), kTuple);
+  boost::system::error_code ec;
+  conn->stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  conn->stream.socket().close(ec);
+}
+
 asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn) {
   auto& stream = conn->stream;
   beast::flat_buffer buf;
-  std::string client_ip;
-  {
-    boost::system::error_code ec;
-    auto ep = stream.socket().remote_endpoint(ec);
-    if (!ec) client_ip = ep.address().to_string();
-  }
+  const std::string& client_ip = conn->client_ip;
   for (;;) {
     if (draining_.load()) break;
     conn->idle = true;
@@ -353,7 +391,16 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn) {
     header_parser->header_limit(static_cast<std::uint32_t>(opts_.header_limit));
     // The declared length is checked against the route's limit below, with a 413.
     header_parser->body_limit(boost::none);
-    conn->deadline.Arm(opts_.idle_timeout);
+    // Kept alive, a connection may wait idle_timeout for its next request; once that has
+    // started, the whole header must come within header_timeout (a client dripping its
+    // header byte by byte cannot hold the connection for long).
+    if (buf.size() == 0) {
+      conn->deadline.Arm(opts_.idle_timeout);
+      auto [fec, fn] = co_await stream.async_read_some(buf.prepare(kFirstRead), kTuple);
+      if (fec) break;  // closed or idle too long: nothing to answer
+      buf.commit(fn);
+    }
+    if (!HeaderComplete(buf)) conn->deadline.Arm(opts_.header_timeout);
     auto [rec, rn] = co_await bhttp::async_read_header(stream, buf, *header_parser, kTuple);
     conn->idle = false;
     if (rec) {
@@ -403,6 +450,14 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn) {
     auto parsed = ParseTarget(target);
     try {
       if (!parsed) throw BadRequest("malformed request target");
+      if (opts_.client_requests) {
+        RateDecision d = opts_.client_requests->Take(client_ip);
+        if (!d.allowed) {
+          metrics_.Inc("imgd_rate_limited_total", {{"limit", "client_requests"}});
+          throw TooManyRequests("too many requests from this address", d.retry_after_s, d.limit,
+                                d.remaining, d.reset_s);
+        }
+      }
       auto match = router_.Find(hdr.method(), parsed->first);
       if (!match.route) {
         if (!match.allowed.empty()) {

@@ -11,12 +11,14 @@
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "core/rate_limiter.h"
 #include "http/router.h"
 #include "obs/metrics.h"
 
@@ -30,6 +32,14 @@ struct ServerOptions {
   std::chrono::seconds idle_timeout{75};   // keep-alive wait for the next request
   std::chrono::seconds io_timeout{60};     // per read/write of a header or body chunk
   std::chrono::seconds drain_timeout{30};  // SIGTERM: wait this long for in-flight work
+  // A request's header must arrive within this time of its first byte (slowloris); the
+  // wait for that first byte on a kept-alive connection is idle_timeout.
+  std::chrono::seconds header_timeout{10};
+  // Open connections beyond these get a 503 and are closed at once.
+  size_t max_connections = 10000;
+  size_t max_connections_per_ip = 256;
+  // Requests per client address (token bucket; null = no limit). 429 beyond it.
+  RateLimiter* client_requests = nullptr;
 };
 
 class Server {
@@ -53,6 +63,7 @@ class Server {
   boost::asio::awaitable<void> Periodic(std::string name, std::chrono::seconds interval,
                                         std::function<void()> fn);
   boost::asio::awaitable<void> Session(std::shared_ptr<Conn> conn);
+  boost::asio::awaitable<void> Refuse(std::shared_ptr<Conn> conn);
   void BeginDrain();
   void MaybeStop();
   void StopAll();
@@ -68,6 +79,7 @@ class Server {
   boost::asio::ip::tcp::acceptor acceptor_;
   std::mutex conns_mu_;
   std::set<std::shared_ptr<Conn>> conns_;
+  std::map<std::string, size_t> conns_per_ip_;  // under conns_mu_
   std::atomic<bool> draining_{false};
   std::atomic<int> active_{0};
   std::atomic<int> in_flight_{0};

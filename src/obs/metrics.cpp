@@ -40,6 +40,11 @@ Metrics::Metrics() {
   Declare("imgd_variant_cache_requests_total", "counter",
           "Variant lookups by result (memory_hit, store_hit, coalesced, miss).");
   Declare("imgd_variant_store_errors_total", "counter", "Variants that could not be stored.");
+  Declare("imgd_rate_limited_total", "counter",
+          "Requests refused by an abuse limit (client_requests, key_requests, upload_bytes, "
+          "concurrent_uploads).");
+  Declare("imgd_http_connections_refused_total", "counter",
+          "Connections closed at once: over --max-connections or --max-connections-per-ip.");
 }
 
 void Metrics::Declare(const std::string& name, const std::string& type, const std::string& help,

@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 LISTEN ?= 127.0.0.1:8080
 DATA ?= ./data
 
-.PHONY: deps build run test unit integration test-sanitize bench format clean
+.PHONY: deps build run test unit integration test-sanitize bench fuzz format clean
 
 deps:
 	./scripts/install-deps.sh
@@ -33,8 +33,13 @@ test-sanitize: deps
 bench: deps
 	./bench/run.sh
 
+# libFuzzer targets (clang, ASan + UBSan) for the parsers that read client bytes; each runs
+# FUZZ_SECONDS (default 60) or FUZZ_RUNS executions. Not part of `make test`.
+fuzz:
+	./fuzz/run.sh
+
 format:
-	find src tests -name '*.cpp' -o -name '*.h' | xargs clang-format -i
+	find src tests bench/tools fuzz -name '*.cpp' -o -name '*.h' | xargs clang-format -i
 
 clean:
 	rm -rf build build-asan

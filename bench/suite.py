@@ -10,6 +10,7 @@ and PNG charts.
 import datetime
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -263,7 +264,7 @@ def run_mix(ctx, rnd, out):
             break
         passed = rate
     for _ in range(CFG["mix_bisect"] if failed and passed else 0):
-        time.sleep(3)  # let the queue of the failed step drain before measuring again
+        drain(imgd)  # the failed step's backlog must not count against the next one
         rate = int((passed + failed) / 2)
         step = wl.mix_step(imgd, ctx["mix_reads"], ctx["mix_uploads"], rate, CFG["mix_step_s"])
         step["holds"] = wl.mix_holds(step)
@@ -277,7 +278,18 @@ def run_mix(ctx, rnd, out):
     out["steps"] = sorted(steps, key=lambda s: s["offered_rate"])
     out["capacity"] = passed or 0
     out["first_miss"] = failed
-    time.sleep(3 if failed else 0)
+    drain(imgd)
+
+
+def drain(imgd, timeout=120):
+    """Waits until imgd has no request in flight but the one asking (after an overload)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        _, _, body = wl.fetch(imgd.port, "/metrics")
+        m = re.search(rb"^imgd_http_requests_in_flight (\d+)", body, re.M)
+        if m and int(m.group(1)) <= 1:
+            return
+        time.sleep(0.2)
 
 
 def main():

@@ -33,6 +33,7 @@
 #include "meta/meta_store.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
+#include "obs/store_metrics.h"
 #include "service/idempotency_service.h"
 #include "service/image_service.h"
 #include "service/transform_service.h"
@@ -121,15 +122,14 @@ struct App {
                                               *signer, *fetcher, uo);
     idempotency =
         std::make_unique<IdempotencyService>(*meta, Pools{blocking, cpu}, IdempotencyOptions{});
-    // 0 closed, 1 open (failing fast), 2 half-open (probing); absent for embedded stores.
-    if (const CircuitBreaker* b = meta->breaker()) {
-      metrics.AddCallback("imgd_meta_circuit_state",
-                          [b] { return static_cast<double>(b->state()); });
-    }
-    if (const CircuitBreaker* b = blobs->breaker()) {
-      metrics.AddCallback("imgd_blob_circuit_state",
-                          [b] { return static_cast<double>(b->state()); });
-    }
+    // 0 closed, 1 open (failing fast), 2 half-open (probing); always 0 for the embedded
+    // stores, which have no breaker (so dashboards and alerts work the same on both).
+    const CircuitBreaker* mb = meta->breaker();
+    metrics.AddCallback("imgd_meta_circuit_state",
+                        [mb] { return mb ? static_cast<double>(mb->state()) : 0.0; });
+    const CircuitBreaker* bb = blobs->breaker();
+    metrics.AddCallback("imgd_blob_circuit_state",
+                        [bb] { return bb ? static_cast<double>(bb->state()) : 0.0; });
   }
   ~App() {
     blocking.join();
@@ -182,6 +182,11 @@ int Serve(Config& cfg) {
     return 1;
   }
   App app(cfg);
+  // Store calls report their timing to this server's /metrics until it stops.
+  SetStoreMetrics(&app.metrics);
+  struct StoreMetricsOff {
+    ~StoreMetricsOff() { SetStoreMetrics(nullptr); }
+  } store_metrics_off;
 
   // Staged files left by a crash belong to no live request at startup.
   size_t swept = app.blobs->SweepStaging(NowMs() + 1);

@@ -2,7 +2,7 @@
 
 #include "core/clock.h"
 #include "core/errors.h"
-#include "service/upload_service.h"
+#include "core/types.h"
 
 namespace imgd::api {
 

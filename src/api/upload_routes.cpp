@@ -8,6 +8,7 @@
 #include "api/common.h"
 #include "api/json_body.h"
 #include "api/routes.h"
+#include "api/tus_headers.h"
 #include "core/clock.h"
 #include "core/errors.h"
 #include "core/hash.h"
@@ -52,47 +53,9 @@ void RequireTus(const RequestContext& ctx) {
 std::optional<uint64_t> NumberHeader(const RequestContext& ctx, const char* name) {
   std::string v = ctx.Header(name);
   if (v.empty()) return std::nullopt;
-  uint64_t n = 0;
-  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-  if (ec != std::errc() || p != v.data() + v.size()) {
-    throw BadParameter(name, std::string(name) + " must be a non-negative integer");
-  }
+  auto n = ParseHeaderNumber(v);
+  if (!n) throw BadParameter(name, std::string(name) + " must be a non-negative integer");
   return n;
-}
-
-// Upload-Metadata: "key base64value,key2 base64value2" (tus creation extension).
-UploadMeta ParseTusMetadata(const std::string& header, DuplicatePolicy policy) {
-  UploadMeta meta;
-  meta.policy = policy;
-  std::string_view rest = header;
-  std::optional<std::string> filename;
-  while (!rest.empty()) {
-    size_t comma = rest.find(',');
-    std::string_view item = rest.substr(0, comma);
-    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    size_t space = item.find(' ');
-    std::string key(item.substr(0, space));
-    std::string value;
-    if (space != std::string_view::npos) {
-      std::string_view enc = item.substr(space + 1);
-      // Standard base64 (tus); accept the URL-safe alphabet too.
-      std::string url(enc);
-      for (char& c : url) c = c == '+' ? '-' : c == '/' ? '_' : c;
-      while (!url.empty() && url.back() == '=') url.pop_back();
-      if (!Base64UrlDecode(url, value)) {
-        throw BadParameter("Upload-Metadata",
-                           "Upload-Metadata value of '" + key + "' is not base64");
-      }
-    }
-    if (key == "imageName") meta.name = CheckText(value, "imageName", kMaxName, false);
-    if (key == "imageDescription") {
-      meta.description = CheckText(value, "imageDescription", kMaxDescription, true);
-    }
-    if (key == "filename") filename = value;
-  }
-  if (meta.name.empty() && filename) meta.name = CheckText(*filename, "filename", kMaxName, false);
-  return meta;
 }
 
 // Hashes a request body as it is read (for Idempotency-Key fingerprints).
@@ -297,7 +260,11 @@ void RegisterUploadRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, A
                }
                auto length = NumberHeader(ctx, "Upload-Length");
                if (!length) throw BadParameter("Upload-Length", "Upload-Length is required");
-               UploadMeta meta = ParseTusMetadata(ctx.Header("Upload-Metadata"), ParsePolicy(ctx));
+               TusMetadata tus = ParseTusMetadata(ctx.Header("Upload-Metadata"));
+               UploadMeta meta;
+               meta.policy = ParsePolicy(ctx);
+               meta.name = std::move(tus.name);
+               meta.description = std::move(tus.description);
                ResumableUpload u = co_await deps->uploads.CreateResumable(caller, meta, *length);
                Response r;
                r.status = bhttp::status::created;

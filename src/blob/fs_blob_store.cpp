@@ -12,6 +12,7 @@
 
 #include "core/errors.h"
 #include "core/ids.h"
+#include "obs/store_metrics.h"
 
 namespace imgd {
 namespace fs = std::filesystem;
@@ -156,6 +157,7 @@ std::unique_ptr<StagedBlob> FsBlobStore::Stage() {
 }
 
 void FsBlobStore::Commit(StagedBlob& staged, const std::string& key) {
+  StoreCallTimer timer("fs", "commit");
   auto& fsb = dynamic_cast<FsStagedBlob&>(staged);
   fs::path dest = PathOf(key);
   MakeDirsDurable(dest.parent_path());
@@ -165,6 +167,7 @@ void FsBlobStore::Commit(StagedBlob& staged, const std::string& key) {
 }
 
 void FsBlobStore::Put(const std::string& key, std::string_view bytes) {
+  StoreCallTimer timer("fs", "put");
   auto staged = Stage();
   staged->Write(bytes.data(), bytes.size());
   staged->Finish();
@@ -172,6 +175,7 @@ void FsBlobStore::Put(const std::string& key, std::string_view bytes) {
 }
 
 std::unique_ptr<BlobReader> FsBlobStore::Open(const std::string& key) {
+  StoreCallTimer timer("fs", "open");
   fs::path p = PathOf(key);
   int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -187,6 +191,7 @@ std::unique_ptr<BlobReader> FsBlobStore::Open(const std::string& key) {
 }
 
 std::optional<uint64_t> FsBlobStore::Stat(const std::string& key) {
+  StoreCallTimer timer("fs", "stat");
   struct stat st {};
   if (::stat(PathOf(key).c_str(), &st) != 0) {
     if (errno == ENOENT) return std::nullopt;
@@ -196,6 +201,7 @@ std::optional<uint64_t> FsBlobStore::Stat(const std::string& key) {
 }
 
 void FsBlobStore::Remove(const std::string& key) {
+  StoreCallTimer timer("fs", "remove");
   fs::path p = PathOf(key);
   if (::unlink(p.c_str()) != 0) {
     if (errno == ENOENT) return;

@@ -5,6 +5,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/url.hpp>
+#include <cctype>
 #include <cstdlib>
 #include <random>
 #include <stdexcept>
@@ -13,6 +14,7 @@
 #include "core/clock.h"
 #include "core/errors.h"
 #include "core/hash.h"
+#include "obs/store_metrics.h"
 
 namespace imgd {
 namespace asio = boost::asio;
@@ -219,7 +221,29 @@ std::string S3Client::CanonicalPath(const std::string& key) const {
   return path.empty() ? "/" : path;
 }
 
+namespace {
+
+// The kind of S3 call, for the store-call metrics: the method, and the multipart step or
+// listing it is.
+std::string S3Op(const S3Client::Request& r) {
+  std::string op = r.method;
+  for (auto& c : op) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const auto& [k, v] : r.query) {
+    if (k == "uploads") return op + (op == "post" ? " multipart-start" : " multipart-list");
+    if (k == "partNumber") return op + " multipart-part";
+    if (k == "uploadId") return op + " multipart-end";
+    if (k == "list-type") return op + " list";
+  }
+  for (const auto& [k, v] : r.headers) {
+    if (k == "x-amz-copy-source") return op + " copy";
+  }
+  return op;
+}
+
+}  // namespace
+
 S3Response S3Client::Send(const Request& r) {
+  StoreCallTimer timer("s3", S3Op(r));
   breaker_.Before();
   try {
     S3Response out = SendOnce(r);

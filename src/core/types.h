@@ -70,6 +70,9 @@ struct IdempotencyRecord {
 
 // What an upload does when the same user already has an image with identical bytes.
 enum class DuplicatePolicy { kReturnExisting, kReject, kNew };
+// "return" | "reject" | "new" (the onDuplicate values).
+std::string PolicyName(DuplicatePolicy p);
+std::optional<DuplicatePolicy> ParsePolicyName(std::string_view name);
 
 // Key of an original's bytes in the BlobStore (content-addressed).
 inline std::string OriginalKey(const std::string& sha256) { return "originals/" + sha256; }

@@ -6,11 +6,13 @@
 #include <optional>
 #include <stdexcept>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "core/clock.h"
 #include "core/errors.h"
 #include "core/ids.h"
+#include "obs/store_metrics.h"
 
 namespace imgd {
 namespace {
@@ -163,6 +165,18 @@ class PgMetaStore::Conn {
 
   // Runs one statement (prepared once per connection) with text parameters.
   PgResult Exec(const std::string& sql, const std::vector<Param>& params = {}) {
+    auto& op = ops_[sql];
+    if (op.empty()) op = StatementOp(sql);
+    StoreCallTimer timer("postgres", op);
+    try {
+      return ExecTimed(sql, params);
+    } catch (const Retry&) {
+      timer.Expected();  // a lost race, rerun by the caller: not a store failure
+      throw;
+    }
+  }
+
+  PgResult ExecTimed(const std::string& sql, const std::vector<Param>& params) {
     breaker_.Before();
     try {
       Ensure();
@@ -234,6 +248,7 @@ class PgMetaStore::Conn {
   CircuitBreaker& breaker_;
   PGconn* c_ = nullptr;
   std::unordered_set<std::string> prepared_;
+  std::unordered_map<std::string, std::string> ops_;  // statement → metrics op name
 };
 
 namespace {

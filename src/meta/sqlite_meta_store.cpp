@@ -8,6 +8,7 @@
 #include "core/clock.h"
 #include "core/errors.h"
 #include "core/ids.h"
+#include "obs/store_metrics.h"
 
 namespace imgd {
 namespace {
@@ -121,7 +122,7 @@ class SqliteMetaStore::Conn {
     Exec("PRAGMA foreign_keys=ON");
   }
   ~Conn() {
-    for (auto& [sql, st] : stmts_) sqlite3_finalize(st);
+    for (auto& [sql, p] : stmts_) sqlite3_finalize(p.st);
     sqlite3_close(db_);
   }
 
@@ -134,10 +135,12 @@ class SqliteMetaStore::Conn {
     }
   }
 
-  // A statement bound to this connection, reset on release.
+  // A statement bound to this connection, reset on release; timed as one store call from
+  // preparation to release (rows included).
   class Stmt {
    public:
-    Stmt(sqlite3* db, sqlite3_stmt* st) : db_(db), st_(st) {}
+    Stmt(sqlite3* db, sqlite3_stmt* st, const std::string& op)
+        : db_(db), st_(st), timer_("sqlite", op) {}
     ~Stmt() {
       sqlite3_reset(st_);
       sqlite3_clear_bindings(st_);
@@ -160,6 +163,8 @@ class SqliteMetaStore::Conn {
       if (rc == SQLITE_ROW) return true;
       if (rc == SQLITE_DONE) return false;
       last_rc_ = rc;
+      // A constraint violation is a decision the caller acts on (a duplicate), not a failure.
+      if ((rc & 0xff) == SQLITE_CONSTRAINT) timer_.Expected();
       throw StoreError(std::string("sqlite step: ") + sqlite3_errmsg(db_));
     }
     std::string Text(int col) const {
@@ -177,6 +182,7 @@ class SqliteMetaStore::Conn {
     sqlite3* db_;
     sqlite3_stmt* st_;
     int last_rc_ = 0;
+    StoreCallTimer timer_;
   };
 
   Stmt Prepare(const std::string& sql) {
@@ -187,16 +193,20 @@ class SqliteMetaStore::Conn {
           SQLITE_OK) {
         throw StoreError("sqlite prepare: " + std::string(sqlite3_errmsg(db_)));
       }
-      it = stmts_.emplace(sql, st).first;
+      it = stmts_.emplace(sql, Prepared{st, StatementOp(sql)}).first;
     }
-    return Stmt(db_, it->second);
+    return Stmt(db_, it->second.st, it->second.op);
   }
 
   int ExtendedErrcode() const { return sqlite3_extended_errcode(db_); }
 
  private:
   sqlite3* db_ = nullptr;
-  std::unordered_map<std::string, sqlite3_stmt*> stmts_;
+  struct Prepared {
+    sqlite3_stmt* st;
+    std::string op;  // for the store-call metrics
+  };
+  std::unordered_map<std::string, Prepared> stmts_;
 };
 
 namespace {

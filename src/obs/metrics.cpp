@@ -40,6 +40,9 @@ Metrics::Metrics() {
   Declare("imgd_variant_cache_requests_total", "counter",
           "Variant lookups by result (memory_hit, store_hit, coalesced, miss).");
   Declare("imgd_variant_store_errors_total", "counter", "Variants that could not be stored.");
+  Declare("imgd_store_operation_duration_seconds", "histogram",
+          "Store calls (statements, blob requests) by store and operation.", latency);
+  Declare("imgd_store_errors_total", "counter", "Store calls that failed, by store and operation.");
   Declare("imgd_rate_limited_total", "counter",
           "Requests refused by an abuse limit (client_requests, key_requests, upload_bytes, "
           "concurrent_uploads).");

@@ -9,59 +9,10 @@
 #include "core/clock.h"
 #include "core/errors.h"
 #include "core/ids.h"
+#include "service/upload_token.h"
 
 namespace imgd {
 namespace {
-
-constexpr std::string_view kTokenVersion = "u1";
-
-std::vector<std::string_view> Split(std::string_view s, char sep) {
-  std::vector<std::string_view> out;
-  for (;;) {
-    size_t p = s.find(sep);
-    out.push_back(s.substr(0, p));
-    if (p == std::string_view::npos) return out;
-    s.remove_prefix(p + 1);
-  }
-}
-
-template <typename T>
-bool ParseNumber(std::string_view s, T& out) {
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && p == s.data() + s.size() && !s.empty();
-}
-
-// What a pre-signed upload token says; everything but the signature is signed.
-struct Token {
-  std::string image_id;
-  uint64_t size = 0;
-  int64_t expires_s = 0;
-  DuplicatePolicy policy = DuplicatePolicy::kReturnExisting;
-  std::string key_id;
-  std::string sig;
-  std::string signed_part;  // "u1.<id>.<size>.<expires>.<policy>"
-};
-
-std::string TokenMessage(std::string_view method, std::string_view signed_part) {
-  return std::string(method) + "\n/v1/uploads\n" + std::string(signed_part);
-}
-
-std::optional<Token> ParseToken(std::string_view text) {
-  auto parts = Split(text, '.');
-  if (parts.size() != 7 || parts[0] != kTokenVersion) return std::nullopt;
-  Token t;
-  t.image_id = std::string(parts[1]);
-  auto policy = ParsePolicyName(parts[4]);
-  if (!IsUuid(t.image_id) || !ParseNumber(parts[2], t.size) ||
-      !ParseNumber(parts[3], t.expires_s) || !policy) {
-    return std::nullopt;
-  }
-  t.policy = *policy;
-  t.key_id = std::string(parts[5]);
-  t.sig = std::string(parts[6]);
-  t.signed_part = std::string(text.substr(0, text.size() - parts[5].size() - parts[6].size() - 2));
-  return t;
-}
 
 // Refuses, as early as its first bytes, an upload that is not a JPEG.
 class JpegPrefixCheck final : public ChunkSource {
@@ -115,25 +66,6 @@ class LeaseRenewer final : public ChunkSource {
 
 }  // namespace
 
-std::string PolicyName(DuplicatePolicy p) {
-  switch (p) {
-    case DuplicatePolicy::kReject:
-      return "reject";
-    case DuplicatePolicy::kNew:
-      return "new";
-    case DuplicatePolicy::kReturnExisting:
-      break;
-  }
-  return "return";
-}
-
-std::optional<DuplicatePolicy> ParsePolicyName(std::string_view name) {
-  if (name == "return") return DuplicatePolicy::kReturnExisting;
-  if (name == "reject") return DuplicatePolicy::kReject;
-  if (name == "new") return DuplicatePolicy::kNew;
-  return std::nullopt;
-}
-
 UploadService::UploadService(ImageService& images, MetaStore& meta, BlobStore& blobs, Pools pools,
                              Metrics& metrics, const UrlSigner& signer, UrlFetcher& fetcher,
                              UploadServiceOptions opts)
@@ -163,26 +95,22 @@ boost::asio::awaitable<UploadService::Presigned> UploadService::CreatePresigned(
     p.url = *direct;
     p.direct = true;
   } else {
-    const std::string signed_part = std::string(kTokenVersion) + "." + p.image.id + "." +
-                                    std::to_string(size) + "." + std::to_string(expires_s) + "." +
-                                    PolicyName(meta.policy);
-    auto sig = signer_.Sign(TokenMessage("PUT", signed_part));
-    p.url = "/v1/uploads/" + signed_part + "." + sig.key_id + "." + sig.sig;
+    p.url =
+        "/v1/uploads/" + MakeUploadToken(signer_, "PUT", p.image.id, size, expires_s, meta.policy);
   }
   metrics_.Inc("imgd_presigned_uploads_total", {{"step", "created"}});
   co_return p;
 }
 
 bool UploadService::IsPresignedToken(std::string_view segment) {
-  return segment.substr(0, kTokenVersion.size() + 1) == std::string(kTokenVersion) + ".";
+  return LooksLikeUploadToken(segment);
 }
 
 boost::asio::awaitable<UploadResult> UploadService::CompletePresigned(
     std::string_view text, std::string_view method, std::optional<uint64_t> content_length,
     ChunkSource& body) {
-  std::optional<Token> token = ParseToken(text);
-  if (!token ||
-      !signer_.Verify(token->key_id, TokenMessage(method, token->signed_part), token->sig)) {
+  std::optional<UploadToken> token = VerifyUploadToken(signer_, method, text);
+  if (!token) {
     metrics_.Inc("imgd_presigned_uploads_total", {{"step", "refused"}});
     throw Forbidden("the upload URL is not valid (altered, or not for " + std::string(method) +
                     ")");

@@ -32,10 +32,6 @@ struct UploadServiceOptions {
   uint64_t max_upload_bytes = 1ull << 30;
 };
 
-// "return" | "reject" | "new" ↔ DuplicatePolicy.
-std::string PolicyName(DuplicatePolicy p);
-std::optional<DuplicatePolicy> ParsePolicyName(std::string_view name);
-
 class UploadService {
  public:
   UploadService(ImageService& images, MetaStore& meta, BlobStore& blobs, Pools pools,

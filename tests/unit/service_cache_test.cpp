@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "obs/log.h"
+#include "obs/store_metrics.h"
 #include "service/ready_image_cache.h"
 
 using namespace imgd;
@@ -74,4 +75,15 @@ TEST(Log, JsonStringsEscapeQuotesControlsAndNonAsciiBytes) {
   // Whatever the bytes, the result parses as one JSON string (a byte >= 0x80 reads back as
   // the code point of the same number).
   EXPECT_EQ(boost::json::parse(out).as_string(), "a\"b\\c\n\x01\xc3\xbf/");
+}
+
+TEST(StoreMetrics, StatementOpNamesVerbAndTable) {
+  EXPECT_EQ(StatementOp("SELECT id, sha256 FROM images WHERE id = ?"), "select images");
+  EXPECT_EQ(StatementOp("  insert INTO blobs(sha256, size) VALUES ($1, $2)"), "insert blobs");
+  EXPECT_EQ(StatementOp("UPDATE blobs SET refcount = refcount - 1"), "update blobs");
+  EXPECT_EQ(StatementOp("DELETE FROM images WHERE id=?"), "delete images");
+  EXPECT_EQ(StatementOp("BEGIN IMMEDIATE"), "begin");
+  EXPECT_EQ(StatementOp("SELECT 1"), "select");
+  EXPECT_EQ(StatementOp(""), "empty");
+  EXPECT_LE(StatementOp("SELECT x FROM " + std::string(100, 'a')).size(), 40u);
 }

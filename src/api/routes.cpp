@@ -358,7 +358,17 @@ void RegisterRoutes(http::Router& router, ApiDeps d) {
                  // transform.
                  const std::string etag = TransformService::VariantEtag(im.sha256, spec);
                  if (auto r = NotModified(ctx, etag, deps->cache_control)) co_return std::move(*r);
-                 Variant v = co_await deps->transforms.Get(im, spec);
+                 Variant v;
+                 bool missing = false;
+                 try {
+                   v = co_await deps->transforms.Get(im, spec);
+                 } catch (const OriginalMissing&) {
+                   missing = true;  // (no co_await inside a handler)
+                 }
+                 if (missing) {
+                   co_await deps->images.ConfirmReady(im.id);  // 404 once deleted
+                   throw OriginalMissing(im.id);
+                 }
                  co_return ServeBytes(ctx, etag, deps->cache_control,
                                       std::make_shared<MemorySource>(v.bytes));
                }

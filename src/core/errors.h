@@ -76,6 +76,18 @@ inline ApiError UnsupportedMediaType(std::string detail) {
 inline ApiError Unprocessable(std::string detail, std::string slug = "unprocessable-image") {
   return ApiError(422, std::move(slug), "Unprocessable Content", std::move(detail));
 }
+// The original bytes of an image are not in the blob store. Usually the image was just
+// deleted (another request still held its record); callers that can look again answer 404
+// then. Otherwise the bytes were lost outside imgd's control: 503.
+class OriginalMissing : public ApiError {
+ public:
+  explicit OriginalMissing(const std::string& image_id)
+      : ApiError(503, "unavailable", "Service Unavailable",
+                 "the bytes of image " + image_id + " are missing") {
+    retry_after = 5;
+  }
+};
+
 // A rate limit refused the request: 429 with Retry-After and RateLimit-* headers.
 inline ApiError TooManyRequests(std::string detail, double retry_after_s, double limit,
                                 double remaining, double reset_s) {

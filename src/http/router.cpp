@@ -48,8 +48,9 @@ bool MatchSegments(const Route& r, const std::vector<std::string>& segs,
 Router::Match Router::Find(bhttp::verb method, const std::string& path) const {
   Match m;
   auto segs = SplitPath(path);
-  // A trailing slash is a different resource; keep paths exact.
+  // A trailing slash or an empty segment ("//") names a different resource; keep paths exact.
   if (path.size() > 1 && path.back() == '/') return m;
+  if (path.find("//") != std::string::npos) return m;
   for (const auto& r : routes_) {
     std::unordered_map<std::string, std::string> params;
     if (!MatchSegments(r, segs, params)) continue;

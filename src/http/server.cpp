@@ -450,7 +450,10 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn) {
     auto parsed = ParseTarget(target);
     try {
       if (!parsed) throw BadRequest("malformed request target");
-      if (opts_.client_requests) {
+      // Health checks and scrapes come from a few monitoring addresses: never limited.
+      const bool operational =
+          parsed->first == "/healthz" || parsed->first == "/readyz" || parsed->first == "/metrics";
+      if (opts_.client_requests && !operational) {
         RateDecision d = opts_.client_requests->Take(client_ip);
         if (!d.allowed) {
           metrics_.Inc("imgd_rate_limited_total", {{"limit", "client_requests"}});

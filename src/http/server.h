@@ -72,9 +72,11 @@ class Server {
   const Router& router_;
   Metrics& metrics_;
   boost::asio::thread_pool& blocking_;
-  // ioc_ also runs the acceptor, signals and periodic tasks; extra_ are the other threads'.
-  boost::asio::io_context ioc_{1};
+  // The other network threads' contexts. Declared before ioc_ so they outlive it: an accept
+  // still pending on ioc_ at shutdown holds a socket of one of them.
   std::vector<std::unique_ptr<boost::asio::io_context>> extra_;
+  // Runs the acceptor, signals, periodic tasks and its share of the connections.
+  boost::asio::io_context ioc_{1};
   size_t next_context_ = 0;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::mutex conns_mu_;

@@ -283,10 +283,20 @@ boost::asio::awaitable<Content> ImageService::OpenContent(const std::string& id)
     c.image = RequireReady(meta_.GetImage(id), id);
     ready_.Put(c.image);
     c.reader = blobs_.Open(OriginalKey(c.image.sha256));
-    // Only possible if the bytes were lost outside imgd's control.
-    if (!c.reader) throw Unavailable("the bytes of image " + id + " are missing", 5);
+    if (!c.reader) {
+      // Deleted between the two lookups (404), or lost outside imgd's control (503).
+      ready_.Erase(id);
+      RequireReady(meta_.GetImage(id), id);
+      throw OriginalMissing(id);
+    }
     return c;
   });
+}
+
+boost::asio::awaitable<void> ImageService::ConfirmReady(const std::string& id) {
+  ready_.Erase(id);
+  auto image = co_await Offload(pools_.blocking, [&] { return meta_.GetImage(id); });
+  RequireReady(std::move(image), id);
 }
 
 boost::asio::awaitable<Image> ImageService::GetReady(const std::string& id, const User* caller) {

@@ -96,6 +96,9 @@ class ImageService {
 
   // A ready image's bytes, for anyone holding its id (404 missing, 409 pending).
   boost::asio::awaitable<Content> OpenContent(const std::string& id);
+  // Asks the metadata store again, past the cache: 404 when the image is gone, 409 when
+  // pending (after OriginalMissing, to tell a delete that just happened from lost bytes).
+  boost::asio::awaitable<void> ConfirmReady(const std::string& id);
   // A ready image's record (404 missing, 409 pending): for anyone holding its id, or with
   // caller set, for its owner or the admin only (403 otherwise).
   boost::asio::awaitable<Image> GetReady(const std::string& id, const User* caller = nullptr);

@@ -83,7 +83,7 @@ boost::asio::awaitable<Variant> TransformService::Make(const Image& image,
       }
     }
     l.original = blobs_.Open(OriginalKey(image.sha256));
-    if (!l.original) throw Unavailable("the bytes of image " + image.id + " are missing", 5);
+    if (!l.original) throw OriginalMissing(image.id);
     auto info = ReadJpegInfo(*l.original);
     if (!info) throw Unprocessable("the original of image " + image.id + " is not decodable");
     l.info = std::move(*info);

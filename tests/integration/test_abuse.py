@@ -29,6 +29,7 @@ def wait_for(condition, timeout=10):
     while time.monotonic() < deadline:
         if condition():
             return True
+        time.sleep(0.01)  # polling a condition with a deadline, not waiting for an event
     return False
 
 
@@ -62,9 +63,13 @@ class RateLimitTest(unittest.TestCase):
     def test_per_address_requests(self):
         server = Server(extra_args=["--rate-limit-ip", "1"], nodes=1).start()  # burst 2
         try:
-            codes = [server.request("GET", "/healthz").status for _ in range(3)]
-            self.assertEqual(codes[:2], [200, 200])
+            missing = "/v1/images/0190f0a0-0000-7000-8000-000000000001/content"
+            codes = [server.request("GET", missing).status for _ in range(3)]
+            self.assertEqual(codes[:2], [404, 404])
             self.assertEqual(codes[2], 429)
+            # Health checks and scrapes are never limited.
+            self.assertEqual(server.request("GET", "/healthz").status, 200)
+            self.assertIn('imgd_rate_limited_total{limit="client_requests"} 1', server.metrics())
         finally:
             server.cleanup()
 
@@ -185,3 +190,129 @@ class ConcurrentUploadCapTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class HostileRequestTest(unittest.TestCase):
+    """Every keyed endpoint without and with a wrong key; ids that try to escape; a flood of
+    invalid keys; deletes racing reads. Nothing crashes, nothing leaks between users."""
+
+    @classmethod
+    def setUpClass(cls):
+        # Readers here run flat out from one address, far above --rate-limit-ip (tested on
+        # its own above); the limit would answer for the server.
+        cls.server = Server(extra_args=["--rate-limit-ip", "0"], nodes=1).start()
+        cls.alice = cls.server.create_user("alice")["apiKey"]
+        cls.bob = cls.server.create_user("bob")["apiKey"]
+        cls.photo = corpus_bytes("real/real_01_skagen_800x533.jpg")
+        cls.image = cls.server.upload(cls.photo, cls.alice).json()["imageId"]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.cleanup()
+
+    def keyed_endpoints(self):
+        i = self.image
+        return [("POST", "/v1/users", b'{"userName":"x","userEmail":"x@example.com"}'),
+                ("GET", "/v1/users/me", None), ("POST", "/v1/images", self.photo),
+                ("GET", "/v1/images", None), ("GET", f"/v1/images/{i}", None),
+                ("PATCH", f"/v1/images/{i}", b'{"imageName":"stolen"}'),
+                ("DELETE", f"/v1/images/{i}", None),
+                ("PUT", f"/v1/images/{i}/transform", b'{"resizeWidth":10}'),
+                ("POST", f"/v1/images/{i}/complete", None),
+                ("POST", "/v1/uploads", None)]
+
+    def test_every_keyed_endpoint_refuses_no_key_and_a_wrong_key(self):
+        for method, path, body in self.keyed_endpoints():
+            for key in (None, "imgd_" + "A" * 43, "not a key at all", "Bearer"):
+                r = self.server.request(method, path, body, {"Tus-Resumable": "1.0.0"}, key=key)
+                self.assertEqual(r.status, 401, (method, path, key, r.body[:200]))
+                self.assertEqual(r.header("content-type"), "application/problem+json")
+        # Another user's key: the image is not theirs (never 200, never a change).
+        for method, path, body in self.keyed_endpoints()[4:8]:
+            r = self.server.request(method, path, body, key=self.bob)
+            self.assertIn(r.status, (403, 404), (method, path, r.body[:200]))
+        r = self.server.request("GET", f"/v1/images/{self.image}", key=self.alice)
+        self.assertEqual(r.status, 200)
+        self.assertNotEqual(r.json().get("imageName"), "stolen")
+
+    def test_ids_and_paths_that_try_to_escape_are_404(self):
+        for path in ["/v1/images/../../etc/passwd", "/v1/images/..%2f..%2fetc%2fpasswd/content",
+                     "/v1/images/%2e%2e/content", "/v1/images/.%00./content",
+                     "/v1/images/" + "a" * 5000 + "/content", "/v1/uploads/..%2F..%2Fimgd.db",
+                     "/v1/images/originals%2F" + "0" * 64 + "/content",
+                     "//v1/images", "/v1/images/%ff%fe/content"]:
+            r = self.server.request("GET", path, key=self.alice)
+            self.assertIn(r.status, (400, 404), (path, r.status))
+            self.assertNotIn(b"root:", r.body)
+        self.assertEqual(self.server.request("GET", "/healthz").status, 200)
+
+    def test_deletes_while_reading_never_serve_a_broken_answer(self):
+        import threading
+        ids = [self.server.upload(unique_copy(self.photo, n), self.alice).json()["imageId"]
+               for n in range(20)]
+        results, stop = [], threading.Event()
+
+        def reader():
+            conn = self.server.conn()
+            while not stop.is_set():
+                for i in ids:
+                    r = self.server.request("GET", f"/v1/images/{i}/content?w=64", conn=conn)
+                    results.append((r.status, r.body[:2]))
+            conn.close()
+
+        threads = [threading.Thread(target=reader) for _ in range(3)]
+        for t in threads:
+            t.start()
+        try:
+            self.assertTrue(wait_for(lambda: len(results) >= 30))  # reads are under way
+            for i in ids:
+                self.assertEqual(self.server.request("DELETE", f"/v1/images/{i}",
+                                                     key=self.alice).status, 204)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=60)
+        self.assertTrue(results)
+        for status, head in results:
+            self.assertIn(status, (200, 404))
+            if status == 200:
+                self.assertEqual(head, b"\xff\xd8")
+        for i in ids:  # all gone now, here and for their variants
+            self.assertEqual(self.server.request("GET", f"/v1/images/{i}/content?w=64").status,
+                             404)
+
+
+class InvalidKeyFloodTest(unittest.TestCase):
+    def test_a_flood_of_invalid_keys_gets_401s_then_429s_and_the_server_stays_up(self):
+        # Its own server: the flood spends this address's request budget (1000/s, bursts of
+        # 2000), which the other tests must not share.
+        server = Server(nodes=1).start()
+        try:
+            alice = server.create_user("alice")["apiKey"]
+            conn = server.conn()
+            statuses = []
+            for n in range(1500):  # within the burst: every one is judged, and refused
+                r = server.request("GET", "/v1/users/me", key=f"imgd_bogus{n:06d}", conn=conn)
+                statuses.append(r.status)
+            self.assertEqual(set(statuses), {401})
+            # Beyond the burst the address is slowed down with 429s, never served.
+            more = set()
+            for n in range(3000):
+                r = server.request("GET", "/v1/users/me", key=f"imgd_more{n:06d}", conn=conn)
+                more.add(r.status)
+                if r.status == 429:
+                    break
+            conn.close()
+            self.assertIn(429, more)
+            self.assertLessEqual(more, {401, 429})
+            self.assertIn('imgd_rate_limited_total{limit="client_requests"}', server.metrics())
+            self.assertIn(server.request("GET", "/v1/users/me", key=alice).status, (200, 429))
+        finally:
+            server.cleanup()
+
+
+
+def unique_copy(data, n):
+    """The same JPEG with a COM segment naming n: distinct bytes, same picture."""
+    tag = f"copy-{n}".encode()
+    return data[:2] + b"\xff\xfe" + (len(tag) + 2).to_bytes(2, "big") + tag + data[2:]

@@ -316,7 +316,8 @@ def main():
                "uploads": [], "mix": [], "profiles": {}}
     results["config"]["upload_counts"] = {str(k): v for k, v in CFG["upload_counts"].items()}
 
-    mix_imgd = Imgd().start()
+    # The mix's four sizes are the site's presets, kept in the store as soon as they are made.
+    mix_imgd = Imgd(extra_args=["--allowed-sizes", ",".join(f"{w}x" for w in wl.MIX_SIZES)]).start()
     try:
         log(f"mix: {CFG['mix_images']} images x {len(wl.MIX_SIZES)} sizes")
         ctx["imgd_mix"] = mix_imgd

@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 #include <charconv>
+#include <exception>
 #include <set>
 
 #include "api/common.h"
@@ -359,15 +360,19 @@ void RegisterRoutes(http::Router& router, ApiDeps d) {
                  const std::string etag = TransformService::VariantEtag(im.sha256, spec);
                  if (auto r = NotModified(ctx, etag, deps->cache_control)) co_return std::move(*r);
                  Variant v;
-                 bool missing = false;
+                 // The image may be deleted while its variant is made (the original gone
+                 // before or during the read): that is a 404, not a store failure.
+                 std::exception_ptr failure;
                  try {
                    v = co_await deps->transforms.Get(im, spec);
                  } catch (const OriginalMissing&) {
-                   missing = true;  // (no co_await inside a handler)
+                   failure = std::current_exception();  // (no co_await inside a handler)
+                 } catch (const StoreError&) {
+                   failure = std::current_exception();
                  }
-                 if (missing) {
+                 if (failure) {
                    co_await deps->images.ConfirmReady(im.id);  // 404 once deleted
-                   throw OriginalMissing(im.id);
+                   std::rethrow_exception(failure);
                  }
                  co_return ServeBytes(ctx, etag, deps->cache_control,
                                       std::make_shared<MemorySource>(v.bytes));

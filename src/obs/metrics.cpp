@@ -40,6 +40,8 @@ Metrics::Metrics() {
   Declare("imgd_variant_cache_requests_total", "counter",
           "Variant lookups by result (memory_hit, store_hit, coalesced, miss).");
   Declare("imgd_variant_store_errors_total", "counter", "Variants that could not be stored.");
+  Declare("imgd_variant_store_deferred_total", "counter",
+          "Variants made but not stored: a size not in --allowed-sizes made for the first time.");
   Declare("imgd_store_operation_duration_seconds", "histogram",
           "Store calls (statements, blob requests) by store and operation.", latency);
   Declare("imgd_store_errors_total", "counter", "Store calls that failed, by store and operation.");

@@ -114,7 +114,12 @@ boost::asio::awaitable<Variant> TransformService::Make(const Image& image,
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   Variant v{std::make_shared<const std::string>(std::move(r.jpeg)), r.width, r.height};
   cache_.Put(key, v);
-  if (opts_.store_variants) {
+  bool preset = false;
+  for (auto [w, h] : opts_.limits.allowed_sizes)
+    preset = preset || (w == spec.width && h == spec.height);
+  const bool store = opts_.store_variants && admission_.ShouldStore(key, preset);
+  if (opts_.store_variants && !store) metrics_.Inc("imgd_variant_store_deferred_total");
+  if (store) {
     // Variants can always be made again: storing one is off the request's path.
     boost::asio::post(pools_.blocking, [this, key, bytes = v.bytes] {
       try {

@@ -16,6 +16,7 @@
 #include "image/transform_spec.h"
 #include "obs/metrics.h"
 #include "service/transform_pool.h"
+#include "service/variant_admission.h"
 #include "service/variant_cache.h"
 
 namespace imgd {
@@ -58,6 +59,7 @@ class TransformService {
   TransformServiceOptions opts_;
   TransformPool pool_;
   VariantCache cache_;
+  VariantAdmission admission_;
   SingleFlight<Variant> flights_;
 };
 

@@ -257,7 +257,7 @@ class HostileRequestTest(unittest.TestCase):
             while not stop.is_set():
                 for i in ids:
                     r = self.server.request("GET", f"/v1/images/{i}/content?w=64", conn=conn)
-                    results.append((r.status, r.body[:2]))
+                    results.append((r.status, r.body[:300]))
             conn.close()
 
         threads = [threading.Thread(target=reader) for _ in range(3)]
@@ -273,13 +273,65 @@ class HostileRequestTest(unittest.TestCase):
             for t in threads:
                 t.join(timeout=60)
         self.assertTrue(results)
-        for status, head in results:
-            self.assertIn(status, (200, 404))
+        for status, body in results:
+            self.assertIn(status, (200, 404), body)
             if status == 200:
-                self.assertEqual(head, b"\xff\xd8")
+                self.assertEqual(body[:2], b"\xff\xd8")
         for i in ids:  # all gone now, here and for their variants
             self.assertEqual(self.server.request("GET", f"/v1/images/{i}/content?w=64").status,
                              404)
+
+
+class ManySizesTest(unittest.TestCase):
+    """A client walking through thousands of distinct variant sizes of one image."""
+
+    def test_ten_thousand_sizes_against_presets_are_refused_and_store_nothing(self):
+        server = Server(extra_args=["--only-allowed-sizes", "true", "--allowed-sizes",
+                                    "300x,600x"], nodes=1).start()
+        try:
+            key = server.create_user("u")["apiKey"]
+            image = server.upload(corpus_bytes("real/real_01_skagen_800x533.jpg"),
+                                  key).json()["imageId"]
+            conn = server.conn()
+            statuses = {}
+            for w in range(1, 10001):
+                r = server.request("GET", f"/v1/images/{image}/content?w={w}", conn=conn)
+                statuses[r.status] = statuses.get(r.status, 0) + 1
+            conn.close()
+            self.assertLessEqual(set(statuses), {200, 400, 429})  # 429: the address limit
+            self.assertLessEqual(statuses.get(200, 0), 2)  # at most the two presets
+            self.assertGreater(statuses.get(400, 0), 1500)  # the burst alone allows 2,000
+            server.stop()  # drains background stores
+            server.start()
+            self.assertLessEqual(len(server.stored_keys("variants/")), 2)
+            self.assertEqual(server.request("GET", f"/v1/images/{image}/content?w=300").status,
+                             200)
+        finally:
+            server.cleanup()
+
+    def test_one_off_sizes_are_not_stored_and_a_repeated_size_is(self):
+        # No memory cache, so every request makes its variant again.
+        server = Server(extra_args=["--variant-cache-bytes", "0", "--rate-limit-ip", "0"],
+                        nodes=1).start()
+        try:
+            key = server.create_user("u")["apiKey"]
+            image = server.upload(corpus_bytes("real/real_01_skagen_800x533.jpg"),
+                                  key).json()["imageId"]
+            conn = server.conn()
+            for w in range(100, 400):
+                r = server.request("GET", f"/v1/images/{image}/content?w={w}", conn=conn)
+                self.assertEqual(r.status, 200, w)
+            again = server.request("GET", f"/v1/images/{image}/content?w=150", conn=conn)
+            self.assertEqual(again.status, 200)
+            conn.close()
+            self.assertIn("imgd_variant_store_deferred_total 300", server.metrics())
+            server.stop()
+            server.start()
+            stored = server.stored_keys("variants/")
+            self.assertEqual(len(stored), 1, stored)  # only the size asked for twice
+            self.assertIn("w150", stored[0])
+        finally:
+            server.cleanup()
 
 
 class InvalidKeyFloodTest(unittest.TestCase):

@@ -240,7 +240,7 @@ class VariantLifecycleTest(unittest.TestCase):
         return server.stored_keys("variants/")
 
     def test_variants_are_stored_and_go_with_the_last_reference(self):
-        server = Server().start()
+        server = Server(extra_args=["--allowed-sizes", "200x"]).start()  # a preset: kept at once
         try:
             a = server.create_user("a")["apiKey"]
             b = server.create_user("b")["apiKey"]

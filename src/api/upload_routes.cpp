@@ -177,8 +177,8 @@ http::Handler Idempotent(std::shared_ptr<ApiDeps> deps, AuthFn auth, http::Handl
       deps->metrics.Inc("imgd_idempotent_replays_total");
       co_return r;
     }
-    RequestContext inner_ctx{ctx.header,    ctx.path, ctx.query, ctx.params, ctx.request_id,
-                             ctx.client_ip, ctx.head, hashed,    ctx.user_id};
+    RequestContext inner_ctx{ctx.header,    ctx.path, ctx.query, ctx.params,  ctx.request_id,
+                             ctx.client_ip, ctx.head, hashed,    ctx.user_id, ctx.trace};
     Response r;
     std::exception_ptr failure;
     try {

@@ -11,13 +11,10 @@
 #include <stdexcept>
 
 namespace imgd {
-namespace {
 
 void FillRandom(unsigned char* p, size_t n) {
   if (RAND_bytes(p, static_cast<int>(n)) != 1) throw std::runtime_error("RAND_bytes failed");
 }
-
-}  // namespace
 
 std::string NewUuidV7() {
   // 48-bit unix ms, then a 12-bit counter (rand_a) that keeps ids monotonic within a ms,

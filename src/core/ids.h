@@ -1,5 +1,6 @@
 #pragma once
 // Identifiers and secrets: UUIDv7 ids (time-ordered, never sequential) and random tokens.
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -18,6 +19,9 @@ std::string NewRequestId();
 
 // True when s is a canonical lowercase or uppercase UUID text (8-4-4-4-12 hex).
 bool IsUuid(std::string_view s);
+
+// n cryptographically random bytes (OpenSSL). Thread-safe.
+void FillRandom(unsigned char* p, size_t n);
 
 // `n` cryptographically random bytes as unpadded base64url. Thread-safe.
 std::string RandomToken(size_t n);

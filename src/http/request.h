@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "core/chunk_source.h"
+#include "http/trace_context.h"
 
 namespace imgd::http {
 
@@ -21,6 +22,8 @@ struct RequestContext {
   ChunkSource& body;
   // Set by handlers once the caller is known, for the access log.
   std::string user_id;
+  // This request's W3C trace (continued from its traceparent, or new).
+  TraceContext trace;
 
   std::string Header(boost::beast::http::field f) const {
     auto it = header.find(f);

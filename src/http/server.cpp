@@ -432,6 +432,7 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn) {
                        ? std::string(it->value())
                        : NewRequestId();
     }
+    const TraceContext trace = StartSpan(req["traceparent"]);
     const bool expect_continue =
         beast::iequals(req[bhttp::field::expect], "100-continue") && req.version() >= 11;
     bool keep_alive = req.keep_alive();
@@ -483,9 +484,8 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn) {
           throw PayloadTooLarge("declared Content-Length exceeds the upload limit of " +
                                 std::to_string(opts_.max_body_bytes) + " bytes");
         }
-        RequestContext ctx{hdr,        parsed->first, parsed->second,     match.params,
-                           request_id, client_ip,     match.head_via_get, body,
-                           {}};
+        RequestContext ctx{hdr,       parsed->first,      parsed->second, match.params, request_id,
+                           client_ip, match.head_via_get, body,           {},           trace};
         try {
           resp = co_await match.route->handler(ctx);
         } catch (...) {
@@ -499,11 +499,13 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn) {
     } catch (const ApiError& e) {
       resp = Problem(e, request_id);
     } catch (const StoreError& e) {
-      LogJson("error", "store failure", {{"requestId", request_id}, {"error", e.what()}});
+      LogJson("error", "store failure",
+              {{"requestId", request_id}, {"traceId", trace.trace_id}, {"error", e.what()}});
       resp =
           Problem(Unavailable("storage is temporarily unavailable; retry shortly", 2), request_id);
     } catch (const std::exception& e) {
-      LogJson("error", "unhandled error", {{"requestId", request_id}, {"error", e.what()}});
+      LogJson("error", "unhandled error",
+              {{"requestId", request_id}, {"traceId", trace.trace_id}, {"error", e.what()}});
       resp = Problem(ApiError(500, "internal", "Internal Server Error",
                               "an unexpected error occurred; it has been logged"),
                      request_id);
@@ -585,6 +587,11 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn) {
     line += FormatIsoMs(NowMs());
     line += R"(","level":"info","msg":"request","requestId":)";
     AppendJsonString(line, request_id);
+    line += R"(,"traceId":")";
+    line += trace.trace_id;
+    line += R"(","spanId":")";
+    line += trace.span_id;
+    line += '"';
     line += R"(,"method":)";
     AppendJsonString(line, method);
     line += R"(,"route":)";

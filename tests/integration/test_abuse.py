@@ -336,32 +336,23 @@ class ManySizesTest(unittest.TestCase):
 
 class InvalidKeyFloodTest(unittest.TestCase):
     def test_a_flood_of_invalid_keys_gets_401s_then_429s_and_the_server_stays_up(self):
-        # Its own server: the flood spends this address's request budget (1000/s, bursts of
-        # 2000), which the other tests must not share.
-        server = Server(nodes=1).start()
+        # A low per-address rate (20/s, bursts of 40), so even a slow client (a sanitizer
+        # build) outruns it; its own server so no other test shares the budget.
+        server = Server(extra_args=["--rate-limit-ip", "20"], nodes=1).start()
         try:
-            alice = server.create_user("alice")["apiKey"]
             conn = server.conn()
             statuses = []
-            for n in range(1500):  # within the burst: every one is judged, and refused
+            for n in range(2000):
                 r = server.request("GET", "/v1/users/me", key=f"imgd_bogus{n:06d}", conn=conn)
                 statuses.append(r.status)
-            self.assertEqual(set(statuses), {401})
-            # Beyond the burst the address is slowed down with 429s, never served.
-            more = set()
-            for n in range(3000):
-                r = server.request("GET", "/v1/users/me", key=f"imgd_more{n:06d}", conn=conn)
-                more.add(r.status)
-                if r.status == 429:
-                    break
             conn.close()
-            self.assertIn(429, more)
-            self.assertLessEqual(more, {401, 429})
+            self.assertEqual(set(statuses[:30]), {401})  # within the burst: judged, refused
+            self.assertEqual(set(statuses), {401, 429})  # then slowed down, never served
+            self.assertGreater(statuses.count(429), 1000)
             self.assertIn('imgd_rate_limited_total{limit="client_requests"}', server.metrics())
-            self.assertIn(server.request("GET", "/v1/users/me", key=alice).status, (200, 429))
+            self.assertEqual(server.request("GET", "/healthz").status, 200)
         finally:
             server.cleanup()
-
 
 
 def unique_copy(data, n):

@@ -44,6 +44,29 @@ class ApiTest(ServerTest):
         self.assertRegex(self.server.request("GET", "/healthz").header("x-request-id"),
                          r"^[0-9a-f-]{36}$")
 
+    def log_line(self, request_id):
+        # The line is written once the response is sent, so it may trail our read.
+        deadline = time.monotonic() + 10
+        while True:
+            with open(self.server.stderr_path) as f:
+                lines = [json.loads(l) for l in f if request_id in l]
+            if lines or time.monotonic() > deadline:
+                return lines
+
+    def test_access_log_carries_the_w3c_trace(self):
+        trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+        self.server.request("GET", "/healthz", headers={
+            "X-Request-Id": "trace-check-1", "traceparent": f"00-{trace}-00f067aa0ba902b7-01"})
+        self.server.request("GET", "/healthz", headers={
+            "X-Request-Id": "trace-check-2", "traceparent": "00-zz-not-valid"})
+        [continued] = self.log_line("trace-check-1")
+        [fresh] = self.log_line("trace-check-2")
+        self.assertEqual(continued["traceId"], trace)
+        self.assertRegex(continued["spanId"], r"^[0-9a-f]{16}$")
+        self.assertNotEqual(continued["spanId"], "00f067aa0ba902b7")
+        self.assertRegex(fresh["traceId"], r"^[0-9a-f]{32}$")
+        self.assertNotEqual(fresh["traceId"], trace)
+
     def test_access_log_has_one_json_line_per_request(self):
         self.server.request("GET", "/v1/users/me", key=self.alice["apiKey"],
                             headers={"X-Request-Id": "log-check-1"})

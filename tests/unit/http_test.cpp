@@ -4,6 +4,7 @@
 #include "http/multipart.h"
 #include "http/range.h"
 #include "http/router.h"
+#include "http/trace_context.h"
 
 using namespace imgd;
 using namespace imgd::http;
@@ -117,4 +118,42 @@ TEST(Multipart, BoundaryFromContentType) {
   EXPECT_EQ(MultipartBoundary("Multipart/Form-Data; charset=x; boundary=\"a b\""), "a b");
   EXPECT_EQ(MultipartBoundary("multipart/mixed; boundary=abc"), std::nullopt);
   EXPECT_EQ(MultipartBoundary("multipart/form-data"), std::nullopt);
+}
+
+TEST(TraceContext, ContinuesAValidTraceparent) {
+  auto t = imgd::http::ParseTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(t->parent_id, "00f067aa0ba902b7");
+  EXPECT_TRUE(t->sampled);
+  imgd::http::TraceContext s =
+      imgd::http::StartSpan("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00");
+  EXPECT_EQ(s.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(s.span_id.size(), 16u);
+  EXPECT_NE(s.span_id, "00f067aa0ba902b7");
+  EXPECT_FALSE(s.sampled);
+  EXPECT_EQ(imgd::http::Traceparent(s), "00-4bf92f3577b34da6a3ce929d0e0e4736-" + s.span_id + "-00");
+  // A later version with an extra field is read by its version-00 fields.
+  EXPECT_TRUE(imgd::http::ParseTraceparent(
+      "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-the-future-adds"));
+}
+
+TEST(TraceContext, RefusesMalformedHeadersAndStartsANewTrace) {
+  for (const char* bad :
+       {"", "00", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",    // zero trace
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",    // zero parent
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",    // uppercase
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",    // version ff
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",  // 00 + extra
+        "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01",    // not hex
+        "00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01"}) {
+    EXPECT_FALSE(imgd::http::ParseTraceparent(bad)) << bad;
+  }
+  imgd::http::TraceContext a = imgd::http::StartSpan("garbage");
+  imgd::http::TraceContext b = imgd::http::StartSpan("");
+  EXPECT_EQ(a.trace_id.size(), 32u);
+  EXPECT_NE(a.trace_id, b.trace_id);
+  EXPECT_TRUE(a.parent_id.empty());
+  EXPECT_TRUE(imgd::http::ParseTraceparent(imgd::http::Traceparent(a)));
 }

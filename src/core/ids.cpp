@@ -53,7 +53,7 @@ std::string NewUuidV7() {
          hex.substr(16, 4) + "-" + hex.substr(20);
 }
 
-std::string NewRequestId() {
+uint64_t FastRandom64() {
   thread_local std::mt19937_64 rng = [] {
     std::array<unsigned char, 8> seed{};
     FillRandom(seed.data(), seed.size());
@@ -61,11 +61,15 @@ std::string NewRequestId() {
     for (unsigned char c : seed) v = (v << 8) | c;
     return std::mt19937_64(v);
   }();
+  return rng();
+}
+
+std::string NewRequestId() {
   const uint64_t ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                                 std::chrono::system_clock::now().time_since_epoch())
                                                 .count());
-  const uint64_t hi = (ms << 16) | 0x7000 | (rng() & 0x0fff);
-  const uint64_t lo = (rng() & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+  const uint64_t hi = (ms << 16) | 0x7000 | (FastRandom64() & 0x0fff);
+  const uint64_t lo = (FastRandom64() & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
   static const char kHex[] = "0123456789abcdef";
   std::string out(36, '-');
   size_t pos = 0;

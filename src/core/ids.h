@@ -12,6 +12,10 @@ namespace imgd {
 // sort after earlier ones, even within one millisecond. Thread-safe.
 std::string NewUuidV7();
 
+// 64 random bits from a per-thread generator seeded once from the system's randomness: no
+// lock, no syscall. Unique in practice, not secret: never for keys, tokens or image ids.
+uint64_t FastRandom64();
+
 // A request id: UUIDv7 layout from a per-thread generator seeded once from the system's
 // randomness. Unique in practice but neither secret nor monotonic; no lock, no syscall (it
 // runs for every request). Never use it for anything that must be unguessable.

@@ -1,8 +1,5 @@
 #include "http/trace_context.h"
 
-#include <array>
-#include <random>
-
 #include "core/ids.h"
 
 namespace imgd::http {
@@ -17,22 +14,14 @@ bool LowerHex(std::string_view s) {
 
 bool AllZero(std::string_view s) { return s.find_first_not_of('0') == std::string_view::npos; }
 
-// Random ids from a per-thread generator seeded from the system's randomness: unique in
-// practice, cheap (every request makes one), not secret.
+// Random ids (FastRandom64: cheap, every request makes one; not secret).
 std::string RandomHexId(size_t hex_digits) {
-  thread_local std::mt19937_64 rng = [] {
-    std::array<unsigned char, 8> seed{};
-    FillRandom(seed.data(), seed.size());
-    uint64_t v = 0;
-    for (unsigned char c : seed) v = (v << 8) | c;
-    return std::mt19937_64(v);
-  }();
   static const char kHex[] = "0123456789abcdef";
   std::string out;
   do {
     out.clear();
     while (out.size() < hex_digits) {
-      uint64_t r = rng();
+      uint64_t r = FastRandom64();
       for (int i = 0; i < 16 && out.size() < hex_digits; ++i, r >>= 4) out += kHex[r & 15];
     }
   } while (AllZero(out));

@@ -8,7 +8,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 OUT="$ROOT/build-fuzz"
 SECONDS_EACH="${FUZZ_SECONDS:-60}"
-TARGETS=(${FUZZ_TARGETS:-jpeg multipart transform_query upload_token tus_headers})
+TARGETS=(${FUZZ_TARGETS:-jpeg multipart transform_query upload_token tus_headers signed_url})
 
 if ! command -v clang++ >/dev/null || ! dpkg-query -W -f='${Status}' libclang-rt-14-dev 2>/dev/null | grep -q 'install ok installed'; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -37,6 +37,9 @@ seed() {
     tus_headers)
       printf 'imageName Y3Vwcw==,imageDescription YSBkZXNjcmlwdGlvbg==,filename YS5qcGc=' >"$dir/seed1"
       printf '1048576' >"$dir/seed2" ;;
+    signed_url)
+      printf '/v1/images/0190f0a0-0000-7000-8000-000000000001/content?w=300&h=200&expires=1800003600&kid=k1&sig=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' >"$dir/seed1"
+      printf '/v1/images/x/content?expires=1&kid=k0&sig=%%41' >"$dir/seed2" ;;
   esac
 }
 

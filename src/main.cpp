@@ -107,6 +107,12 @@ struct App {
       keys.push_back({"k0", meta->GetOrCreateSecret("upload-signing-key", RandomToken(32))});
     }
     signer = std::make_unique<UrlSigner>(std::move(keys));
+    auto delivery_keys = UrlSigner::ParseKeys(cfg.delivery_signing_keys);
+    if (delivery_keys.empty()) {
+      delivery_keys.push_back(
+          {"d0", meta->GetOrCreateSecret("delivery-signing-key", RandomToken(32))});
+    }
+    delivery_signer = std::make_unique<UrlSigner>(std::move(delivery_keys));
     FetchOptions fo;
     fo.policy = AddressPolicy(AddressPolicy::ParseAllowList(cfg.fetch_allow));
     fo.connect_timeout =
@@ -143,7 +149,8 @@ struct App {
   std::unique_ptr<UserService> users;
   std::unique_ptr<ImageService> images;
   std::unique_ptr<TransformService> transforms;
-  std::unique_ptr<UrlSigner> signer;
+  std::unique_ptr<UrlSigner> signer;           // pre-signed upload URLs
+  std::unique_ptr<UrlSigner> delivery_signer;  // signed content URLs
   std::unique_ptr<UrlFetcher> fetcher;
   std::unique_ptr<UploadService> uploads;
   std::unique_ptr<IdempotencyService> idempotency;
@@ -204,6 +211,11 @@ int Serve(Config& cfg) {
   so.header_timeout = std::chrono::seconds(cfg.header_timeout_s);
   so.max_connections = static_cast<size_t>(cfg.max_connections);
   so.max_connections_per_ip = static_cast<size_t>(cfg.max_connections_per_ip);
+  if (cfg.tls_cert.empty() != cfg.tls_key.empty()) {
+    throw std::invalid_argument("--tls-cert and --tls-key go together");
+  }
+  so.tls_cert = cfg.tls_cert;
+  so.tls_key = cfg.tls_key;
   RateLimiter ip_requests(cfg.rate_limit_ip, 2 * cfg.rate_limit_ip);
   RateLimiter key_requests(cfg.rate_limit_key, 2 * cfg.rate_limit_key);
   // A minute's worth, and never less than one upload of the largest accepted size.
@@ -218,12 +230,29 @@ int Serve(Config& cfg) {
   std::string bound =
       (ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string()) +
       ":" + std::to_string(ep.port());
-  if (cfg.public_base_url == "http://" + cfg.listen) cfg.public_base_url = "http://" + bound;
+  if (cfg.public_base_url == cfg.Scheme() + "://" + cfg.listen) {
+    cfg.public_base_url = cfg.Scheme() + "://" + bound;
+  }
 
-  api::ApiDeps deps{*app.users,          *app.images,       *app.transforms,
-                    *app.uploads,        *app.idempotency,  *app.meta,
-                    *app.blobs,          app.metrics,       Pools{app.blocking, app.cpu},
-                    cfg.public_base_url, cfg.cache_control, cfg.max_inline_bytes};
+  ContentAccessOptions ao;
+  ao.base_url = cfg.public_base_url;
+  ao.signed_delivery = cfg.signed_delivery;
+  ao.url_ttl_s = cfg.signed_url_ttl_s;
+  ao.cache_control = cfg.cache_control;
+  ContentAccess access(*app.delivery_signer, ao);
+  api::ApiDeps deps{*app.users,
+                    *app.images,
+                    *app.transforms,
+                    *app.uploads,
+                    *app.idempotency,
+                    *app.meta,
+                    *app.blobs,
+                    app.metrics,
+                    Pools{app.blocking, app.cpu},
+                    cfg.public_base_url,
+                    cfg.cache_control,
+                    cfg.max_inline_bytes,
+                    access};
   if (key_requests.enabled()) deps.key_requests = &key_requests;
   if (upload_bytes.enabled()) deps.upload_bytes = &upload_bytes;
   deps.max_concurrent_uploads = cfg.max_concurrent_uploads;
@@ -233,7 +262,7 @@ int Serve(Config& cfg) {
            {"meta", cfg.meta_url},
            {"blob", cfg.blob_url},
            {"version", IMGD_VERSION}});
-  std::cout << "imgd listening on http://" << bound << std::endl;
+  std::cout << "imgd listening on " << cfg.Scheme() << "://" << bound << std::endl;
   server.Run(cfg.io_threads > 0 ? cfg.io_threads : Cores());
   // Work still ending on the pools (the tail of an offloaded call, a background variant
   // store) holds executors of the server's io_context: it must finish before the server,
@@ -346,6 +375,21 @@ int main(int argc, char** argv) {
                    "metadata store)")
       ->envname("IMGD_UPLOAD_SIGNING_KEYS");
   serve
+      ->add_option("--signed-delivery", cfg.signed_delivery,
+                   "content URLs need ?expires=&kid=&sig= (or the owner's key); the API returns "
+                   "signed imageUrl/variantUrl (true/false; private images always need one)")
+      ->envname("IMGD_SIGNED_DELIVERY");
+  serve
+      ->add_option("--delivery-signing-keys", cfg.delivery_signing_keys,
+                   "id:secret,... for content URLs; the first signs, all verify (default: a key "
+                   "kept in the metadata store)")
+      ->envname("IMGD_DELIVERY_SIGNING_KEYS");
+  serve
+      ->add_option("--signed-url-ttl", cfg.signed_url_ttl_s,
+                   "seconds the signed content URLs the API returns stay valid (at least)")
+      ->envname("IMGD_SIGNED_URL_TTL")
+      ->check(CLI::Range(60, 365 * 86400));
+  serve
       ->add_option("--fetch-allow", cfg.fetch_allow,
                    "addresses imageUrl may reach despite being special (loopback, private...): "
                    "127.0.0.1:8080,10.0.0.0/8,[::1]:9000")
@@ -404,6 +448,12 @@ int main(int argc, char** argv) {
                    "seconds a request header may take once its first byte arrived")
       ->envname("IMGD_HEADER_TIMEOUT")
       ->check(CLI::Range(1, 3600));
+  serve->add_option("--tls-cert", cfg.tls_cert, "PEM certificate chain: serve HTTPS (TLS 1.2+)")
+      ->envname("IMGD_TLS_CERT")
+      ->check(CLI::ExistingFile);
+  serve->add_option("--tls-key", cfg.tls_key, "PEM private key of --tls-cert")
+      ->envname("IMGD_TLS_KEY")
+      ->check(CLI::ExistingFile);
   serve->add_option("--gc-interval", cfg.gc_interval_s, "seconds between sweeps of leftovers")
       ->envname("IMGD_GC_INTERVAL")
       ->check(CLI::Range(1, 86400 * 7));

@@ -9,10 +9,10 @@ namespace imgd::api {
 namespace json = boost::json;
 using http::RequestContext;
 
-json::object ImageJson(const Image& im, const std::string& base_url) {
+json::object ImageJson(const Image& im, const ContentAccess& access) {
   json::object o;
   o["imageId"] = im.id;
-  o["imageUrl"] = base_url + "/v1/images/" + im.id + "/content";
+  o["imageUrl"] = access.Url(im);
   o["imageName"] = im.name;
   o["imageDescription"] = im.description;
   o["createdBy"] = im.created_by;
@@ -26,6 +26,7 @@ json::object ImageJson(const Image& im, const std::string& base_url) {
   o["sha256"] = im.sha256.empty() ? json::value(nullptr) : json::value(im.sha256);
   o["userId"] = im.user_id;
   o["status"] = im.status;
+  o["visibility"] = im.visibility;
   if (im.status == kStatusPending) o["expiresAt"] = FormatIsoMs(im.expires_ms);
   return o;
 }
@@ -62,6 +63,13 @@ void RejectUnknownQuery(const RequestContext& ctx, std::initializer_list<const c
     for (const char* a : allowed) ok = ok || k == a;
     if (!ok) throw BadRequest("unknown query parameter '" + k + "'", "unknown-parameter");
   }
+}
+
+std::string CheckVisibility(const std::string& v) {
+  if (v != kVisibilityPublic && v != kVisibilityPrivate) {
+    throw BadParameter("visibility", "visibility must be public or private");
+  }
+  return v;
 }
 
 DuplicatePolicy ParsePolicy(const RequestContext& ctx) {

@@ -6,14 +6,17 @@
 
 #include "core/types.h"
 #include "http/request.h"
+#include "service/content_access.h"
 
 namespace imgd::api {
 
 constexpr size_t kMaxName = 1024;
 constexpr size_t kMaxDescription = 8192;
 
-// The seed's image JSON (imageUrl under base_url).
-boost::json::object ImageJson(const Image& im, const std::string& base_url);
+// The seed's image JSON; imageUrl from access (signed when it has to be).
+boost::json::object ImageJson(const Image& im, const ContentAccess& access);
+// ?visibility= / a visibility field: "public" or "private", 400 naming it otherwise.
+std::string CheckVisibility(const std::string& v);
 // Text from a client: bounded, valid UTF-8 without control characters (newline and tab
 // allowed when multiline); 400 naming the field otherwise. Returns v.
 std::string CheckText(const std::string& v, const char* field, size_t max, bool multiline);

@@ -218,59 +218,62 @@ void RegisterRoutes(http::Router& router, ApiDeps d) {
     co_return http::Json(bhttp::status::ok, UserJson(caller));
   });
 
-  router.Add(bhttp::verb::post, "/v1/images",
-             Idempotent(deps, auth, [deps, auth](RequestContext& ctx) -> awaitable<Response> {
-               User caller = co_await auth(ctx);
-               RejectUnknownQuery(ctx, {"onDuplicate", "imageName", "imageDescription"});
-               UploadSlot slot = AdmitUpload(*deps, &caller, ctx);
-               UploadMeta meta;
-               meta.policy = ParsePolicy(ctx);
-               const std::string content_type = ctx.Header(bhttp::field::content_type);
-               const std::string media = MediaType(content_type);
-               UploadResult result;
-               if (media == "multipart/form-data") {
-                 auto boundary = http::MultipartBoundary(content_type);
-                 if (!boundary) throw BadRequest("multipart/form-data without a valid boundary");
-                 MultipartFileSource source(ctx.body, *boundary);
-                 // Text fields may come before or after the file: they are applied once all is
-                 // read.
-                 struct FieldsLate : ChunkSource {
-                   MultipartFileSource& src;
-                   UploadMeta& meta;
-                   FieldsLate(MultipartFileSource& s, UploadMeta& m) : src(s), meta(m) {}
-                   awaitable<std::span<const char>> Next() override {
-                     auto chunk = co_await src.Next();
-                     if (chunk.empty()) {
-                       auto it = src.fields().find("imageName");
-                       if (it != src.fields().end())
-                         meta.name = CheckText(it->second, "imageName", kMaxName, false);
-                       it = src.fields().find("imageDescription");
-                       if (it != src.fields().end()) {
-                         meta.description =
-                             CheckText(it->second, "imageDescription", kMaxDescription, true);
-                       }
-                     }
-                     co_return chunk;
-                   }
-                 } late(source, meta);
-                 result = co_await deps->images.Upload(caller, late, meta);
-               } else if (media == "application/json") {
-                 co_return co_await PostImageJson(*deps, caller, ctx, meta);
-               } else {
-                 if (auto* n = ctx.Query("imageName"))
-                   meta.name = CheckText(*n, "imageName", kMaxName, false);
-                 if (auto* d = ctx.Query("imageDescription")) {
-                   meta.description = CheckText(*d, "imageDescription", kMaxDescription, true);
-                 }
-                 result = co_await deps->images.Upload(caller, ctx.body, meta);
-               }
-               json::object o = ImageJson(result.image, deps->public_base_url);
-               if (result.duplicate) o["duplicate"] = true;
-               Response r =
-                   http::Json(result.duplicate ? bhttp::status::ok : bhttp::status::created, o);
-               r.headers.set(bhttp::field::location, "/v1/images/" + result.image.id);
-               co_return r;
-             }));
+  router.Add(
+      bhttp::verb::post, "/v1/images",
+      Idempotent(deps, auth, [deps, auth](RequestContext& ctx) -> awaitable<Response> {
+        User caller = co_await auth(ctx);
+        RejectUnknownQuery(ctx, {"onDuplicate", "imageName", "imageDescription", "visibility"});
+        UploadSlot slot = AdmitUpload(*deps, &caller, ctx);
+        UploadMeta meta;
+        meta.policy = ParsePolicy(ctx);
+        if (auto* v = ctx.Query("visibility")) meta.visibility = CheckVisibility(*v);
+        const std::string content_type = ctx.Header(bhttp::field::content_type);
+        const std::string media = MediaType(content_type);
+        UploadResult result;
+        if (media == "multipart/form-data") {
+          auto boundary = http::MultipartBoundary(content_type);
+          if (!boundary) throw BadRequest("multipart/form-data without a valid boundary");
+          MultipartFileSource source(ctx.body, *boundary);
+          // Text fields may come before or after the file: they are applied once all is
+          // read.
+          struct FieldsLate : ChunkSource {
+            MultipartFileSource& src;
+            UploadMeta& meta;
+            FieldsLate(MultipartFileSource& s, UploadMeta& m) : src(s), meta(m) {}
+            awaitable<std::span<const char>> Next() override {
+              auto chunk = co_await src.Next();
+              if (chunk.empty()) {
+                auto it = src.fields().find("imageName");
+                if (it != src.fields().end())
+                  meta.name = CheckText(it->second, "imageName", kMaxName, false);
+                it = src.fields().find("imageDescription");
+                if (it != src.fields().end()) {
+                  meta.description =
+                      CheckText(it->second, "imageDescription", kMaxDescription, true);
+                }
+                it = src.fields().find("visibility");
+                if (it != src.fields().end()) meta.visibility = CheckVisibility(it->second);
+              }
+              co_return chunk;
+            }
+          } late(source, meta);
+          result = co_await deps->images.Upload(caller, late, meta);
+        } else if (media == "application/json") {
+          co_return co_await PostImageJson(*deps, caller, ctx, meta);
+        } else {
+          if (auto* n = ctx.Query("imageName"))
+            meta.name = CheckText(*n, "imageName", kMaxName, false);
+          if (auto* d = ctx.Query("imageDescription")) {
+            meta.description = CheckText(*d, "imageDescription", kMaxDescription, true);
+          }
+          result = co_await deps->images.Upload(caller, ctx.body, meta);
+        }
+        json::object o = ImageJson(result.image, deps->access);
+        if (result.duplicate) o["duplicate"] = true;
+        Response r = http::Json(result.duplicate ? bhttp::status::ok : bhttp::status::created, o);
+        r.headers.set(bhttp::field::location, "/v1/images/" + result.image.id);
+        co_return r;
+      }));
 
   router.Add(
       bhttp::verb::get, "/v1/images", [deps, auth](RequestContext& ctx) -> awaitable<Response> {
@@ -294,7 +297,7 @@ void RegisterRoutes(http::Router& router, ApiDeps d) {
         json::array items;
         bool more = static_cast<int>(images.size()) > limit;
         if (more) images.pop_back();
-        for (const auto& im : images) items.push_back(ImageJson(im, deps->public_base_url));
+        for (const auto& im : images) items.push_back(ImageJson(im, deps->access));
         o["images"] = std::move(items);
         o["nextCursor"] =
             more ? json::value(Base64UrlEncode(images.back().id)) : json::value(nullptr);
@@ -312,7 +315,7 @@ void RegisterRoutes(http::Router& router, ApiDeps d) {
                  with_data = true;
                }
                Image im = co_await deps->images.Get(caller, ctx.params["imageId"]);
-               json::object o = ImageJson(im, deps->public_base_url);
+               json::object o = ImageJson(im, deps->access);
                if (with_data && im.status == kStatusReady) {
                  std::string bytes = co_await deps->images.ReadAll(im, deps->max_inline_bytes);
                  o["imageData"] = Base64Encode(bytes);
@@ -320,26 +323,35 @@ void RegisterRoutes(http::Router& router, ApiDeps d) {
                co_return http::Json(bhttp::status::ok, o);
              });
 
-  router.Add(bhttp::verb::patch, "/v1/images/{imageId}",
-             [deps, auth](RequestContext& ctx) -> awaitable<Response> {
-               User caller = co_await auth(ctx);
-               json::object body = co_await ReadJsonObject(ctx.body);
-               for (const auto& kv : body) {
-                 if (kv.key() != "imageName" && kv.key() != "imageDescription") {
-                   throw BadRequest("field '" + std::string(kv.key()) +
-                                        "' cannot be changed (only imageName, imageDescription)",
-                                    "unknown-field");
-                 }
-               }
-               auto name = OptionalString(body, "imageName");
-               auto desc = OptionalString(body, "imageDescription");
-               if (!name && !desc)
-                 throw BadRequest("nothing to change: give imageName and/or imageDescription");
-               if (name) CheckText(*name, "imageName", kMaxName, false);
-               if (desc) CheckText(*desc, "imageDescription", kMaxDescription, true);
-               Image im = co_await deps->images.Update(caller, ctx.params["imageId"], name, desc);
-               co_return http::Json(bhttp::status::ok, ImageJson(im, deps->public_base_url));
-             });
+  router.Add(
+      bhttp::verb::patch, "/v1/images/{imageId}",
+      [deps, auth](RequestContext& ctx) -> awaitable<Response> {
+        User caller = co_await auth(ctx);
+        json::object body = co_await ReadJsonObject(ctx.body);
+        for (const auto& kv : body) {
+          if (kv.key() != "imageName" && kv.key() != "imageDescription" &&
+              kv.key() != "visibility") {
+            throw BadRequest(
+                "field '" + std::string(kv.key()) +
+                    "' cannot be changed (only imageName, imageDescription, visibility)",
+                "unknown-field");
+          }
+        }
+        MetaStore::ImageChanges changes;
+        changes.name = OptionalString(body, "imageName");
+        changes.description = OptionalString(body, "imageDescription");
+        changes.visibility = OptionalString(body, "visibility");
+        if (!changes.name && !changes.description && !changes.visibility) {
+          throw BadRequest("nothing to change: give imageName, imageDescription and/or visibility");
+        }
+        if (changes.name) CheckText(*changes.name, "imageName", kMaxName, false);
+        if (changes.description) {
+          CheckText(*changes.description, "imageDescription", kMaxDescription, true);
+        }
+        if (changes.visibility) CheckVisibility(*changes.visibility);
+        Image im = co_await deps->images.Update(caller, ctx.params["imageId"], std::move(changes));
+        co_return http::Json(bhttp::status::ok, ImageJson(im, deps->access));
+      });
 
   router.Add(bhttp::verb::delete_, "/v1/images/{imageId}",
              [deps, auth](RequestContext& ctx) -> awaitable<Response> {
@@ -350,38 +362,55 @@ void RegisterRoutes(http::Router& router, ApiDeps d) {
                co_return r;
              });
 
-  router.Add(bhttp::verb::get, "/v1/images/{imageId}/content",
-             [deps](RequestContext& ctx) -> awaitable<Response> {
-               if (HasTransformParams(ctx.query)) {
-                 TransformSpec spec = ParseTransformQuery(ctx.query, deps->transforms.limits());
-                 Image im = co_await deps->images.GetReady(ctx.params["imageId"]);
-                 // The ETag is known before the variant exists: a revalidation costs no
-                 // transform.
-                 const std::string etag = TransformService::VariantEtag(im.sha256, spec);
-                 if (auto r = NotModified(ctx, etag, deps->cache_control)) co_return std::move(*r);
-                 Variant v;
-                 // The image may be deleted while its variant is made (the original gone
-                 // before or during the read): that is a 404, not a store failure.
-                 std::exception_ptr failure;
-                 try {
-                   v = co_await deps->transforms.Get(im, spec);
-                 } catch (const OriginalMissing&) {
-                   failure = std::current_exception();  // (no co_await inside a handler)
-                 } catch (const StoreError&) {
-                   failure = std::current_exception();
-                 }
-                 if (failure) {
-                   co_await deps->images.ConfirmReady(im.id);  // 404 once deleted
-                   std::rethrow_exception(failure);
-                 }
-                 co_return ServeBytes(ctx, etag, deps->cache_control,
-                                      std::make_shared<MemorySource>(v.bytes));
-               }
-               RejectUnknownQuery(ctx, {});
-               Content c = co_await deps->images.OpenContent(ctx.params["imageId"]);
-               co_return ServeBytes(ctx, "\"" + c.image.sha256 + "\"", deps->cache_control,
-                                    c.reader);
-             });
+  // Step 2 of a content read's access check (see ContentAccess), once the image is known:
+  // the caller's key is only looked at when a signature is required and absent.
+  auto authorize_read = [deps, auth](RequestContext& ctx, const Image& im,
+                                     int64_t signed_until) -> awaitable<std::string> {
+    std::optional<User> caller;
+    if (signed_until == 0 && deps->access.SignatureRequired(im) &&
+        !ctx.Header(bhttp::field::authorization).empty()) {
+      caller = co_await auth(ctx);
+    }
+    ReadGrant grant = deps->access.Authorize(im, signed_until, caller ? &*caller : nullptr);
+    co_return deps->access.CacheControl(im, grant, signed_until, NowMs() / 1000);
+  };
+
+  router.Add(
+      bhttp::verb::get, "/v1/images/{imageId}/content",
+      [deps, authorize_read](RequestContext& ctx) -> awaitable<Response> {
+        // Checked before any lookup, so forged links cost no database work.
+        const int64_t signed_until =
+            deps->access.CheckSignature(ctx.path, ctx.query, NowMs() / 1000);
+        if (HasTransformParams(ctx.query)) {
+          TransformSpec spec = ParseTransformQuery(ctx.query, deps->transforms.limits());
+          Image im = co_await deps->images.GetReady(ctx.params["imageId"]);
+          const std::string cache_control = co_await authorize_read(ctx, im, signed_until);
+          // The ETag is known before the variant exists: a revalidation costs no
+          // transform.
+          const std::string etag = TransformService::VariantEtag(im.sha256, spec);
+          if (auto r = NotModified(ctx, etag, cache_control)) co_return std::move(*r);
+          Variant v;
+          // The image may be deleted while its variant is made (the original gone
+          // before or during the read): that is a 404, not a store failure.
+          std::exception_ptr failure;
+          try {
+            v = co_await deps->transforms.Get(im, spec);
+          } catch (const OriginalMissing&) {
+            failure = std::current_exception();  // (no co_await inside a handler)
+          } catch (const StoreError&) {
+            failure = std::current_exception();
+          }
+          if (failure) {
+            co_await deps->images.ConfirmReady(im.id);  // 404 once deleted
+            std::rethrow_exception(failure);
+          }
+          co_return ServeBytes(ctx, etag, cache_control, std::make_shared<MemorySource>(v.bytes));
+        }
+        RejectUnknownQuery(ctx, {});
+        Content c = co_await deps->images.OpenContent(ctx.params["imageId"]);
+        const std::string cache_control = co_await authorize_read(ctx, c.image, signed_until);
+        co_return ServeBytes(ctx, "\"" + c.image.sha256 + "\"", cache_control, c.reader);
+      });
 
   router.Add(bhttp::verb::put, "/v1/images/{imageId}/transform",
              [deps, auth](RequestContext& ctx) -> awaitable<Response> {
@@ -418,8 +447,7 @@ void RegisterRoutes(http::Router& router, ApiDeps d) {
                Image im = co_await deps->images.GetReady(ctx.params["imageId"], &caller);
                Variant v = co_await deps->transforms.Get(im, spec);
                const std::string etag = TransformService::VariantEtag(im.sha256, spec);
-               const std::string variant_url =
-                   deps->public_base_url + "/v1/images/" + im.id + "/content?" + spec.Query();
+               const std::string variant_url = deps->access.Url(im, spec.QueryParams());
                const std::string accept = ctx.Header(bhttp::field::accept);
                if (accept.find("image/jpeg") != std::string::npos &&
                    accept.find("application/json") == std::string::npos) {

@@ -7,6 +7,7 @@
 #include "core/rate_limiter.h"
 #include "http/router.h"
 #include "obs/metrics.h"
+#include "service/content_access.h"
 #include "service/idempotency_service.h"
 #include "service/image_service.h"
 #include "service/transform_service.h"
@@ -28,6 +29,8 @@ struct ApiDeps {
   std::string public_base_url;
   std::string cache_control;
   uint64_t max_inline_bytes;
+  // Who may read content, and the (signed when needed) URLs the API hands out.
+  const ContentAccess& access;
   // Abuse limits (null / 0 = off): requests per API key, upload bytes per API key, uploads
   // receiving bytes at once across all users.
   RateLimiter* key_requests = nullptr;

@@ -36,6 +36,7 @@ TusMetadata ParseTusMetadata(std::string_view header) {
       meta.description = CheckText(value, "imageDescription", kMaxDescription, true);
     }
     if (key == "filename") filename = value;
+    if (key == "visibility") meta.visibility = CheckVisibility(value);
   }
   if (meta.name.empty() && filename) meta.name = CheckText(*filename, "filename", kMaxName, false);
   return meta;

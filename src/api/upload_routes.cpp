@@ -105,8 +105,9 @@ awaitable<Response> PostImageJson(ApiDeps& deps, const User& caller, RequestCont
   json::object body = co_await ReadJsonObject(ctx.body);
   const bool by_url = body.contains("imageUrl");
   static const std::set<std::string> presign_fields = {"imageName", "imageDescription", "format",
-                                                       "size"};
-  static const std::set<std::string> url_fields = {"imageName", "imageDescription", "imageUrl"};
+                                                       "size", "visibility"};
+  static const std::set<std::string> url_fields = {"imageName", "imageDescription", "imageUrl",
+                                                   "visibility"};
   for (const auto& kv : body) {
     if (!(by_url ? url_fields : presign_fields).count(std::string(kv.key()))) {
       throw BadParameter(kv.key(), "unknown field '" + std::string(kv.key()) + "'",
@@ -118,10 +119,11 @@ awaitable<Response> PostImageJson(ApiDeps& deps, const User& caller, RequestCont
   if (auto d = TextField(body, "imageDescription")) {
     meta.description = CheckText(*d, "imageDescription", kMaxDescription, true);
   }
+  if (auto v = TextField(body, "visibility")) meta.visibility = CheckVisibility(*v);
   if (by_url) {
     std::string url = TextField(body, "imageUrl").value_or("");
     UploadResult result = co_await deps.uploads.UploadFromUrl(caller, url, meta);
-    json::object o = ImageJson(result.image, deps.public_base_url);
+    json::object o = ImageJson(result.image, deps.access);
     if (result.duplicate) o["duplicate"] = true;
     Response r = http::Json(result.duplicate ? bhttp::status::ok : bhttp::status::created, o);
     r.headers.set(bhttp::field::location, "/v1/images/" + result.image.id);
@@ -133,7 +135,7 @@ awaitable<Response> PostImageJson(ApiDeps& deps, const User& caller, RequestCont
     throw UnsupportedMediaType("format must be jpg or jpeg: imgd stores JPEG images only");
   }
   UploadService::Presigned p = co_await deps.uploads.CreatePresigned(caller, meta, SizeField(body));
-  json::object o = ImageJson(p.image, deps.public_base_url);
+  json::object o = ImageJson(p.image, deps.access);
   o["preSignedUrl"] = p.url.starts_with("/") ? deps.public_base_url + p.url : p.url;
   o["uploadMethod"] = "PUT";
   if (p.direct) {
@@ -212,7 +214,7 @@ void RegisterUploadRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, A
                RejectUnknownQuery(ctx, {"onDuplicate"});
                UploadResult result = co_await deps->uploads.CompleteDirect(
                    caller, ctx.params["imageId"], ParsePolicy(ctx));
-               json::object o = ImageJson(result.image, deps->public_base_url);
+               json::object o = ImageJson(result.image, deps->access);
                if (result.duplicate) o["duplicate"] = true;
                co_return http::Json(bhttp::status::ok, o);
              });
@@ -232,7 +234,7 @@ void RegisterUploadRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, A
                UploadSlot slot = AdmitUpload(*deps, nullptr, ctx);
                UploadResult result =
                    co_await deps->uploads.CompletePresigned(token, "PUT", length, ctx.body);
-               json::object o = ImageJson(result.image, deps->public_base_url);
+               json::object o = ImageJson(result.image, deps->access);
                if (result.duplicate) o["duplicate"] = true;
                Response r = http::Json(bhttp::status::ok, o);
                r.headers.set(bhttp::field::location, "/v1/images/" + result.image.id);
@@ -265,6 +267,7 @@ void RegisterUploadRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, A
                meta.policy = ParsePolicy(ctx);
                meta.name = std::move(tus.name);
                meta.description = std::move(tus.description);
+               meta.visibility = std::move(tus.visibility);
                ResumableUpload u = co_await deps->uploads.CreateResumable(caller, meta, *length);
                Response r;
                r.status = bhttp::status::created;
@@ -297,7 +300,7 @@ void RegisterUploadRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, A
                o["expiresAt"] = FormatIsoMs(p.upload.expires_ms);
                o["imageId"] = p.upload.image_id.empty() ? json::value(nullptr)
                                                         : json::value(p.upload.image_id);
-               if (p.image) o["image"] = ImageJson(p.image->image, deps->public_base_url);
+               if (p.image) o["image"] = ImageJson(p.image->image, deps->access);
                Response r = http::Json(bhttp::status::ok, o);
                TusHeaders(r);
                r.head = ctx.head;
@@ -326,7 +329,7 @@ void RegisterUploadRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, A
                r.status = bhttp::status::no_content;
                if (p.image) {
                  // The last chunk: answer with the image (tus clients accept any 2xx).
-                 json::object o = ImageJson(p.image->image, deps->public_base_url);
+                 json::object o = ImageJson(p.image->image, deps->access);
                  if (p.image->duplicate) o["duplicate"] = true;
                  r = http::Json(bhttp::status::ok, o);
                  r.headers.set(bhttp::field::location, "/v1/images/" + p.image->image.id);

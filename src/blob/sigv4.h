@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/ids.h"  // UriEncode
+
 namespace imgd {
 
 struct SigV4Credentials {
@@ -24,9 +26,6 @@ struct SigV4Request {
   std::string payload_hash;  // hex SHA-256 of the body, or "UNSIGNED-PAYLOAD"
 };
 
-// RFC 3986 percent-encoding of everything but A-Z a-z 0-9 - . _ ~ (and '/' unless
-// encode_slash).
-std::string UriEncode(std::string_view s, bool encode_slash);
 // "20130524T000000Z" for a Unix time.
 std::string AmzDate(int64_t unix_seconds);
 // The canonical query string (sorted, encoded).

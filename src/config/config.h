@@ -29,14 +29,20 @@ struct Config {
   int max_concurrent_uploads = 256;       // uploads receiving bytes at once
   int max_connections = 10000;
   int max_connections_per_ip = 256;
-  int header_timeout_s = 10;  // whole header once its first byte came
-  int gc_interval_s = 3600;   // the server's own sweep of leftovers
-  int gc_grace_s = 3600;      // only files untouched this long are swept
+  int header_timeout_s = 10;
+  std::string tls_cert;      // PEM certificate chain; with tls_key: HTTPS only
+  std::string tls_key;       // PEM private key  // whole header once its first byte came
+  int gc_interval_s = 3600;  // the server's own sweep of leftovers
+  int gc_grace_s = 3600;     // only files untouched this long are swept
   // Upload flows.
   int presign_ttl_s = 900;          // pre-signed upload URL lifetime
   int resumable_ttl_s = 86400;      // resumable (tus) upload lifetime
   std::string upload_signing_keys;  // "id:secret,..." (first signs); default: kept in the db
-  std::string fetch_allow;          // imageUrl allow-list: "127.0.0.1:8080,10.0.0.0/8"
+  // Signed delivery: content URLs need ?expires&kid&sig (private images always do).
+  bool signed_delivery = false;
+  std::string delivery_signing_keys;  // "id:secret,..." (first signs); default: kept in the db
+  int signed_url_ttl_s = 3600;        // lifetime of the signed URLs the API returns
+  std::string fetch_allow;            // imageUrl allow-list: "127.0.0.1:8080,10.0.0.0/8"
   double fetch_connect_timeout_s = 5;
   double fetch_timeout_s = 60;  // whole fetch, body included
   // Transforms (variants).
@@ -55,6 +61,7 @@ struct Config {
   bool only_allowed_sizes = false;    // reject sizes outside allowed_sizes (400)
   std::string background = "ffffff";  // fit=contain letterbox colour
 
+  std::string Scheme() const { return tls_cert.empty() ? "http" : "https"; }
   // Fills the derived defaults (meta_url, blob_url, public_base_url) after parsing.
   void Finalize(const std::string& bound_listen);
 };

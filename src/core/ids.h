@@ -33,6 +33,9 @@ std::string RandomToken(size_t n);
 std::string HexEncode(std::span<const unsigned char> bytes);
 std::string Base64Encode(std::string_view bytes);
 std::string Base64UrlEncode(std::string_view bytes);
+// RFC 3986 percent-encoding of everything but A-Z a-z 0-9 - . _ ~ (and '/' unless
+// encode_slash).
+std::string UriEncode(std::string_view s, bool encode_slash);
 // Returns false on malformed input.
 bool Base64UrlDecode(std::string_view in, std::string& out);
 

@@ -17,6 +17,10 @@ struct User {
 
 inline constexpr const char* kStatusReady = "ready";
 inline constexpr const char* kStatusPending = "pending";
+// Who may read an image's content: anyone with its URL (subject to signed delivery), or
+// only a signed URL or the owner's key.
+inline constexpr const char* kVisibilityPublic = "public";
+inline constexpr const char* kVisibilityPrivate = "private";
 
 struct Image {
   std::string id;
@@ -34,6 +38,8 @@ struct Image {
   std::string sha256;  // empty while pending
   std::string status = kStatusReady;
   int64_t expires_ms = 0;  // pending images only: removed by gc after this time
+  std::string visibility = kVisibilityPublic;
+  bool is_private() const { return visibility == kVisibilityPrivate; }
 };
 
 struct BlobInfo {
@@ -53,6 +59,7 @@ struct ResumableUpload {
   std::string name;
   std::string description;
   std::string policy = "return";  // onDuplicate: return | reject | new
+  std::string visibility = kVisibilityPublic;
   int64_t created_ms = 0;
   int64_t expires_ms = 0;
   std::string image_id;  // set once completed

@@ -25,6 +25,7 @@ class UrlSigner {
     std::string sig;  // base64url, no padding
   };
   Signature Sign(std::string_view message) const;
+  const std::string& SigningKeyId() const { return keys_.front().id; }
   // True when sig is message's signature under the key named key_id (constant time).
   bool Verify(std::string_view key_id, std::string_view message, std::string_view sig) const;
 

@@ -13,8 +13,8 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/json/object.hpp>
-#include <boost/url/parse.hpp>
 #include <cmath>
 #include <cstdio>
 #include <optional>
@@ -24,6 +24,7 @@
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/offload.h"
+#include "http/target.h"
 #include "obs/log.h"
 
 namespace imgd::http {
@@ -66,8 +67,17 @@ class StreamDeadline {
 }  // namespace
 
 struct Server::Conn {
-  explicit Conn(tcp::socket s) : stream(std::move(s)), deadline(stream) {}
-  beast::tcp_stream stream;
+  // Plain HTTP when tls_context is null; otherwise the socket goes under a TLS stream.
+  Conn(tcp::socket s, asio::ssl::context* tls_context)
+      : plain(tls_context ? tcp::socket(s.get_executor()) : std::move(s)),
+        tls(tls_context
+                ? std::make_unique<beast::ssl_stream<beast::tcp_stream>>(std::move(s), *tls_context)
+                : nullptr),
+        deadline(transport()) {}
+  // The TCP layer: timeouts, shutdown and close act here, TLS or not.
+  beast::tcp_stream& transport() { return tls ? tls->next_layer() : plain; }
+  beast::tcp_stream plain;
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
   StreamDeadline deadline;
   std::string client_ip;
   std::atomic<bool> idle{true};
@@ -90,10 +100,11 @@ struct ClientGone : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// The request body as a ChunkSource, read straight off the socket.
+// The request body as a ChunkSource, read straight off the connection (plain or TLS).
+template <class Stream>
 class SocketBody final : public ChunkSource {
  public:
-  SocketBody(beast::tcp_stream& stream, StreamDeadline& deadline, beast::flat_buffer& buf,
+  SocketBody(Stream& stream, StreamDeadline& deadline, beast::flat_buffer& buf,
              bhttp::request_parser<bhttp::buffer_body>& parser, std::chrono::seconds timeout,
              bool expect_continue)
       : stream_(stream),
@@ -142,7 +153,7 @@ class SocketBody final : public ChunkSource {
   uint64_t received() const { return received_; }
 
  private:
-  beast::tcp_stream& stream_;
+  Stream& stream_;
   StreamDeadline& deadline_;
   beast::flat_buffer& buf_;
   bhttp::request_parser<bhttp::buffer_body>& parser_;
@@ -152,6 +163,31 @@ class SocketBody final : public ChunkSource {
   uint64_t received_ = 0;
   std::string gone_;  // set once the connection failed
 };
+
+// Writes an answer's head and then (part of) its body, in one gather write on plain TCP.
+// Over TLS, Beast's ssl_stream (a flat_stream) writes nothing when a gather's remaining first
+// buffer is empty, and asio's write loop then stops as if done: there a small answer is
+// copied into one record and a large one goes out as two single-buffer writes.
+template <class Stream>
+asio::awaitable<boost::system::error_code> WriteParts(Stream& stream, std::string_view head,
+                                                      std::string_view body) {
+  boost::system::error_code ec;
+  if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+    std::array<asio::const_buffer, 2> out{asio::buffer(head), asio::buffer(body)};
+    std::tie(ec, std::ignore) = co_await asio::async_write(stream, out, kTuple);
+  } else if (head.size() + body.size() <= 16 * 1024) {
+    std::string joined;
+    joined.reserve(head.size() + body.size());
+    joined.append(head).append(body);
+    std::tie(ec, std::ignore) = co_await asio::async_write(stream, asio::buffer(joined), kTuple);
+  } else {
+    for (std::string_view part : {head, body}) {
+      if (ec || part.empty()) continue;
+      std::tie(ec, std::ignore) = co_await asio::async_write(stream, asio::buffer(part), kTuple);
+    }
+  }
+  co_return ec;
+}
 
 bool ValidRequestId(const std::string& s) {
   if (s.empty() || s.size() > 128) return false;
@@ -195,17 +231,6 @@ std::string ResponseHead(bhttp::status status, const bhttp::fields& fields,
   return out;
 }
 
-// Splits the target into a decoded path and query parameters; nullopt when malformed.
-std::optional<std::pair<std::string, std::map<std::string, std::string>>> ParseTarget(
-    std::string_view target) {
-  auto r = boost::urls::parse_origin_form(target);
-  if (!r) return std::nullopt;
-  std::pair<std::string, std::map<std::string, std::string>> out;
-  out.first = std::string(r->path());
-  for (auto p : r->params()) out.second.emplace(std::string(p.key), std::string(p.value));
-  return out;
-}
-
 }  // namespace
 
 Server::Server(ServerOptions opts, const Router& router, Metrics& metrics,
@@ -215,6 +240,21 @@ Server::Server(ServerOptions opts, const Router& router, Metrics& metrics,
       metrics_(metrics),
       blocking_(blocking_pool),
       acceptor_(ioc_) {
+  if (!opts_.tls_cert.empty() || !opts_.tls_key.empty()) {
+    tls_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    // TLS 1.2 and 1.3 only; no compression, a fresh key share per handshake.
+    tls_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                      asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                      asio::ssl::context::no_tlsv1_1 | asio::ssl::context::no_compression |
+                      asio::ssl::context::single_dh_use);
+    SSL_CTX_set_min_proto_version(tls_->native_handle(), TLS1_2_VERSION);
+    // Throws (with OpenSSL's reason) when a file is missing, malformed or they do not match.
+    tls_->use_certificate_chain_file(opts_.tls_cert);
+    tls_->use_private_key_file(opts_.tls_key, asio::ssl::context::pem);
+    if (SSL_CTX_check_private_key(tls_->native_handle()) != 1) {
+      throw std::invalid_argument("--tls-key does not match --tls-cert");
+    }
+  }
   metrics_.AddCallback("imgd_http_connections_active",
                        [this] { return static_cast<double>(active_.load()); });
   metrics_.AddCallback("imgd_http_requests_in_flight",
@@ -291,10 +331,10 @@ void Server::BeginDrain() {
     std::lock_guard lock(conns_mu_);
     for (const auto& c : conns_) {
       if (!c->idle.load()) continue;
-      asio::post(c->stream.get_executor(), [c] {
+      asio::post(c->transport().get_executor(), [c] {
         boost::system::error_code ignored;
-        c->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-        c->stream.socket().close(ignored);
+        c->transport().socket().shutdown(tcp::socket::shutdown_both, ignored);
+        c->transport().socket().close(ignored);
       });
     }
   }
@@ -333,7 +373,7 @@ asio::awaitable<void> Server::Accept() {
       auto ep = socket.remote_endpoint(ep_ec);
       if (!ep_ec) ip = ep.address().to_string();
     }
-    auto conn = std::make_shared<Conn>(std::move(socket));
+    auto conn = std::make_shared<Conn>(std::move(socket), tls_.get());
     conn->client_ip = ip;
     bool over_limit = false;
     {
@@ -349,38 +389,57 @@ asio::awaitable<void> Server::Accept() {
     }
     if (over_limit) {
       metrics_.Inc("imgd_http_connections_refused_total");
-      asio::co_spawn(conn->stream.get_executor(), Refuse(conn), asio::detached);
+      asio::co_spawn(conn->transport().get_executor(), Refuse(conn), asio::detached);
       continue;
     }
     ++active_;
-    auto ex = conn->stream.get_executor();
-    asio::co_spawn(ex, Session(conn), [this, conn](std::exception_ptr) {
-      {
-        std::lock_guard lock(conns_mu_);
-        conns_.erase(conn);
-        auto it = conns_per_ip_.find(conn->client_ip);
-        if (it != conns_per_ip_.end() && --it->second == 0) conns_per_ip_.erase(it);
-      }
-      --active_;
-      MaybeStop();
-    });
+    auto ex = conn->transport().get_executor();
+    asio::co_spawn(ex, conn->tls ? Secure(conn) : Session(conn, conn->plain),
+                   [this, conn](std::exception_ptr) {
+                     {
+                       std::lock_guard lock(conns_mu_);
+                       conns_.erase(conn);
+                       auto it = conns_per_ip_.find(conn->client_ip);
+                       if (it != conns_per_ip_.end() && --it->second == 0) conns_per_ip_.erase(it);
+                     }
+                     --active_;
+                     MaybeStop();
+                   });
   }
 }
 
-// Too many connections (in all, or from this address): a short 503, then close.
+// Too many connections (in all, or from this address): a short 503, then close. Over TLS
+// there is no cheap way to answer (a handshake is the expensive part): just close.
 asio::awaitable<void> Server::Refuse(std::shared_ptr<Conn> conn) {
   static const char k503[] =
       "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n"
       "Content-Length: 0\r\n\r\n";
-  conn->stream.expires_after(std::chrono::seconds(5));
-  co_await asio::async_write(conn->stream, asio::buffer(k503, sizeof(k503) - 1), kTuple);
+  if (!conn->tls) {
+    conn->plain.expires_after(std::chrono::seconds(5));
+    co_await asio::async_write(conn->plain, asio::buffer(k503, sizeof(k503) - 1), kTuple);
+  }
   boost::system::error_code ec;
-  conn->stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-  conn->stream.socket().close(ec);
+  conn->transport().socket().shutdown(tcp::socket::shutdown_send, ec);
+  conn->transport().socket().close(ec);
 }
 
-asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn) {
-  auto& stream = conn->stream;
+// A TLS connection: the handshake (within the header timeout, as it precedes the first
+// request), the HTTP session over it, then close_notify when the session ended cleanly.
+asio::awaitable<void> Server::Secure(std::shared_ptr<Conn> conn) {
+  conn->deadline.Arm(opts_.header_timeout);
+  auto [hec] = co_await conn->tls->async_handshake(asio::ssl::stream_base::server, kTuple);
+  if (hec) {
+    metrics_.Inc("imgd_tls_handshake_failures_total");
+    boost::system::error_code ec;
+    conn->transport().socket().close(ec);
+    co_return;
+  }
+  co_await Session(conn, *conn->tls);
+}
+
+template <class Stream>
+asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream) {
+  constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
   beast::flat_buffer buf;
   const std::string& client_ip = conn->client_ip;
   for (;;) {
@@ -442,7 +501,8 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn) {
     bhttp::request_parser<bhttp::buffer_body> body_parser(std::move(*header_parser));
     body_parser.body_limit(opts_.max_body_bytes);
     const auto& hdr = body_parser.get();
-    SocketBody body(stream, conn->deadline, buf, body_parser, opts_.io_timeout, expect_continue);
+    SocketBody<Stream> body(stream, conn->deadline, buf, body_parser, opts_.io_timeout,
+                            expect_continue);
 
     Response resp;
     std::string route_label = "unmatched";
@@ -453,7 +513,7 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn) {
       if (!parsed) throw BadRequest("malformed request target");
       // Health checks and scrapes come from a few monitoring addresses: never limited.
       const bool operational =
-          parsed->first == "/healthz" || parsed->first == "/readyz" || parsed->first == "/metrics";
+          parsed->path == "/healthz" || parsed->path == "/readyz" || parsed->path == "/metrics";
       if (opts_.client_requests && !operational) {
         RateDecision d = opts_.client_requests->Take(client_ip);
         if (!d.allowed) {
@@ -462,7 +522,7 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn) {
                                 d.remaining, d.reset_s);
         }
       }
-      auto match = router_.Find(hdr.method(), parsed->first);
+      auto match = router_.Find(hdr.method(), parsed->path);
       if (!match.route) {
         if (!match.allowed.empty()) {
           std::string allow;
@@ -475,7 +535,7 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn) {
           resp = Problem(e, request_id);
           resp.headers.set(bhttp::field::allow, allow);
         } else {
-          throw NotFound("no such resource: " + parsed->first);
+          throw NotFound("no such resource: " + parsed->path);
         }
       } else {
         route_label = match.route->pattern;
@@ -484,8 +544,8 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn) {
           throw PayloadTooLarge("declared Content-Length exceeds the upload limit of " +
                                 std::to_string(opts_.max_body_bytes) + " bytes");
         }
-        RequestContext ctx{hdr,       parsed->first,      parsed->second, match.params, request_id,
-                           client_ip, match.head_via_get, body,           {},           trace};
+        RequestContext ctx{hdr,       parsed->path,       parsed->query, match.params, request_id,
+                           client_ip, match.head_via_get, body,          {},           trace};
         try {
           resp = co_await match.route->handler(ctx);
         } catch (...) {
@@ -529,15 +589,13 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn) {
     const std::string head = ResponseHead(resp.status, resp.headers, length, keep_alive);
     conn->deadline.Arm(opts_.io_timeout);
     if (no_body || !resp.stream) {
-      std::array<asio::const_buffer, 2> out{
-          asio::buffer(head), asio::buffer(resp.body.data(), no_body ? 0 : resp.body.size())};
-      std::tie(wec, std::ignore) = co_await asio::async_write(stream, out, kTuple);
+      wec = co_await WriteParts(stream, head,
+                                std::string_view(resp.body.data(), no_body ? 0 : resp.body.size()));
       if (!wec && !no_body) sent = resp.body.size();
     } else if (const char* memory = resp.stream->Contiguous()) {
-      std::array<asio::const_buffer, 2> out{
-          asio::buffer(head),
-          asio::buffer(memory + resp.stream_offset, static_cast<size_t>(resp.stream_length))};
-      std::tie(wec, std::ignore) = co_await asio::async_write(stream, out, kTuple);
+      wec = co_await WriteParts(
+          stream, head,
+          std::string_view(memory + resp.stream_offset, static_cast<size_t>(resp.stream_length)));
       if (!wec) sent = resp.stream_length;
     } else {
       // Not value-initialised: every byte sent is first read into it.
@@ -560,16 +618,13 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn) {
         }
         off += got;
         left -= got;
-        std::array<asio::const_buffer, 2> out{
-            asio::buffer(head.data(), head_sent ? 0 : head.size()), asio::buffer(chunk.get(), got)};
-        head_sent = true;
         conn->deadline.Arm(opts_.io_timeout);
-        std::tie(wec, std::ignore) = co_await asio::async_write(stream, out, kTuple);
+        wec = co_await WriteParts(stream, head_sent ? std::string_view() : std::string_view(head),
+                                  std::string_view(chunk.get(), got));
+        head_sent = true;
         sent += got;
       }
-      if (!wec && !head_sent) {  // an empty stream
-        std::tie(wec, std::ignore) = co_await asio::async_write(stream, asio::buffer(head), kTuple);
-      }
+      if (!wec && !head_sent) wec = co_await WriteParts(stream, head, {});  // an empty stream
     }
 
     const double secs =
@@ -597,7 +652,7 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn) {
     line += R"(,"route":)";
     AppendJsonString(line, route_label);
     line += R"(,"path":)";
-    AppendJsonString(line, parsed ? parsed->first : target);
+    AppendJsonString(line, parsed ? parsed->path : target);
     line += R"(,"status":)";
     line += std::to_string(status);
     line += R"(,"bytesIn":)";
@@ -625,22 +680,32 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn) {
       // The client may still be sending a body we refused. Closing now would reset the
       // connection and could destroy our answer before the client reads it, so stop
       // sending, then read and discard for a bounded time and amount (lingering close).
+      // (Over TLS the discarded bytes are simply the encrypted records.)
       boost::system::error_code ec;
-      stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+      conn->transport().socket().shutdown(tcp::socket::shutdown_send, ec);
       std::vector<char> sink(64 * 1024);
       uint64_t discarded = 0;
-      stream.expires_after(std::chrono::seconds(5));
+      conn->transport().expires_after(std::chrono::seconds(5));
       while (discarded < (256ull << 20)) {
-        auto [dec, dn] = co_await stream.async_read_some(asio::buffer(sink), kTuple);
+        auto [dec, dn] = co_await conn->transport().async_read_some(asio::buffer(sink), kTuple);
         if (dec) break;
         discarded += dn;
       }
+      break;
     }
-    if (wec || !keep_alive) break;
+    if (wec) break;
+    if (!keep_alive) {
+      if constexpr (kTls) {
+        // close_notify, so the client knows the answer was complete; bounded in time.
+        conn->transport().expires_after(std::chrono::seconds(2));
+        co_await stream.async_shutdown(kTuple);
+      }
+      break;
+    }
   }
   boost::system::error_code ec;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-  stream.socket().close(ec);
+  conn->transport().socket().shutdown(tcp::socket::shutdown_send, ec);
+  conn->transport().socket().close(ec);
 }
 
 }  // namespace imgd::http

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <functional>
@@ -40,10 +41,14 @@ struct ServerOptions {
   size_t max_connections_per_ip = 256;
   // Requests per client address (token bucket; null = no limit). 429 beyond it.
   RateLimiter* client_requests = nullptr;
+  // PEM files; both set = HTTPS only (TLS 1.2+), both empty = plain HTTP.
+  std::string tls_cert;
+  std::string tls_key;
 };
 
 class Server {
  public:
+  // Throws std::exception when the TLS files cannot be loaded.
   Server(ServerOptions opts, const Router& router, Metrics& metrics,
          boost::asio::thread_pool& blocking_pool);
   ~Server();
@@ -62,7 +67,10 @@ class Server {
   boost::asio::awaitable<void> Accept();
   boost::asio::awaitable<void> Periodic(std::string name, std::chrono::seconds interval,
                                         std::function<void()> fn);
-  boost::asio::awaitable<void> Session(std::shared_ptr<Conn> conn);
+  // Stream: beast::tcp_stream, or the TLS stream over it.
+  template <class Stream>
+  boost::asio::awaitable<void> Session(std::shared_ptr<Conn> conn, Stream& stream);
+  boost::asio::awaitable<void> Secure(std::shared_ptr<Conn> conn);
   boost::asio::awaitable<void> Refuse(std::shared_ptr<Conn> conn);
   void BeginDrain();
   void MaybeStop();
@@ -91,6 +99,7 @@ class Server {
     std::function<void()> fn;
   };
   std::vector<PeriodicTask> periodic_;
+  std::unique_ptr<boost::asio::ssl::context> tls_;  // null: plain HTTP
 };
 
 }  // namespace imgd::http

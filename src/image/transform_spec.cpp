@@ -82,24 +82,20 @@ std::string TransformSpec::Canonical() const {
   return s;
 }
 
-std::string TransformSpec::Query() const {
-  std::string s;
-  auto add = [&](const std::string& kv) {
-    if (!s.empty()) s += '&';
-    s += kv;
-  };
-  if (width > 0) add("w=" + std::to_string(width));
-  if (height > 0) add("h=" + std::to_string(height));
-  if (width > 0 && height > 0) add(std::string("fit=") + FitName(fit));
-  add("q=" + std::to_string(quality));
-  if (enlarge) add("enlarge=true");
-  if (progressive) add("progressive=true");
+std::map<std::string, std::string> TransformSpec::QueryParams() const {
+  std::map<std::string, std::string> q;
+  if (width > 0) q["w"] = std::to_string(width);
+  if (height > 0) q["h"] = std::to_string(height);
+  if (width > 0 && height > 0) q["fit"] = FitName(fit);
+  q["q"] = std::to_string(quality);
+  if (enlarge) q["enlarge"] = "true";
+  if (progressive) q["progressive"] = "true";
   if (width > 0 && height > 0 && fit == Fit::kContain) {
-    char bg[16];
-    std::snprintf(bg, sizeof bg, "bg=%06x", background & 0xFFFFFF);
-    add(bg);
+    char bg[8];
+    std::snprintf(bg, sizeof bg, "%06x", background & 0xFFFFFF);
+    q["bg"] = bg;
   }
-  return s;
+  return q;
 }
 
 std::optional<uint32_t> ParseHexColour(std::string_view s) {

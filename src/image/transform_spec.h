@@ -29,8 +29,8 @@ struct TransformSpec {
   // The normalised parameters as a key fragment, e.g. "w300-h200-cover-q80". Two specs that
   // must produce the same pixels have the same string; only [a-z0-9-] is used.
   std::string Canonical() const;
-  // The query string that asks for this spec ("w=300&h=200&fit=cover&q=80").
-  std::string Query() const;
+  // The query parameters that ask for this spec ({w: 300, h: 200, fit: cover, q: 80}).
+  std::map<std::string, std::string> QueryParams() const;
 };
 
 struct TransformLimits {

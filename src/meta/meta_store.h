@@ -129,10 +129,14 @@ class MetaStore {
   // The user's images, newest first, starting after `after_id` (exclusive; empty = newest).
   virtual std::vector<Image> ListImages(const std::string& user_id, int limit,
                                         const std::string& after_id) = 0;
-  // Changes name and/or description; returns the updated image, nullopt when missing.
-  virtual std::optional<Image> UpdateImage(const std::string& image_id,
-                                           const std::optional<std::string>& name,
-                                           const std::optional<std::string>& description,
+  // The fields of an image a caller may change; unset ones stay as they are.
+  struct ImageChanges {
+    std::optional<std::string> name = std::nullopt;
+    std::optional<std::string> description = std::nullopt;
+    std::optional<std::string> visibility = std::nullopt;  // kVisibilityPublic or ...Private
+  };
+  // Applies changes; returns the updated image, nullopt when missing.
+  virtual std::optional<Image> UpdateImage(const std::string& image_id, const ImageChanges& changes,
                                            const std::string& modified_by, int64_t modified_ms) = 0;
   struct DeleteResult {
     bool found = false;

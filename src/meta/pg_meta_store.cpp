@@ -101,6 +101,10 @@ CREATE TABLE secrets (
 ALTER TABLE uploads ADD COLUMN lease_owner TEXT;
 ALTER TABLE uploads ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0;
 )sql",
+    R"sql(
+ALTER TABLE images ADD COLUMN visibility TEXT NOT NULL DEFAULT 'public';
+ALTER TABLE uploads ADD COLUMN visibility TEXT NOT NULL DEFAULT 'public';
+)sql",
 };
 
 // Any key: imgd's schema migrations take turns on it.
@@ -108,7 +112,7 @@ constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(7386419201)
 
 const char* kImageColumns =
     "id, user_id, name, description, created_by, created_ms, modified_by, modified_ms, "
-    "format, size, width, height, COALESCE(sha256, ''), status, expires_ms";
+    "format, size, width, height, COALESCE(sha256, ''), status, expires_ms, visibility";
 
 // A transaction lost a race it can win by running again.
 struct Retry : std::runtime_error {
@@ -272,6 +276,7 @@ Image ReadImage(const PgResult& r, int row) {
   im.sha256 = r.Text(row, 12);
   im.status = r.Text(row, 13);
   im.expires_ms = r.Int(row, 14);
+  im.visibility = r.Text(row, 15);
   return im;
 }
 
@@ -297,12 +302,12 @@ void InsertImage(Conn& c, const Image& im, bool dedup_slot) {
   c.Exec(
       std::string("INSERT INTO images(") +
           "id, user_id, name, description, created_by, created_ms, modified_by, modified_ms, "
-          "format, size, width, height, sha256, status, expires_ms, dedup_key) VALUES "
-          "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
+          "format, size, width, height, sha256, status, expires_ms, dedup_key, visibility) VALUES "
+          "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)",
       {P(im.id), P(im.user_id), P(im.name), P(im.description), P(im.created_by), P(im.created_ms),
        P(im.modified_by), P(im.modified_ms), P(im.format), P(static_cast<int64_t>(im.size)),
        P(int64_t{im.width}), P(int64_t{im.height}), im.sha256.empty() ? kNull : P(im.sha256),
-       P(im.status), P(im.expires_ms), dedup_slot ? P(im.sha256) : kNull});
+       P(im.status), P(im.expires_ms), dedup_slot ? P(im.sha256) : kNull, P(im.visibility)});
 }
 
 // Adds one reference to im's blob row (creating it from im's size and dimensions) and
@@ -542,16 +547,16 @@ void PgMetaStore::CreateUpload(const ResumableUpload& u) {
   Lease c(*this);
   c->Exec(
       "INSERT INTO uploads(id, user_id, length, name, description, policy, created_ms, "
-      "expires_ms) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+      "expires_ms, visibility) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
       {P(u.id), P(u.user_id), P(static_cast<int64_t>(u.length)), P(u.name), P(u.description),
-       P(u.policy), P(u.created_ms), P(u.expires_ms)});
+       P(u.policy), P(u.created_ms), P(u.expires_ms), P(u.visibility)});
 }
 
 std::optional<ResumableUpload> PgMetaStore::GetUpload(const std::string& upload_id) {
   Lease c(*this);
   auto r = c->Exec(
       "SELECT id, user_id, length, name, description, policy, created_ms, expires_ms, "
-      "COALESCE(image_id, '') FROM uploads WHERE id = $1",
+      "COALESCE(image_id, ''), visibility FROM uploads WHERE id = $1",
       {P(upload_id)});
   if (r.rows() == 0) return std::nullopt;
   ResumableUpload u;
@@ -564,6 +569,7 @@ std::optional<ResumableUpload> PgMetaStore::GetUpload(const std::string& upload_
   u.created_ms = r.Int(0, 6);
   u.expires_ms = r.Int(0, 7);
   u.image_id = r.Text(0, 8);
+  u.visibility = r.Text(0, 9);
   return u;
 }
 
@@ -751,16 +757,17 @@ std::vector<Image> PgMetaStore::ListImages(const std::string& user_id, int limit
 }
 
 std::optional<Image> PgMetaStore::UpdateImage(const std::string& image_id,
-                                              const std::optional<std::string>& name,
-                                              const std::optional<std::string>& description,
+                                              const ImageChanges& changes,
                                               const std::string& modified_by, int64_t modified_ms) {
   Lease c(*this);
+  auto opt = [](const std::optional<std::string>& v) { return v ? P(*v) : kNull; };
   auto r = c->Exec(std::string("UPDATE images SET name = COALESCE($1, name), "
-                               "description = COALESCE($2, description), modified_by = $3, "
-                               "modified_ms = $4 WHERE id = $5 RETURNING ") +
+                               "description = COALESCE($2, description), "
+                               "visibility = COALESCE($3, visibility), modified_by = $4, "
+                               "modified_ms = $5 WHERE id = $6 RETURNING ") +
                        kImageColumns,
-                   {name ? P(*name) : kNull, description ? P(*description) : kNull, P(modified_by),
-                    P(modified_ms), P(image_id)});
+                   {opt(changes.name), opt(changes.description), opt(changes.visibility),
+                    P(modified_by), P(modified_ms), P(image_id)});
   if (r.rows() == 0) return std::nullopt;
   return ReadImage(r, 0);
 }

@@ -63,9 +63,7 @@ class PgMetaStore final : public MetaStore {
   std::optional<Image> GetImage(const std::string& image_id) override;
   std::vector<Image> ListImages(const std::string& user_id, int limit,
                                 const std::string& after_id) override;
-  std::optional<Image> UpdateImage(const std::string& image_id,
-                                   const std::optional<std::string>& name,
-                                   const std::optional<std::string>& description,
+  std::optional<Image> UpdateImage(const std::string& image_id, const ImageChanges& changes,
                                    const std::string& modified_by, int64_t modified_ms) override;
   DeleteResult DeleteImage(const std::string& image_id) override;
   std::optional<BlobInfo> GetBlob(const std::string& sha256) override;

@@ -97,11 +97,15 @@ CREATE TABLE secrets (
 ALTER TABLE uploads ADD COLUMN lease_owner TEXT;
 ALTER TABLE uploads ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;
 )sql",
+    R"sql(
+ALTER TABLE images ADD COLUMN visibility TEXT NOT NULL DEFAULT 'public';
+ALTER TABLE uploads ADD COLUMN visibility TEXT NOT NULL DEFAULT 'public';
+)sql",
 };
 
 const char* kImageColumns =
     "id, user_id, name, description, created_by, created_ms, modified_by, modified_ms, "
-    "format, size, width, height, sha256, status, expires_ms";
+    "format, size, width, height, sha256, status, expires_ms, visibility";
 
 }  // namespace
 
@@ -252,6 +256,7 @@ Image ReadImage(const Conn::Stmt& s) {
   im.sha256 = s.Text(12);
   im.status = s.Text(13);
   im.expires_ms = s.Int(14);
+  im.visibility = s.Text(15);
   return im;
 }
 
@@ -406,7 +411,7 @@ namespace {
 
 void InsertImage(Conn& c, const Image& im, bool dedup_slot) {
   auto s = c.Prepare(std::string("INSERT INTO images(") + kImageColumns +
-                     ", dedup_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                     ", dedup_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   s.Bind(1, im.id)
       .Bind(2, im.user_id)
       .Bind(3, im.name)
@@ -421,11 +426,12 @@ void InsertImage(Conn& c, const Image& im, bool dedup_slot) {
       .Bind(12, int64_t{im.height})
       .Bind(13, im.sha256)
       .Bind(14, im.status)
-      .Bind(15, im.expires_ms);
+      .Bind(15, im.expires_ms)
+      .Bind(16, im.visibility);
   if (dedup_slot) {
-    s.Bind(16, im.sha256);
+    s.Bind(17, im.sha256);
   } else {
-    s.BindNull(16);
+    s.BindNull(17);
   }
   s.Step();
 }
@@ -559,7 +565,7 @@ void SqliteMetaStore::CreateUpload(const ResumableUpload& u) {
   Lease c(*this);
   c->Prepare(
        "INSERT INTO uploads(id, user_id, length, name, description, policy, created_ms, "
-       "expires_ms) VALUES (?,?,?,?,?,?,?,?)")
+       "expires_ms, visibility) VALUES (?,?,?,?,?,?,?,?,?)")
       .Bind(1, u.id)
       .Bind(2, u.user_id)
       .Bind(3, static_cast<int64_t>(u.length))
@@ -568,6 +574,7 @@ void SqliteMetaStore::CreateUpload(const ResumableUpload& u) {
       .Bind(6, u.policy)
       .Bind(7, u.created_ms)
       .Bind(8, u.expires_ms)
+      .Bind(9, u.visibility)
       .Step();
 }
 
@@ -575,7 +582,7 @@ std::optional<ResumableUpload> SqliteMetaStore::GetUpload(const std::string& upl
   Lease c(*this);
   auto s = c->Prepare(
       "SELECT id, user_id, length, name, description, policy, created_ms, expires_ms, "
-      "COALESCE(image_id, '') FROM uploads WHERE id = ?");
+      "COALESCE(image_id, ''), visibility FROM uploads WHERE id = ?");
   s.Bind(1, upload_id);
   if (!s.Step()) return std::nullopt;
   ResumableUpload u;
@@ -588,6 +595,7 @@ std::optional<ResumableUpload> SqliteMetaStore::GetUpload(const std::string& upl
   u.created_ms = s.Int(6);
   u.expires_ms = s.Int(7);
   u.image_id = s.Text(8);
+  u.visibility = s.Text(9);
   return u;
 }
 
@@ -798,26 +806,23 @@ std::vector<Image> SqliteMetaStore::ListImages(const std::string& user_id, int l
 }
 
 std::optional<Image> SqliteMetaStore::UpdateImage(const std::string& image_id,
-                                                  const std::optional<std::string>& name,
-                                                  const std::optional<std::string>& description,
+                                                  const ImageChanges& changes,
                                                   const std::string& modified_by,
                                                   int64_t modified_ms) {
   Lease c(*this);
   Txn txn(*c, true);
   auto s = c->Prepare(
       "UPDATE images SET name = COALESCE(?, name), description = COALESCE(?, description), "
-      "modified_by = ?, modified_ms = ? WHERE id = ?");
-  if (name) {
-    s.Bind(1, *name);
-  } else {
-    s.BindNull(1);
+      "visibility = COALESCE(?, visibility), modified_by = ?, modified_ms = ? WHERE id = ?");
+  int i = 1;
+  for (const auto* field : {&changes.name, &changes.description, &changes.visibility}) {
+    if (*field) {
+      s.Bind(i++, **field);
+    } else {
+      s.BindNull(i++);
+    }
   }
-  if (description) {
-    s.Bind(2, *description);
-  } else {
-    s.BindNull(2);
-  }
-  s.Bind(3, modified_by).Bind(4, modified_ms).Bind(5, image_id).Step();
+  s.Bind(4, modified_by).Bind(5, modified_ms).Bind(6, image_id).Step();
   auto image = SelectImage(*c, image_id);
   txn.Commit();
   return image;

@@ -50,6 +50,9 @@ Metrics::Metrics() {
           "concurrent_uploads).");
   Declare("imgd_http_connections_refused_total", "counter",
           "Connections closed at once: over --max-connections or --max-connections-per-ip.");
+  Declare("imgd_tls_handshake_failures_total", "counter",
+          "TLS handshakes that failed: old protocol versions, plain HTTP on the HTTPS port, "
+          "clients that stalled past --header-timeout.");
 }
 
 void Metrics::Declare(const std::string& name, const std::string& type, const std::string& help,

@@ -195,6 +195,7 @@ Image ImageService::NewImage(const User& owner, const UploadMeta& meta, const Bl
   im.user_id = owner.id;
   im.name = meta.name;
   im.description = meta.description;
+  im.visibility = meta.visibility;
   im.created_by = owner.id;
   im.modified_by = owner.id;
   im.created_ms = im.modified_ms = NowMs();
@@ -242,12 +243,11 @@ boost::asio::awaitable<std::vector<Image>> ImageService::List(const User& caller
 }
 
 boost::asio::awaitable<Image> ImageService::Update(const User& caller, const std::string& id,
-                                                   std::optional<std::string> name,
-                                                   std::optional<std::string> description) {
+                                                   MetaStore::ImageChanges changes) {
   co_await GetOwned(caller, id);
-  auto updated = co_await Offload(pools_.blocking, [&] {
-    return meta_.UpdateImage(id, name, description, caller.id, NowMs());
-  });
+  auto updated = co_await Offload(
+      pools_.blocking, [&] { return meta_.UpdateImage(id, changes, caller.id, NowMs()); });
+  ready_.Erase(id);
   if (!updated) throw NotFound("no image " + id);
   co_return *updated;
 }

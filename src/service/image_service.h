@@ -33,6 +33,7 @@ struct UploadMeta {
   std::string name;
   std::string description;
   DuplicatePolicy policy = DuplicatePolicy::kReturnExisting;
+  std::string visibility = kVisibilityPublic;
 };
 
 struct UploadResult {
@@ -89,9 +90,10 @@ class ImageService {
   boost::asio::awaitable<Image> Get(const User& caller, const std::string& id);
   boost::asio::awaitable<std::vector<Image>> List(const User& caller, int limit,
                                                   const std::string& after_id);
+  // Owner or admin only. A change of visibility holds on this node at once (its cached
+  // record is dropped) and on others within the image cache TTL.
   boost::asio::awaitable<Image> Update(const User& caller, const std::string& id,
-                                       std::optional<std::string> name,
-                                       std::optional<std::string> description);
+                                       MetaStore::ImageChanges changes);
   boost::asio::awaitable<void> Delete(const User& caller, const std::string& id);
 
   // A ready image's bytes, for anyone holding its id (404 missing, 409 pending).

@@ -212,6 +212,7 @@ boost::asio::awaitable<ResumableUpload> UploadService::CreateResumable(const Use
   u.length = length;
   u.name = meta.name;
   u.description = meta.description;
+  u.visibility = meta.visibility;
   u.policy = PolicyName(meta.policy);
   u.created_ms = NowMs();
   u.expires_ms = u.created_ms + opts_.resumable_ttl_ms;
@@ -401,6 +402,7 @@ boost::asio::awaitable<UploadResult> UploadService::CompleteResumable(const Resu
   UploadMeta meta;
   meta.name = u.name;
   meta.description = u.description;
+  meta.visibility = u.visibility;
   meta.policy = ParsePolicyName(u.policy).value_or(DuplicatePolicy::kReturnExisting);
   UploadResult r = co_await images_.Publish(
       staged, state.hasher->FinalHex(), meta.policy,

@@ -98,7 +98,7 @@ class Node:
         self.port = None
         for line in self.proc.stdout:
             line = line.decode()
-            if line.startswith("imgd listening on http://"):
+            if line.startswith(("imgd listening on http://", "imgd listening on https://")):
                 self.port = int(line.strip().rsplit(":", 1)[1])
                 break
         if self.port is None:

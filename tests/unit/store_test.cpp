@@ -166,12 +166,37 @@ TEST_P(MetaStoreTest, ListIsNewestFirstAndPages) {
 
 TEST_P(MetaStoreTest, UpdateChangesOnlyGivenFields) {
   auto r = store_->CommitImage(Candidate("u1", "s"), DuplicatePolicy::kReturnExisting);
-  auto up = store_->UpdateImage(r.image.id, std::string("new"), std::nullopt, "u9", 42);
+  auto up = store_->UpdateImage(r.image.id, {.name = std::string("new")}, "u9", 42);
   ASSERT_TRUE(up);
   EXPECT_EQ(up->name, "new");
   EXPECT_EQ(up->modified_by, "u9");
   EXPECT_EQ(up->modified_ms, 42);
-  EXPECT_FALSE(store_->UpdateImage("missing", std::string("x"), std::nullopt, "u", 1));
+  EXPECT_FALSE(store_->UpdateImage("missing", {.name = std::string("x")}, "u", 1));
+}
+
+TEST_P(MetaStoreTest, VisibilityIsStoredAndChanged) {
+  Image c = Candidate("u1", "vis");
+  c.visibility = kVisibilityPrivate;
+  auto r = store_->CommitImage(c, DuplicatePolicy::kReturnExisting);
+  EXPECT_TRUE(store_->GetImage(r.image.id)->is_private());
+  auto up =
+      store_->UpdateImage(r.image.id, {.visibility = std::string(kVisibilityPublic)}, "u1", 7);
+  ASSERT_TRUE(up);
+  EXPECT_EQ(up->visibility, kVisibilityPublic);
+  EXPECT_EQ(up->name, c.name);  // untouched
+  EXPECT_FALSE(store_->GetImage(r.image.id)->is_private());
+  // Default for records that never set it.
+  auto plain = store_->CommitImage(Candidate("u2", "plain"), DuplicatePolicy::kReturnExisting);
+  EXPECT_EQ(store_->GetImage(plain.image.id)->visibility, kVisibilityPublic);
+  // Resumable uploads carry it to the image they become.
+  ResumableUpload u;
+  u.id = "0190f0a0-0000-7000-8000-00000000abcd";
+  u.user_id = "u1";
+  u.length = 10;
+  u.visibility = kVisibilityPrivate;
+  u.expires_ms = 1;
+  store_->CreateUpload(u);
+  EXPECT_EQ(store_->GetUpload(u.id)->visibility, kVisibilityPrivate);
 }
 
 TEST(FsBlobStore, StageCommitReadRemove) {

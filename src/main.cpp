@@ -33,6 +33,7 @@
 #include "meta/meta_store.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
+#include "obs/otlp_exporter.h"
 #include "obs/store_metrics.h"
 #include "service/idempotency_service.h"
 #include "service/image_service.h"
@@ -214,6 +215,17 @@ int Serve(Config& cfg) {
   if (cfg.tls_cert.empty() != cfg.tls_key.empty()) {
     throw std::invalid_argument("--tls-cert and --tls-key go together");
   }
+  std::unique_ptr<OtlpExporter> otlp;
+  if (!cfg.otlp_endpoint.empty()) {
+    OtlpOptions oo;
+    oo.endpoint = cfg.otlp_endpoint;
+    otlp = std::make_unique<OtlpExporter>(oo, app.metrics);
+    so.trace_sample_ratio = cfg.trace_sample_ratio;
+  }
+  SetSpanExporter(otlp.get());
+  struct SpanExporterOff {
+    ~SpanExporterOff() { SetSpanExporter(nullptr); }
+  } span_exporter_off;
   so.tls_cert = cfg.tls_cert;
   so.tls_key = cfg.tls_key;
   RateLimiter ip_requests(cfg.rate_limit_ip, 2 * cfg.rate_limit_ip);
@@ -454,6 +466,16 @@ int main(int argc, char** argv) {
   serve->add_option("--tls-key", cfg.tls_key, "PEM private key of --tls-cert")
       ->envname("IMGD_TLS_KEY")
       ->check(CLI::ExistingFile);
+  serve
+      ->add_option("--otlp-endpoint", cfg.otlp_endpoint,
+                   "export request and store-call spans as OTLP/HTTP JSON to this collector URL, "
+                   "e.g. http://127.0.0.1:4318/v1/traces (default: off)")
+      ->envname("IMGD_OTLP_ENDPOINT");
+  serve
+      ->add_option("--trace-sample-ratio", cfg.trace_sample_ratio,
+                   "share of new traces exported, 0..1 (a caller's traceparent flag is followed)")
+      ->envname("IMGD_TRACE_SAMPLE_RATIO")
+      ->check(CLI::Range(0.0, 1.0));
   serve->add_option("--gc-interval", cfg.gc_interval_s, "seconds between sweeps of leftovers")
       ->envname("IMGD_GC_INTERVAL")
       ->check(CLI::Range(1, 86400 * 7));

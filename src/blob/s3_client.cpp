@@ -246,7 +246,7 @@ S3Response S3Client::Send(const Request& r) {
   StoreCallTimer timer("s3", S3Op(r));
   breaker_.Before();
   try {
-    S3Response out = SendOnce(r);
+    S3Response out = SendOnce(r, timer.Traceparent());
     breaker_.Success();
     return out;
   } catch (const StoreError&) {
@@ -255,7 +255,7 @@ S3Response S3Client::Send(const Request& r) {
   }
 }
 
-S3Response S3Client::SendOnce(const Request& r) {
+S3Response S3Client::SendOnce(const Request& r, const std::string& traceparent) {
   const std::string payload_hash = Sha256Hex(r.body);
   for (int attempt = 0;; ++attempt) {
     auto conn = Take();
@@ -277,6 +277,8 @@ S3Response S3Client::SendOnce(const Request& r) {
       bhttp::request<bhttp::buffer_body> req{bhttp::string_to_verb(r.method), target, 11};
       for (const auto& [k, v] : sreq.headers) req.set(k, v);
       req.set(bhttp::field::authorization, SigV4Authorization(sreq, cfg_.creds, date));
+      // The request's trace, for the store's own tracing (not signed: it varies per call).
+      if (!traceparent.empty()) req.set("traceparent", traceparent);
       req.body().data = r.body.empty() ? nullptr : const_cast<char*>(r.body.data());
       req.body().size = r.body.size();
       req.body().more = false;
@@ -322,6 +324,8 @@ S3Response S3Client::SendOnce(const Request& r) {
 
 unsigned S3Client::Stream(const std::string& key, uint64_t offset, std::optional<uint64_t> length,
                           const std::function<bool(const char*, size_t)>& sink) {
+  StoreCallTimer timer("s3", "get stream");
+  const std::string traceparent = timer.Traceparent();
   std::string range = "bytes=" + std::to_string(offset) + "-";
   if (length) range += std::to_string(offset + *length - 1);
   for (int attempt = 0;; ++attempt) {
@@ -341,6 +345,7 @@ unsigned S3Client::Stream(const std::string& key, uint64_t offset, std::optional
                       {"x-amz-content-sha256", sreq.payload_hash}};
       bhttp::request<bhttp::empty_body> req{bhttp::verb::get, sreq.canonical_uri, 11};
       for (const auto& [k, v] : sreq.headers) req.set(k, v);
+      if (!traceparent.empty()) req.set("traceparent", traceparent);
       req.set(bhttp::field::authorization, SigV4Authorization(sreq, cfg_.creds, date));
       conn->Write(req, cfg_.io_timeout);
       bhttp::response_parser<bhttp::buffer_body> parser;

@@ -79,7 +79,9 @@ class S3Client {
   class Connection;
 
  private:
-  S3Response SendOnce(const Request& req);
+  // One request (retried on a stale kept-alive connection); traceparent, when not empty,
+  // goes along as a header.
+  S3Response SendOnce(const Request& req, const std::string& traceparent);
   unsigned StreamOnce(const std::string& key, uint64_t offset, std::optional<uint64_t> length,
                       const std::function<bool(const char*, size_t)>& sink);
   std::unique_ptr<Connection> Take();

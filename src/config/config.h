@@ -29,11 +29,14 @@ struct Config {
   int max_concurrent_uploads = 256;       // uploads receiving bytes at once
   int max_connections = 10000;
   int max_connections_per_ip = 256;
-  int header_timeout_s = 10;
-  std::string tls_cert;      // PEM certificate chain; with tls_key: HTTPS only
-  std::string tls_key;       // PEM private key  // whole header once its first byte came
-  int gc_interval_s = 3600;  // the server's own sweep of leftovers
-  int gc_grace_s = 3600;     // only files untouched this long are swept
+  int header_timeout_s = 10;  // whole header once its first byte came
+  std::string tls_cert;       // PEM certificate chain; with tls_key: HTTPS only
+  std::string tls_key;        // PEM private key
+  // OTLP/HTTP JSON collector, e.g. http://127.0.0.1:4318/v1/traces (empty: no export).
+  std::string otlp_endpoint;
+  double trace_sample_ratio = 1.0;  // of new traces, when exporting
+  int gc_interval_s = 3600;         // the server's own sweep of leftovers
+  int gc_grace_s = 3600;            // only files untouched this long are swept
   // Upload flows.
   int presign_ttl_s = 900;          // pre-signed upload URL lifetime
   int resumable_ttl_s = 86400;      // resumable (tus) upload lifetime

@@ -25,7 +25,9 @@
 #include "core/ids.h"
 #include "core/offload.h"
 #include "http/target.h"
+#include "http/traced_executor.h"
 #include "obs/log.h"
+#include "obs/spans.h"
 
 namespace imgd::http {
 
@@ -81,6 +83,8 @@ struct Server::Conn {
   StreamDeadline deadline;
   std::string client_ip;
   std::atomic<bool> idle{true};
+  // The request being served; current on every step of the session (TracedExecutor).
+  std::shared_ptr<TraceSlot> trace_slot = std::make_shared<TraceSlot>();
 };
 
 namespace {
@@ -393,7 +397,7 @@ asio::awaitable<void> Server::Accept() {
       continue;
     }
     ++active_;
-    auto ex = conn->transport().get_executor();
+    TracedExecutor ex(conn->transport().get_executor(), conn->trace_slot);
     asio::co_spawn(ex, conn->tls ? Secure(conn) : Session(conn, conn->plain),
                    [this, conn](std::exception_ptr) {
                      {
@@ -491,7 +495,10 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
                        ? std::string(it->value())
                        : NewRequestId();
     }
-    const TraceContext trace = StartSpan(req["traceparent"]);
+    // Current from here on, also on the pool threads the handler's blocking calls run on.
+    conn->trace_slot->trace = StartSpan(req["traceparent"], opts_.trace_sample_ratio);
+    const TraceContext& trace = conn->trace_slot->trace;
+    const int64_t started_unix_ns = Recording(&trace) ? UnixNanos() : 0;
     const bool expect_continue =
         beast::iequals(req[bhttp::field::expect], "100-continue") && req.version() >= 11;
     bool keep_alive = req.keep_alive();
@@ -676,6 +683,25 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
     AppendJsonString(line, client_ip);
     line += '}';
     LogRawJson(std::move(line));
+    if (started_unix_ns != 0 && Recording(&trace)) {
+      Span s;
+      s.trace_id = trace.trace_id;
+      s.span_id = trace.span_id;
+      s.parent_id = trace.parent_id;
+      s.name = method + " " + route_label;
+      s.kind = Span::Kind::kServer;
+      s.start_unix_ns = started_unix_ns;
+      s.end_unix_ns = UnixNanos();
+      s.error = status >= 500;
+      s.text_attributes = {{"http.request.method", method},
+                           {"http.route", route_label},
+                           {"url.path", parsed ? parsed->path : target},
+                           {"client.address", client_ip},
+                           {"imgd.request_id", request_id}};
+      s.int_attributes = {{"http.response.status_code", status},
+                          {"http.response.body.size", static_cast<int64_t>(sent)}};
+      ExportSpan(std::move(s));
+    }
     if (!wec && !body.complete()) {
       // The client may still be sending a body we refused. Closing now would reset the
       // connection and could destroy our answer before the client reads it, so stop

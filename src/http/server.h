@@ -41,6 +41,9 @@ struct ServerOptions {
   size_t max_connections_per_ip = 256;
   // Requests per client address (token bucket; null = no limit). 429 beyond it.
   RateLimiter* client_requests = nullptr;
+  // New traces (requests without a traceparent) sampled for export, 0..1; a caller's
+  // sampled flag is followed as it is.
+  double trace_sample_ratio = 0;
   // PEM files; both set = HTTPS only (TLS 1.2+), both empty = plain HTTP.
   std::string tls_cert;
   std::string tls_key;

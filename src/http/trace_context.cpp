@@ -14,20 +14,6 @@ bool LowerHex(std::string_view s) {
 
 bool AllZero(std::string_view s) { return s.find_first_not_of('0') == std::string_view::npos; }
 
-// Random ids (FastRandom64: cheap, every request makes one; not secret).
-std::string RandomHexId(size_t hex_digits) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  do {
-    out.clear();
-    while (out.size() < hex_digits) {
-      uint64_t r = FastRandom64();
-      for (int i = 0; i < 16 && out.size() < hex_digits; ++i, r >>= 4) out += kHex[r & 15];
-    }
-  } while (AllZero(out));
-  return out;
-}
-
 }  // namespace
 
 std::optional<TraceContext> ParseTraceparent(std::string_view h) {
@@ -49,19 +35,20 @@ std::optional<TraceContext> ParseTraceparent(std::string_view h) {
   return t;
 }
 
-TraceContext StartSpan(std::string_view header) {
+TraceContext StartSpan(std::string_view header, double sample_ratio) {
   TraceContext t;
   if (auto parsed = ParseTraceparent(header)) {
     t = std::move(*parsed);
   } else {
     t.trace_id = RandomHexId(32);
+    t.sampled =
+        sample_ratio >= 1 ||
+        (sample_ratio > 0 && static_cast<double>(FastRandom64() >> 11) * 0x1.0p-53 < sample_ratio);
   }
   t.span_id = RandomHexId(16);
   return t;
 }
 
-std::string Traceparent(const TraceContext& t) {
-  return "00-" + t.trace_id + "-" + t.span_id + (t.sampled ? "-01" : "-00");
-}
+std::string Traceparent(const TraceContext& t) { return imgd::Traceparent(t, t.span_id); }
 
 }  // namespace imgd::http

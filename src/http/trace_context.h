@@ -1,28 +1,26 @@
 #pragma once
 // W3C Trace Context (https://www.w3.org/TR/trace-context/): the `traceparent` a request
 // brings is continued, a request without a valid one starts a new trace. Every request gets
-// its own span id; the trace and span ids go into the access log (and, later, to the stores
-// and an OTLP exporter).
+// its own span id; the trace and span ids go into the log lines, to the stores (S3 header,
+// PostgreSQL comment) and to the OTLP exporter (core/trace.h).
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "core/trace.h"
+
 namespace imgd::http {
 
-struct TraceContext {
-  std::string trace_id;   // 32 lowercase hex, not all zero
-  std::string parent_id;  // the caller's span (16 hex), empty when this request started it
-  std::string span_id;    // this request's span (16 hex)
-  bool sampled = false;   // the caller's sampled flag (trace-flags bit 0)
-};
+using imgd::TraceContext;
 
 // "00-<trace-id>-<parent-id>-<flags>"; nullopt when malformed (wrong lengths, uppercase or
 // non-hex digits, all-zero ids, version ff). Versions above 00 are read as 00 when the
 // first four fields have the 00 shape, as the spec asks.
 std::optional<TraceContext> ParseTraceparent(std::string_view header);
 
-// The request's trace: the parsed header with a new span id, or a new trace.
-TraceContext StartSpan(std::string_view traceparent_header);
+// The request's trace: the parsed header with a new span id (sampled as its caller said),
+// or a new trace, sampled with probability sample_ratio.
+TraceContext StartSpan(std::string_view traceparent_header, double sample_ratio = 0);
 
 // The header value naming this request's span, for calls it makes to others.
 std::string Traceparent(const TraceContext& t);

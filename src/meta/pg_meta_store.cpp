@@ -173,20 +173,33 @@ class PgMetaStore::Conn {
     if (op.empty()) op = StatementOp(sql);
     StoreCallTimer timer("postgres", op);
     try {
-      return ExecTimed(sql, params);
+      return ExecTimed(sql, params, timer);
     } catch (const Retry&) {
       timer.Expected();  // a lost race, rerun by the caller: not a store failure
       throw;
     }
   }
 
-  PgResult ExecTimed(const std::string& sql, const std::vector<Param>& params) {
+  PgResult ExecTimed(const std::string& sql, const std::vector<Param>& params,
+                     const StoreCallTimer& timer) {
     breaker_.Before();
     try {
       Ensure();
     } catch (const StoreError&) {
       breaker_.Failure();
       throw;
+    }
+    std::vector<const char*> values;
+    for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+    if (timer.trace() && timer.trace()->sampled) {
+      // A sampled request's statements carry its trace as a trailing sqlcommenter comment,
+      // for the server's logs and tracing; the text differs per call, so these run unnamed
+      // (parsed each time) instead of prepared.
+      const std::string traced = sql + " /*traceparent='" + timer.Traceparent() + "'*/";
+      PgResult r(PQexecParams(c_, traced.c_str(), static_cast<int>(values.size()), nullptr,
+                              values.data(), nullptr, nullptr, 0));
+      Check(r, sql);
+      return r;
     }
     auto name = "s" + std::to_string(std::hash<std::string>{}(sql));
     if (!prepared_.count(name)) {
@@ -195,8 +208,6 @@ class PgMetaStore::Conn {
       Check(r, sql);
       prepared_.insert(name);
     }
-    std::vector<const char*> values;
-    for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
     PgResult r(PQexecPrepared(c_, name.c_str(), static_cast<int>(values.size()), values.data(),
                               nullptr, nullptr, 0));
     Check(r, sql);

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "core/clock.h"
+#include "core/trace.h"
 
 namespace imgd {
 namespace {
@@ -112,6 +113,11 @@ void LogJson(const std::string& level, const std::string& msg, boost::json::obje
   line["time"] = FormatIsoMs(NowMs());
   line["level"] = level;
   line["msg"] = msg;
+  // Inside a request (or a store call it made), its trace.
+  if (const TraceContext* t = CurrentTrace()) {
+    line["traceId"] = t->trace_id;
+    line["spanId"] = t->span_id;
+  }
   for (auto& [k, v] : fields) line[k] = std::move(v);
   Writer().Append(boost::json::serialize(line), level != "info" && level != "debug");
 }

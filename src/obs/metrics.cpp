@@ -50,6 +50,9 @@ Metrics::Metrics() {
           "concurrent_uploads).");
   Declare("imgd_http_connections_refused_total", "counter",
           "Connections closed at once: over --max-connections or --max-connections-per-ip.");
+  Declare("imgd_trace_spans_exported_total", "counter", "Spans the OTLP collector accepted.");
+  Declare("imgd_trace_spans_dropped_total", "counter",
+          "Spans dropped: the export queue was full or the collector failed.");
   Declare("imgd_tls_handshake_failures_total", "counter",
           "TLS handshakes that failed: old protocol versions, plain HTTP on the HTTPS port, "
           "clients that stalled past --header-timeout.");

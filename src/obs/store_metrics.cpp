@@ -5,6 +5,8 @@
 #include <chrono>
 #include <vector>
 
+#include "obs/spans.h"
+
 namespace imgd {
 namespace {
 
@@ -58,18 +60,40 @@ StoreCallTimer::StoreCallTimer(const char* store, std::string op)
     : store_(store),
       op_(std::move(op)),
       exceptions_at_start_(std::uncaught_exceptions()),
-      started_(std::chrono::steady_clock::now()) {}
+      started_(std::chrono::steady_clock::now()),
+      trace_(CurrentTrace()) {
+  if (trace_) {
+    span_id_ = RandomHexId(16);
+    if (Recording(trace_)) started_unix_ns_ = UnixNanos();
+  }
+}
+
+std::string StoreCallTimer::Traceparent() const {
+  return trace_ ? imgd::Traceparent(*trace_, span_id_) : std::string();
+}
 
 StoreCallTimer::~StoreCallTimer() {
+  const bool failed = !expected_ && std::uncaught_exceptions() > exceptions_at_start_;
+  if (started_unix_ns_ != 0 && Recording(trace_)) {
+    Span s;
+    s.trace_id = trace_->trace_id;
+    s.span_id = span_id_;
+    s.parent_id = trace_->span_id;
+    s.name = std::string(store_) + " " + op_;
+    s.kind = Span::Kind::kClient;
+    s.start_unix_ns = started_unix_ns_;
+    s.end_unix_ns = UnixNanos();
+    s.error = failed;
+    s.text_attributes = {{"db.system", store_}, {"imgd.store.operation", op_}};
+    ExportSpan(std::move(s));
+  }
   Metrics* m = g_metrics.load(std::memory_order_relaxed);
   if (!m) return;
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   const Labels labels{{"store", store_}, {"op", op_}};
   m->Observe("imgd_store_operation_duration_seconds", labels, secs);
-  if (!expected_ && std::uncaught_exceptions() > exceptions_at_start_) {
-    m->Inc("imgd_store_errors_total", labels);
-  }
+  if (failed) m->Inc("imgd_store_errors_total", labels);
 }
 
 }  // namespace imgd

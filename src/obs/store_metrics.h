@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/trace.h"
 #include "obs/metrics.h"
 
 namespace imgd {
@@ -24,6 +25,9 @@ std::string StatementOp(std::string_view sql);
 // Times one store call from construction to destruction. It counts as failed when it ends
 // by an exception that started inside it, unless Expected() was called (a store's way of
 // saying the error is the caller's business, such as a lost race that is retried).
+// Inside a request it is also a span of the request's trace: a CLIENT span exported when
+// the trace is sampled, whose id the store passes on (S3 traceparent header, PostgreSQL
+// comment) so the store's own traces hang under it.
 class StoreCallTimer {
  public:
   StoreCallTimer(const char* store, std::string op);
@@ -31,6 +35,10 @@ class StoreCallTimer {
   StoreCallTimer& operator=(const StoreCallTimer&) = delete;
   ~StoreCallTimer();
   void Expected() { expected_ = true; }
+  // The request's trace this call belongs to (null outside requests).
+  const TraceContext* trace() const { return trace_; }
+  // "00-<trace>-<this call's span>-<flags>", empty outside requests.
+  std::string Traceparent() const;
 
  private:
   const char* store_;
@@ -38,6 +46,9 @@ class StoreCallTimer {
   int exceptions_at_start_;
   bool expected_ = false;
   std::chrono::steady_clock::time_point started_;
+  const TraceContext* trace_;
+  std::string span_id_;  // set inside requests
+  int64_t started_unix_ns_ = 0;
 };
 
 }  // namespace imgd

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/ids.h"
 #include "core/signed_url.h"
 #include "core/url_signer.h"
 #include "http/target.h"

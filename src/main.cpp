@@ -238,6 +238,10 @@ int Serve(Config& cfg) {
   http::Server server(so, router, app.metrics, app.blocking);
   server.AddPeriodic("sweep", std::chrono::seconds(cfg.gc_interval_s),
                      [&app, grace = cfg.gc_grace_s] { Sweep(app, grace); });
+  // The allocator keeps freed transform buffers for reuse (see main's mallopt); every half
+  // minute what is still free goes back to the system, so a burst of large transforms does
+  // not hold its peak, and memory tracks what is live.
+  server.AddPeriodic("memory-trim", std::chrono::seconds(30), [] { malloc_trim(0); });
   auto ep = server.Listen();
   std::string bound =
       (ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string()) +

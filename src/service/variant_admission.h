@@ -3,8 +3,11 @@
 // (--allowed-sizes) is kept at once; any other size is kept the second time it has to be
 // made, so a client walking through thousands of one-off sizes fills no disk (repeats of a
 // size are served from the in-memory LRU, bounded by bytes, until it is evicted and made
-// again: then it is kept). Remembers at most `capacity` sizes seen once; thread-safe.
+// again: then it is kept). Remembers at most `capacity` sizes seen once, as 64-bit hashes of
+// their keys (about 40 bytes each: 100,000 is ~4 MB); a hash collision only means a one-off
+// size is stored. Thread-safe.
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <mutex>
 #include <string>
@@ -22,8 +25,8 @@ class VariantAdmission {
  private:
   const size_t capacity_;
   std::mutex mu_;
-  std::unordered_set<std::string> seen_once_;
-  std::deque<std::string> order_;  // oldest first, for the capacity bound
+  std::unordered_set<uint64_t> seen_once_;
+  std::deque<uint64_t> order_;  // oldest first, for the capacity bound
 };
 
 }  // namespace imgd

@@ -334,6 +334,37 @@ class ManySizesTest(unittest.TestCase):
             server.cleanup()
 
 
+    def test_thousands_of_one_off_sizes_keep_memory_and_disk_bounded(self):
+        # Every size distinct (no presets, no rate limit): the memory cache (4 MB here) and
+        # the set of sizes seen once are bounded, and nothing reaches the disk.
+        server = Server(extra_args=["--variant-cache-bytes", str(4 << 20), "--rate-limit-ip",
+                                    "0", "--rate-limit-key", "0"], nodes=1).start()
+        try:
+            key = server.create_user("u")["apiKey"]
+            image = server.upload(corpus_bytes("real/real_01_skagen_800x533.jpg"),
+                                  key).json()["imageId"]
+            conn = server.conn()
+            rss = []
+            for i in range(2000):
+                w, h = 200 + i % 400, 100 + (i // 400) * 80  # 2,000 distinct pairs
+                r = server.request("GET", f"/v1/images/{image}/content?w={w}&h={h}&q=95",
+                                   conn=conn)
+                self.assertEqual(r.status, 200, (w, h))
+                if i in (499, 1999):
+                    rss.append(server.rss_kb())
+            conn.close()
+            # Measured by the kernel: after the first 500 sizes filled the cache, 1,500 more
+            # distinct ones (~50 MB of variants at q95, were they all kept) add no more than
+            # allocator noise.
+            self.assertLess(rss[1] - rss[0], 32 * 1024, rss)
+            self.assertIn("imgd_variant_store_deferred_total 2000", server.metrics())
+            server.stop()
+            server.start()
+            self.assertEqual(server.stored_keys("variants/"), [])
+        finally:
+            server.cleanup()
+
+
 class InvalidKeyFloodTest(unittest.TestCase):
     def test_a_flood_of_invalid_keys_gets_401s_then_429s_and_the_server_stays_up(self):
         # A low per-address rate (20/s, bursts of 40), so even a slow client (a sanitizer

@@ -7,8 +7,10 @@ Load, all at once for SOAK_SECONDS (default 600):
     of 300 images x 4 sizes, 1 upload per 100 reads), in 10 s slices;
   - cold transforms of random sizes (w 40..1600), which fill and churn the variant cache;
   - deletes of random images while they are being read, and re-uploads of them.
-Writes bench/results/soak-<UTC>/soak.md, rss.tsv and rss.png.
+Writes bench/results/soak-<UTC>/soak.md, rss.tsv and rss.png. Memory is judged on what is
+live (each minute's lowest RSS: imgd trims free memory every 30 s), see assess().
 Usage: bench/soak.py [build/imgd]   (after a Release build with bench tools)
+       bench/soak.py --assess bench/results/soak-<UTC>   (re-judge a finished run)
 """
 import datetime
 import json
@@ -34,7 +36,55 @@ PHOTOS = ["real/real_01_skagen_800x533.jpg", "real/real_02_honeybee_1620x1280.jp
           "real/real_03_storm_1920x1280.jpg", "real/real_07_chameleon_1306x1530.jpg"]
 
 
+def slope_per_min(points):
+    if len(points) < 3:
+        return 0.0
+    return statistics.linear_regression([t for t, _ in points],
+                                        [v for _, v in points]).slope * 60
+
+
+def assess(samples, warmup):
+    """Memory over the judged part ([warmup, end]) of (seconds, RSS MB) samples. imgd hands
+    free memory back every 30 s (malloc_trim), so the lowest RSS of each minute is what is
+    live (a leak raises it); the samples between trims also hold transient transform
+    buffers, bounded by --transform-memory. Flat = live memory rising < 1 MB/min and < 32 MB
+    in all over the judged part."""
+    after = [(t, mb) for t, mb in samples if t >= warmup]
+    minutes = {}
+    for t, mb in after:
+        minutes.setdefault(int(t // 60), []).append((t, mb))
+    floors = [min(points, key=lambda p: p[1]) for _, points in sorted(minutes.items())]
+    floor_slope = slope_per_min(floors)
+    rise = floors[-1][1] - floors[0][1] if floors else 0.0
+    return {"warmup_s": warmup, "rss_start_mb": after[0][1], "rss_end_mb": after[-1][1],
+            "live_start_mb": floors[0][1], "live_end_mb": floors[-1][1],
+            "live_slope_mb_per_min": floor_slope, "slope_mb_per_min": slope_per_min(after),
+            "flat": abs(floor_slope) < 1.0 and rise < 32}
+
+
+def memory_text(m):
+    return (f"Judged after a {m['warmup_s']:.0f} s warm-up: live memory (each minute's lowest "
+            f"RSS, after the half-minute trim) {m['live_start_mb']:.0f} MB → "
+            f"{m['live_end_mb']:.0f} MB, slope {m['live_slope_mb_per_min']:+.2f} MB/min; every "
+            f"sample {m['rss_start_mb']:.0f} → {m['rss_end_mb']:.0f} MB, slope "
+            f"{m['slope_mb_per_min']:+.2f} MB/min (transient transform buffers between trims): "
+            f"**{'flat' if m['flat'] else 'growing'}**.")
+
+
+def reassess(directory):
+    """Re-judges a finished soak from its rss.tsv (bench/soak.py --assess DIR)."""
+    with open(os.path.join(directory, "rss.tsv")) as f:
+        samples = [tuple(map(float, line.split())) for line in f.read().splitlines()[1:]]
+    with open(os.path.join(directory, "soak.json")) as f:
+        meta = json.load(f)
+    m = assess(samples, meta["seconds"] / 2)
+    print(memory_text(m))
+    return 0 if m["flat"] else 1
+
+
 def main():
+    if len(os.sys.argv) == 3 and os.sys.argv[1] == "--assess":
+        return reassess(os.sys.argv[2])
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
     out = os.path.join(HERE, "results", "soak-" + stamp)
     os.makedirs(out)
@@ -94,11 +144,7 @@ def main():
         stop.set()
         imgd.stop()
 
-    after = [(t, kb) for t, kb in samples if t >= WARMUP]
-    xs = [t for t, _ in after]
-    ys = [kb / 1024 for _, kb in after]
-    slope = statistics.linear_regression(xs, ys).slope * 60 if len(after) > 2 else 0.0
-    start_mb, end_mb = ys[0], ys[-1]
+    m = assess([(t, kb / 1024) for t, kb in samples], WARMUP)
     reads_ok = sum(s["read"]["ok"] for s in steps)
     read_p99 = max(s["read"]["p99"] for s in steps)
     # A read of an image the churner deleted is a correct 404, not a failure.
@@ -108,22 +154,18 @@ def main():
         f.write("seconds\trss_mb\n")
         for t, kb in samples:
             f.write(f"{t:.1f}\t{kb / 1024:.1f}\n")
-    flat = abs(slope) < 1.0 and end_mb - start_mb < 32
     with open(os.path.join(out, "soak.md"), "w") as f:
         f.write(f"# Soak, {SECONDS / 60:.0f} min\n\n"
                 f"Load: seed mix at {RATE} req/s open loop ({reads_ok} reads answered, {failed} "
                 f"failed, worst 10 s read p99 {read_p99:.1f} ms), {counts['transforms']} cold "
                 f"transforms of random sizes, {counts['deletes']} deletes while reading and "
                 f"{counts['reuploads']} re-uploads; errors seen: {len(errors)}.\n\n"
-                f"RSS after {WARMUP:.0f} s warm-up {start_mb:.0f} MB, at the end {end_mb:.0f} MB, "
-                f"peak {peak / 1024:.0f} MB (variant cache {cache_mb:.0f} MB of it at the end); "
-                f"slope over the second half {slope:+.2f} MB/min: "
-                f"**{'flat' if flat else 'growing'}**.\n\n![rss](rss.png)\n")
+                f"Peak RSS {peak / 1024:.0f} MB (variant cache {cache_mb:.0f} MB at the end). "
+                + memory_text(m) + "\n\n![rss](rss.png)\n")
     with open(os.path.join(out, "soak.json"), "w") as f:
-        json.dump({"seconds": SECONDS, "rate": RATE, "counts": counts, "errors": errors[:50],
-                   "rss_start_mb": start_mb, "rss_end_mb": end_mb, "peak_mb": peak / 1024,
-                   "slope_mb_per_min": slope, "flat": flat, "read_p99_worst": read_p99,
-                   "failed": failed}, f, indent=1)
+        json.dump(dict(m, seconds=SECONDS, rate=RATE, counts=counts, errors=errors[:50],
+                       peak_mb=peak / 1024, read_p99_worst=read_p99, failed=failed), f, indent=1)
+    flat = m["flat"]
     subprocess.run(["gnuplot"], input=f"""set terminal pngcairo size 900,400
 set output '{out}/rss.png'
 set xlabel 'seconds'

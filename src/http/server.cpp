@@ -465,6 +465,9 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
     }
     if (!HeaderComplete(buf)) conn->deadline.Arm(opts_.header_timeout);
     auto [rec, rn] = co_await bhttp::async_read_header(stream, buf, *header_parser, kTuple);
+    // Beast applies header_limit per parse attempt: a header of many small fields that all
+    // arrive after the first read can pass it. The whole header's size is checked here.
+    if (!rec && rn > opts_.header_limit) rec = bhttp::error::header_limit;
     conn->idle = false;
     if (rec) {
       if (rec == bhttp::error::header_limit) {

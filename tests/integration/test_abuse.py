@@ -246,6 +246,28 @@ class HostileRequestTest(unittest.TestCase):
             self.assertNotIn(b"root:", r.body)
         self.assertEqual(self.server.request("GET", "/healthz").status, 200)
 
+    def test_oversized_headers_and_urls_get_431_and_the_server_stays_up(self):
+        def raw(request):
+            with raw_connect(self.server.port) as s:
+                s.sendall(request)
+                return read_until_closed(s)
+        cases = {
+            "one huge header": b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000
+                               + b"\r\n\r\n",
+            "many headers": b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+                            + b"".join(b"X-H%d: %s\r\n" % (i, b"b" * 200) for i in range(100))
+                            + b"\r\n",
+            "huge URL": b"GET /v1/images?cursor=" + b"c" * 20000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        }
+        for name, request in cases.items():
+            with self.subTest(name):
+                answer = raw(request)  # the server closes the connection after it
+                self.assertTrue(answer.startswith(b"HTTP/1.1 431 "), answer[:80])
+        # Just under the limit is fine.
+        r = self.server.request("GET", "/healthz", headers={"X-Big": "a" * 15000})
+        self.assertEqual(r.status, 200)
+        self.assertEqual(self.server.request("GET", "/healthz").status, 200)
+
     def test_deletes_while_reading_never_serve_a_broken_answer(self):
         import threading
         ids = [self.server.upload(unique_copy(self.photo, n), self.alice).json()["imageId"]

@@ -25,7 +25,7 @@ namespace detail {
 // mishandles non-trivial captures of a coroutine lambda moved into co_spawn.
 template <typename F>
 boost::asio::awaitable<std::invoke_result_t<F&>> RunWithTrace(F fn,
-                                                               std::optional<TraceContext> trace) {
+                                                              std::optional<TraceContext> trace) {
   TraceScope scope(trace ? &*trace : nullptr);
   co_return fn();
 }
@@ -36,9 +36,9 @@ boost::asio::awaitable<std::invoke_result_t<F&>> Offload(boost::asio::thread_poo
   const TraceContext* current = CurrentTrace();
   std::optional<TraceContext> trace;
   if (current) trace = *current;
-  co_return co_await boost::asio::co_spawn(
-      pool.get_executor(), detail::RunWithTrace(std::move(f), std::move(trace)),
-      boost::asio::use_awaitable);
+  co_return co_await boost::asio::co_spawn(pool.get_executor(),
+                                           detail::RunWithTrace(std::move(f), std::move(trace)),
+                                           boost::asio::use_awaitable);
 }
 
 }  // namespace imgd

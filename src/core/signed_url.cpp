@@ -53,7 +53,7 @@ std::string SignedUrlQuery(const UrlSigner& signer, std::string_view path, Query
 }
 
 SignatureCheck VerifySignedUrl(const UrlSigner& signer, std::string_view path,
-                               const QueryParams& query, int64_t now_s) {
+                               const QueryParams& query, int64_t now_s, int64_t* expires_out) {
   auto expires = query.find("expires");
   auto kid = query.find("kid");
   auto sig = query.find("sig");
@@ -67,6 +67,7 @@ SignatureCheck VerifySignedUrl(const UrlSigner& signer, std::string_view path,
       expires_s < 0 || sig->second.size() != 43) {
     return SignatureCheck::kMalformed;
   }
+  if (expires_out) *expires_out = expires_s;
   if (!signer.Verify(kid->second, Message(path, query), sig->second)) {
     return SignatureCheck::kInvalid;
   }

@@ -30,8 +30,10 @@ enum class SignatureCheck {
   kValid,
 };
 // Checks query's signature for path at now_s. Constant time in the signature compare.
+// expires_s, when given, receives the parsed expiry once the signature is well formed.
 SignatureCheck VerifySignedUrl(const UrlSigner& signer, std::string_view path,
-                               const QueryParams& query, int64_t now_s);
+                               const QueryParams& query, int64_t now_s,
+                               int64_t* expires_s = nullptr);
 
 // True for the parameters the signature adds (expires, kid, sig).
 bool IsSignatureParam(std::string_view name);

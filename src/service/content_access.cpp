@@ -38,7 +38,8 @@ std::string ContentAccess::Url(const Image& image, const QueryParams& transform)
 
 int64_t ContentAccess::CheckSignature(std::string_view path, QueryParams& query,
                                       int64_t now_s) const {
-  const SignatureCheck check = VerifySignedUrl(signer_, path, query, now_s);
+  int64_t expires = 0;
+  const SignatureCheck check = VerifySignedUrl(signer_, path, query, now_s, &expires);
   switch (check) {
     case SignatureCheck::kAbsent:
       return 0;
@@ -55,7 +56,6 @@ int64_t ContentAccess::CheckSignature(std::string_view path, QueryParams& query,
     case SignatureCheck::kValid:
       break;
   }
-  const int64_t expires = std::stoll(query.at("expires"));
   for (auto it = query.begin(); it != query.end();) {
     it = IsSignatureParam(it->first) ? query.erase(it) : std::next(it);
   }

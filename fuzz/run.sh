@@ -8,7 +8,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 OUT="$ROOT/build-fuzz"
 SECONDS_EACH="${FUZZ_SECONDS:-60}"
-TARGETS=(${FUZZ_TARGETS:-jpeg multipart transform_query upload_token tus_headers signed_url})
+TARGETS=(${FUZZ_TARGETS:-jpeg jpeg_scans multipart transform_query upload_token tus_headers signed_url})
 
 if ! command -v clang++ >/dev/null || ! dpkg-query -W -f='${Status}' libclang-rt-14-dev 2>/dev/null | grep -q 'install ok installed'; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -26,6 +26,11 @@ seed() {
   case $t in
     jpeg)
       find "$ROOT/tests/corpus" -type f -name '*.jp*g' -size -300k -exec cp {} "$dir/" \; ;;
+    jpeg_scans)
+      # 640x480: the DC scan, then coefficient 1 at Al=13 refined to Al=11.
+      printf '\x7f\x02\xdf\x01\x00\x00\x00\x01\x01\x0d\x01\x01\xdc\x01\x01\xcb' >"$dir/seed1"
+      # 64x64: a flood of 60 identical refinement-free AC scans (invalid progression).
+      { printf '\x3f\x00\x3f\x00\x00\x00\x00'; for _ in $(seq 60); do printf '\x01\x3f\x00'; done; } >"$dir/seed2" ;;
     multipart)
       printf 'multipart/form-data; boundary=XyZ\n--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\n\xff\xd8\xff\xe0data\r\n--XyZ\r\nContent-Disposition: form-data; name="imageName"\r\n\r\ncups\r\n--XyZ--\r\n' >"$dir/seed1" ;;
     transform_query)

@@ -77,6 +77,9 @@ struct App {
     opts.max_upload_bytes = cfg.max_upload_bytes;
     opts.jpeg.max_pixels = cfg.max_pixels;
     opts.jpeg.max_decode_memory = cfg.max_decode_memory;
+    opts.jpeg.max_scans = cfg.max_jpeg_scans;
+    opts.jpeg.decode_timeout =
+        std::chrono::milliseconds(static_cast<int64_t>(cfg.validate_timeout_s * 1000));
     opts.image_cache_ttl =
         std::chrono::milliseconds(static_cast<int64_t>(cfg.image_cache_ttl * 1000));
     users = std::make_unique<UserService>(*meta, Pools{blocking, cpu});
@@ -90,6 +93,7 @@ struct App {
     to.store_variants = cfg.store_variants;
     to.limits.max_dimension = cfg.max_transform_dimension;
     to.limits.max_output_pixels = cfg.max_output_pixels;
+    to.limits.max_request_memory = cfg.transform_request_memory;
     to.limits.allowed_sizes = ParseSizeList(cfg.allowed_sizes);
     to.limits.only_allowed_sizes = cfg.only_allowed_sizes;
     if (cfg.only_allowed_sizes && to.limits.allowed_sizes.empty()) {
@@ -374,6 +378,17 @@ int main(int argc, char** argv) {
                    "memory bound for validating one JPEG")
       ->envname("IMGD_MAX_DECODE_MEMORY");
   serve
+      ->add_option("--max-jpeg-scans", cfg.max_jpeg_scans,
+                   "most scans an uploaded JPEG may have (each is a pass over the image); "
+                   "more get 422 too-many-scans")
+      ->envname("IMGD_MAX_JPEG_SCANS")
+      ->check(CLI::Range(1, 10000));
+  serve
+      ->add_option("--validate-timeout", cfg.validate_timeout_s,
+                   "seconds of CPU-pool time one upload's decode check may take; then 422")
+      ->envname("IMGD_VALIDATE_TIMEOUT")
+      ->check(CLI::Range(0.01, 3600.0));
+  serve
       ->add_option("--max-inline-bytes", cfg.max_inline_bytes,
                    "largest image returned inline by ?include=imageData")
       ->envname("IMGD_MAX_INLINE_BYTES");
@@ -503,6 +518,11 @@ int main(int argc, char** argv) {
       ->add_option("--transform-memory", cfg.transform_memory,
                    "bytes of predicted decode memory admitted at once; more get 503")
       ->envname("IMGD_TRANSFORM_MEMORY");
+  serve
+      ->add_option("--transform-request-memory", cfg.transform_request_memory,
+                   "bytes of predicted memory one transform may need (at most --transform-memory); "
+                   "more get 400 transform-too-large")
+      ->envname("IMGD_TRANSFORM_REQUEST_MEMORY");
   serve
       ->add_option("--transform-timeout", cfg.transform_timeout_s,
                    "seconds a transform may take, queueing included; then 503")

@@ -15,6 +15,7 @@
 #include "http/multipart.h"
 #include "http/range.h"
 #include "image/transform_spec.h"
+#include "obs/log.h"
 
 namespace imgd::api {
 
@@ -163,7 +164,7 @@ void RegisterRoutes(http::Router& router, ApiDeps d) {
   router.Add(bhttp::verb::get, "/readyz", [deps](RequestContext&) -> awaitable<Response> {
     // Each store on its own, so an operator sees which one is down.
     json::object stores;
-    bool ready = true;
+    std::vector<const char*> failed;
     co_await Offload(deps->pools.blocking, [&] {
       const std::pair<const char*, std::function<void()>> checks[] = {
           {"meta", [&] { deps->meta.Ping(); }}, {"blob", [&] { deps->blobs.Ping(); }}};
@@ -172,13 +173,17 @@ void RegisterRoutes(http::Router& router, ApiDeps d) {
           ping();
           stores[name] = "ok";
         } catch (const std::exception& e) {
-          stores[name] = e.what();
-          ready = false;
+          // The text may hold hosts, paths or credentials: the log has it, the client not.
+          stores[name] = "unavailable";
+          failed.push_back(name);
+          LogJson("error", "readiness check failed", {{"store", name}, {"error", e.what()}});
         }
       }
     });
-    if (!ready) {
-      ApiError e(503, "unavailable", "Service Unavailable", "a store is not reachable",
+    if (!failed.empty()) {
+      std::string which;
+      for (const char* name : failed) which += (which.empty() ? "" : ", ") + std::string(name);
+      ApiError e(503, "unavailable", "Service Unavailable", "a store is not reachable: " + which,
                  {{"stores", stores}});
       e.retry_after = 5;
       throw e;

@@ -16,6 +16,8 @@ struct Config {
   uint64_t max_upload_bytes = 1ull << 30;
   uint64_t max_pixels = 100'000'000;
   uint64_t max_decode_memory = 1ull << 30;
+  int max_jpeg_scans = 100;                 // scans per upload; more → 422
+  double validate_timeout_s = 10;           // CPU time of one upload's decode check; then 422
   uint64_t max_inline_bytes = 32ull << 20;  // ?include=imageData limit
   std::string cache_control = "public, max-age=31536000, immutable";
   int io_threads = 0;        // 0 = one per core
@@ -51,10 +53,11 @@ struct Config {
   // Transforms (variants).
   int transform_threads = 0;  // 0 = one per core
   int transform_queue = 64;   // waiting transforms beyond the running ones; more → 503
-  uint64_t transform_memory = 1ull << 30;       // predicted memory of admitted transforms
-  double transform_timeout_s = 10;              // queueing included; → 503
-  uint64_t variant_cache_bytes = 256ull << 20;  // in-memory LRU; 0 = off
-  bool store_variants = true;                   // keep variants in the blob store
+  uint64_t transform_memory = 1ull << 30;          // predicted memory of admitted transforms
+  uint64_t transform_request_memory = 1ull << 30;  // of one transform; more → 400
+  double transform_timeout_s = 10;                 // queueing included; → 503
+  uint64_t variant_cache_bytes = 256ull << 20;     // in-memory LRU; 0 = off
+  bool store_variants = true;                      // keep variants in the blob store
   // Seconds a ready image's record serves content reads from memory (0 = off); a delete
   // on another node shows on this one within this time.
   double image_cache_ttl = 5;

@@ -40,6 +40,28 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
+// The method as a metric label: the methods the API uses, anything else "other".
+const char* MethodLabel(bhttp::verb v) {
+  switch (v) {
+    case bhttp::verb::get:
+      return "GET";
+    case bhttp::verb::head:
+      return "HEAD";
+    case bhttp::verb::post:
+      return "POST";
+    case bhttp::verb::put:
+      return "PUT";
+    case bhttp::verb::patch:
+      return "PATCH";
+    case bhttp::verb::delete_:
+      return "DELETE";
+    case bhttp::verb::options:
+      return "OPTIONS";
+    default:
+      return "other";
+  }
+}
+
 // Sets a connection's timeout, but only when the deadline would move by more than a little:
 // every re-arm is a timerfd_settime syscall, and a large body arrives in tens of thousands of
 // small reads (it cost 15% of an upload's CPU). The deadline kept is never short of the one
@@ -521,9 +543,11 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
     auto parsed = ParseTarget(target);
     try {
       if (!parsed) throw BadRequest("malformed request target");
-      // Health checks and scrapes come from a few monitoring addresses: never limited.
+      // Health checks and scrapes come from a few monitoring addresses: never limited. Only
+      // their own methods: another method there is just a request like any other.
       const bool operational =
-          parsed->path == "/healthz" || parsed->path == "/readyz" || parsed->path == "/metrics";
+          (hdr.method() == bhttp::verb::get || hdr.method() == bhttp::verb::head) &&
+          (parsed->path == "/healthz" || parsed->path == "/readyz" || parsed->path == "/metrics");
       if (opts_.client_requests && !operational) {
         RateDecision d = opts_.client_requests->Take(client_ip);
         if (!d.allowed) {
@@ -640,8 +664,11 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     const int status = static_cast<int>(resp.status);
-    metrics_.Inc("imgd_http_requests_total",
-                 {{"route", route_label}, {"method", method}, {"status", std::to_string(status)}});
+    // Labels from closed sets only: a made-up method or path must not mint a series.
+    const char* method_label = MethodLabel(hdr.method());
+    metrics_.Inc(
+        "imgd_http_requests_total",
+        {{"route", route_label}, {"method", method_label}, {"status", std::to_string(status)}});
     metrics_.Observe("imgd_http_request_duration_seconds", {{"route", route_label}}, secs);
     metrics_.Inc("imgd_http_request_bytes_total", {}, static_cast<double>(body.received()));
     metrics_.Inc("imgd_http_response_bytes_total", {}, static_cast<double>(sent));
@@ -691,12 +718,12 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
       s.trace_id = trace.trace_id;
       s.span_id = trace.span_id;
       s.parent_id = trace.parent_id;
-      s.name = method + " " + route_label;
+      s.name = std::string(method_label) + " " + route_label;
       s.kind = Span::Kind::kServer;
       s.start_unix_ns = started_unix_ns;
       s.end_unix_ns = UnixNanos();
       s.error = status >= 500;
-      s.text_attributes = {{"http.request.method", method},
+      s.text_attributes = {{"http.request.method", method_label},
                            {"http.route", route_label},
                            {"url.path", parsed ? parsed->path : target},
                            {"client.address", client_ip},

@@ -24,21 +24,60 @@ struct ErrorMgr {
   std::jmp_buf jump;
   char first_message[JMSG_LENGTH_MAX];
   bool failed;
+  DecodeCheckResult::Failure failure;
 };
+
+[[noreturn]] void Fail(j_common_ptr cinfo, DecodeCheckResult::Failure why) {
+  auto* err = reinterpret_cast<ErrorMgr*>(cinfo->err);
+  err->failed = true;
+  err->failure = why;
+  std::longjmp(err->jump, 1);
+}
 
 void OnError(j_common_ptr cinfo) {
   auto* err = reinterpret_cast<ErrorMgr*>(cinfo->err);
   if (!err->failed) (*cinfo->err->format_message)(cinfo, err->first_message);
-  err->failed = true;
-  std::longjmp(err->jump, 1);
+  Fail(cinfo, DecodeCheckResult::Failure::kBadData);
 }
 
+// A warning means damaged data: stop at once. Decoding on would only spend CPU on a file
+// already refused (a progressive file's remaining scans are all read before the first row).
 void OnMessage(j_common_ptr cinfo, int level) {
   if (level >= 0) return;  // trace messages
   auto* err = reinterpret_cast<ErrorMgr*>(cinfo->err);
   if (!err->failed) (*cinfo->err->format_message)(cinfo, err->first_message);
-  err->failed = true;  // a warning means damaged data: reject, but let libjpeg unwind
-  cinfo->err->num_warnings++;
+  Fail(cinfo, DecodeCheckResult::Failure::kBadData);
+}
+
+struct Progress {
+  jpeg_progress_mgr pub;
+  const DecodeCheckLimits* limits;
+  unsigned calls;
+  int scan;          // the last scan counted
+  uint64_t scanned;  // blocks the scans so far walk, summed over their components
+};
+
+uint64_t BlocksOf(const jpeg_component_info* c) {
+  return static_cast<uint64_t>(c->width_in_blocks) * c->height_in_blocks;
+}
+
+// Called per row of blocks of every scan, and per output row.
+void OnProgress(j_common_ptr cinfo) {
+  auto* p = reinterpret_cast<Progress*>(cinfo->progress);
+  auto* d = reinterpret_cast<j_decompress_ptr>(cinfo);
+  if (d->input_scan_number != p->scan) {  // a new scan: count it and the blocks it walks
+    p->scan = d->input_scan_number;
+    if (p->scan > p->limits->max_scans) Fail(cinfo, DecodeCheckResult::Failure::kTooManyScans);
+    uint64_t image = 0;
+    for (int c = 0; c < d->num_components; ++c) image += BlocksOf(&d->comp_info[c]);
+    for (int c = 0; c < d->comps_in_scan; ++c) p->scanned += BlocksOf(d->cur_comp_info[c]);
+    if (p->scanned > image * static_cast<uint64_t>(p->limits->max_passes)) {
+      Fail(cinfo, DecodeCheckResult::Failure::kTooMuchWork);
+    }
+  }
+  if (++p->calls % 32 == 0 && p->limits->deadline.Passed()) {
+    Fail(cinfo, DecodeCheckResult::Failure::kTimedOut);
+  }
 }
 
 // Reads the ByteSource in large chunks but hands libjpeg at most kFeed bytes at a time.
@@ -118,14 +157,15 @@ void TermSource(j_decompress_ptr) {}
 
 // Everything libjpeg touches lives here, with no C++ destructors between setjmp and
 // longjmp.
-bool RunDecode(jpeg_decompress_struct* cinfo, ErrorMgr* err, Source* source, unsigned char* row_buf,
-               size_t row_cap, uint64_t max_memory) {
+bool RunDecode(jpeg_decompress_struct* cinfo, ErrorMgr* err, Progress* progress, Source* source,
+               unsigned char* row_buf, size_t row_cap) {
   if (setjmp(err->jump)) {
     jpeg_destroy_decompress(cinfo);
     return false;
   }
   jpeg_create_decompress(cinfo);
-  cinfo->mem->max_memory_to_use = static_cast<long>(max_memory);
+  cinfo->mem->max_memory_to_use = static_cast<long>(progress->limits->max_memory);
+  cinfo->progress = &progress->pub;
   cinfo->src = &source->pub;
   if (jpeg_read_header(cinfo, TRUE) != JPEG_HEADER_OK) {
     std::strcpy(err->first_message, "no image in the data");
@@ -147,17 +187,15 @@ bool RunDecode(jpeg_decompress_struct* cinfo, ErrorMgr* err, Source* source, uns
     return false;
   }
   JSAMPROW row = row_buf;
-  while (cinfo->output_scanline < cinfo->output_height && !err->failed) {
-    jpeg_read_scanlines(cinfo, &row, 1);
-  }
-  if (!err->failed) jpeg_finish_decompress(cinfo);
+  while (cinfo->output_scanline < cinfo->output_height) jpeg_read_scanlines(cinfo, &row, 1);
+  jpeg_finish_decompress(cinfo);
   jpeg_destroy_decompress(cinfo);
-  return !err->failed;
+  return true;
 }
 
 }  // namespace
 
-DecodeCheckResult DecodeCheckJpeg(ByteSource& src, uint64_t max_memory) {
+DecodeCheckResult DecodeCheckJpeg(ByteSource& src, const DecodeCheckLimits& limits) {
   auto buf = std::make_unique<unsigned char[]>(kChunk);
   // 65535 px at 1/8 scale, 4 components.
   constexpr size_t kRowCap = (65535 / 8 + 1) * 4;
@@ -167,6 +205,9 @@ DecodeCheckResult DecodeCheckJpeg(ByteSource& src, uint64_t max_memory) {
   cinfo.err = jpeg_std_error(&err.pub);
   err.pub.error_exit = OnError;
   err.pub.emit_message = OnMessage;
+  Progress progress{};
+  progress.pub.progress_monitor = OnProgress;
+  progress.limits = &limits;
   Source source{};
   source.pub.init_source = InitSource;
   source.pub.fill_input_buffer = FillInput;
@@ -176,9 +217,28 @@ DecodeCheckResult DecodeCheckJpeg(ByteSource& src, uint64_t max_memory) {
   source.src = &src;
   source.buf = buf.get();
   DecodeCheckResult r;
-  r.ok = RunDecode(&cinfo, &err, &source, row.get(), kRowCap, max_memory);
+  r.ok = RunDecode(&cinfo, &err, &progress, &source, row.get(), kRowCap);
   if (source.io_failed) throw StoreError("reading staged upload failed");
-  if (!r.ok) r.error = err.first_message[0] ? err.first_message : "undecodable JPEG data";
+  if (r.ok) return r;
+  r.failure = err.failure == DecodeCheckResult::Failure::kNone
+                  ? DecodeCheckResult::Failure::kBadData
+                  : err.failure;
+  switch (err.failure) {
+    case DecodeCheckResult::Failure::kTooManyScans:
+      r.error = "more than " + std::to_string(limits.max_scans) +
+                " scans (no encoder writes that many; a scan flood costs a pass over the whole "
+                "image each)";
+      break;
+    case DecodeCheckResult::Failure::kTooMuchWork:
+      r.error = "scans that would pass over the image more than " +
+                std::to_string(limits.max_passes) + " times (real encoders need at most 7)";
+      break;
+    case DecodeCheckResult::Failure::kTimedOut:
+      r.error = "decoding took longer than the validation time limit";
+      break;
+    default:
+      r.error = err.first_message[0] ? err.first_message : "undecodable JPEG data";
+  }
   return r;
 }
 

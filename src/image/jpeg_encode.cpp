@@ -10,6 +10,8 @@
 #include <memory>
 #include <stdexcept>
 
+#include "core/errors.h"
+
 namespace imgd {
 namespace {
 
@@ -17,6 +19,7 @@ struct ErrorMgr {
   jpeg_error_mgr pub;
   std::jmp_buf jump;
   char message[JMSG_LENGTH_MAX];
+  bool timed_out;
 };
 
 void OnError(j_common_ptr cinfo) {
@@ -25,9 +28,26 @@ void OnError(j_common_ptr cinfo) {
   std::longjmp(err->jump, 1);
 }
 
+struct Progress {
+  jpeg_progress_mgr pub;
+  const Deadline* deadline;
+  unsigned calls;
+};
+
+// Called per row group of every pass; the clock is read every 16th call.
+void OnProgress(j_common_ptr cinfo) {
+  auto* p = reinterpret_cast<Progress*>(cinfo->progress);
+  if (++p->calls % 16 == 0 && p->deadline->Passed()) {
+    auto* err = reinterpret_cast<ErrorMgr*>(cinfo->err);
+    err->timed_out = true;
+    std::longjmp(err->jump, 1);
+  }
+}
+
 struct EncodeState {
   jpeg_compress_struct cinfo;
   ErrorMgr err;
+  Progress progress;
   unsigned char* out = nullptr;
   unsigned long out_len = 0;
   ~EncodeState() { std::free(out); }
@@ -35,17 +55,24 @@ struct EncodeState {
 
 }  // namespace
 
-std::string EncodeJpeg(const Pixels& pixels, int quality, bool progressive) {
+std::string EncodeJpeg(const Pixels& pixels, int quality, bool progressive,
+                       const Deadline& deadline) {
   auto st = std::make_unique<EncodeState>();
   jpeg_compress_struct& cinfo = st->cinfo;
   cinfo.err = jpeg_std_error(&st->err.pub);
   st->err.pub.error_exit = OnError;
+  st->err.timed_out = false;
   if (setjmp(st->err.jump)) {
     std::string message = st->err.message;
     jpeg_destroy_compress(&st->cinfo);
+    if (st->err.timed_out) throw Unavailable("the transform took longer than its time limit", 1);
     throw std::runtime_error("JPEG encoding failed: " + message);
   }
   jpeg_create_compress(&cinfo);
+  st->progress.pub.progress_monitor = OnProgress;
+  st->progress.deadline = &deadline;
+  st->progress.calls = 0;
+  cinfo.progress = &st->progress.pub;
   jpeg_mem_dest(&cinfo, &st->out, &st->out_len);
   cinfo.image_width = static_cast<JDIMENSION>(pixels.width);
   cinfo.image_height = static_cast<JDIMENSION>(pixels.height);

@@ -4,10 +4,14 @@
 // pixels are sRGB, which is what a profile-less JPEG means). Blocking, CPU-heavy.
 #include <string>
 
+#include "image/deadline.h"
 #include "image/pixels.h"
 
 namespace imgd {
 
-std::string EncodeJpeg(const Pixels& pixels, int quality, bool progressive);
+// Throws ApiError 503 once the deadline has passed (checked by libjpeg's progress monitor
+// through every pass, so a progressive encode's final passes are covered too).
+std::string EncodeJpeg(const Pixels& pixels, int quality, bool progressive,
+                       const Deadline& deadline = {});
 
 }  // namespace imgd

@@ -21,8 +21,23 @@ JpegHeader ValidateJpeg(ByteSource& src, const JpegLimits& limits) {
                                     h.width, h.height, pixels, limits.max_pixels),
                         "too-many-pixels");
   }
-  DecodeCheckResult dr = DecodeCheckJpeg(src, limits.max_decode_memory);
-  if (!dr.ok) throw Unprocessable("JPEG data cannot be decoded: " + dr.error, "undecodable-jpeg");
+  DecodeCheckLimits dl;
+  dl.max_memory = limits.max_decode_memory;
+  dl.max_scans = limits.max_scans;
+  dl.max_passes = limits.max_passes;
+  dl.deadline = Deadline::In(limits.decode_timeout);
+  DecodeCheckResult dr = DecodeCheckJpeg(src, dl);
+  switch (dr.failure) {
+    case DecodeCheckResult::Failure::kNone:
+      break;
+    case DecodeCheckResult::Failure::kTooManyScans:
+    case DecodeCheckResult::Failure::kTooMuchWork:
+      throw Unprocessable("JPEG has " + dr.error, "too-many-scans");
+    case DecodeCheckResult::Failure::kTimedOut:
+      throw Unprocessable("JPEG " + dr.error, "decode-timeout");
+    case DecodeCheckResult::Failure::kBadData:
+      throw Unprocessable("JPEG data cannot be decoded: " + dr.error, "undecodable-jpeg");
+  }
   return h;
 }
 

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/errors.h"
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define IMGD_HAVE_SSE41_KERNELS 1
@@ -89,10 +91,10 @@ inline uint8_t Clamp8(int v) {
 }
 
 // out row y = sum_k w[y][k] * in row (start[y] + k); rows are n bytes, any channel count.
-void VerticalScalar(const Pixels& in, Pixels& out, const Coeffs& c) {
+void VerticalScalar(const Pixels& in, Pixels& out, const Coeffs& c, int y0, int y1) {
   const size_t n = in.stride();
   std::vector<int32_t> acc(n);
-  for (int y = 0; y < out.height; ++y) {
+  for (int y = y0; y < y1; ++y) {
     std::fill(acc.begin(), acc.end(), 0);
     const int16_t* w = &c.w[static_cast<size_t>(y) * c.taps];
     for (int k = 0; k < c.taps; ++k) {
@@ -105,9 +107,9 @@ void VerticalScalar(const Pixels& in, Pixels& out, const Coeffs& c) {
   }
 }
 
-void HorizontalScalar(const Pixels& in, Pixels& out, const Coeffs& c) {
+void HorizontalScalar(const Pixels& in, Pixels& out, const Coeffs& c, int y0, int y1) {
   const int C = in.channels;
-  for (int y = 0; y < out.height; ++y) {
+  for (int y = y0; y < y1; ++y) {
     const uint8_t* r = in.row(y);
     uint8_t* o = out.row(y);
     for (int x = 0; x < out.width; ++x) {
@@ -125,12 +127,12 @@ void HorizontalScalar(const Pixels& in, Pixels& out, const Coeffs& c) {
 #if IMGD_HAVE_SSE41_KERNELS
 // Two taps per step: bytes of rows k and k+1 interleaved, widened to 16 bits, and
 // multiplied-and-added against (w_k, w_k+1) pairs; 16 output bytes per iteration.
-__attribute__((target("sse4.1"))) void VerticalSse41(const Pixels& in, Pixels& out,
-                                                     const Coeffs& c) {
+__attribute__((target("sse4.1"))) void VerticalSse41(const Pixels& in, Pixels& out, const Coeffs& c,
+                                                     int y0, int y1) {
   const size_t n = in.stride();
   const size_t stride = in.stride();
   const __m128i zero = _mm_setzero_si128();
-  for (int y = 0; y < out.height; ++y) {
+  for (int y = y0; y < y1; ++y) {
     const int16_t* w = &c.w[static_cast<size_t>(y) * c.taps];
     const uint8_t* base = in.row(c.start[y]);
     uint8_t* o = out.row(y);
@@ -169,11 +171,11 @@ __attribute__((target("sse4.1"))) void VerticalSse41(const Pixels& in, Pixels& o
 // (r0 r1 g0 g1 b0 b1 0 0) as 16-bit lanes and multiplied-and-added against (w0, w1).
 // Reads up to 4 bytes past the window, covered by Pixels::kPad.
 __attribute__((target("sse4.1"))) void HorizontalRgbSse41(const Pixels& in, Pixels& out,
-                                                          const Coeffs& c) {
+                                                          const Coeffs& c, int y0, int y1) {
   const __m128i shuf01 = _mm_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1);
   const __m128i shuf23 = _mm_setr_epi8(6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1);
   const int taps = c.taps;
-  for (int y = 0; y < out.height; ++y) {
+  for (int y = y0; y < y1; ++y) {
     const uint8_t* r = in.row(y);
     uint8_t* o = out.row(y);
     for (int x = 0; x < out.width; ++x) {
@@ -206,40 +208,52 @@ __attribute__((target("sse4.1"))) void HorizontalRgbSse41(const Pixels& in, Pixe
 
 }  // namespace
 
+// Runs a kernel over out's rows in bands, checking the deadline between bands: a huge
+// resample gives up within one band's time of its limit instead of running to the end.
+template <typename Kernel>
+void InBands(Pixels& out, const Deadline& deadline, Kernel kernel) {
+  constexpr int kBand = 64;
+  for (int y = 0; y < out.height; y += kBand) {
+    if (deadline.Passed()) throw Unavailable("the transform took longer than its time limit", 1);
+    kernel(y, std::min(out.height, y + kBand));
+  }
+}
+
 void SetResampleSimd(bool enabled) { g_simd_enabled.store(enabled); }
 
-Pixels Resample(const Pixels& in, int out_width, int out_height) {
+Pixels Resample(const Pixels& in, int out_width, int out_height, const Deadline& deadline) {
   if (in.width == out_width && in.height == out_height) return in;
   const bool simd = UseSimd();
   // Vertical pass first: it is the cheaper one per pixel and shrinks the rows the
-  // horizontal pass must visit.
+  // horizontal pass must visit. Without a vertical pass the horizontal one reads the input
+  // where it is (no copy).
   Pixels mid;
-  if (in.height == out_height) {
-    mid = in;
-  } else {
+  const Pixels* rows = &in;
+  if (in.height != out_height) {
     Coeffs cv = MakeCoeffs(in.height, out_height);
     mid = Pixels::Make(in.width, out_height, in.channels);
 #if IMGD_HAVE_SSE41_KERNELS
     if (simd && cv.taps % 2 == 0) {
-      VerticalSse41(in, mid, cv);
+      InBands(mid, deadline, [&](int y0, int y1) { VerticalSse41(in, mid, cv, y0, y1); });
     } else {
-      VerticalScalar(in, mid, cv);
+      InBands(mid, deadline, [&](int y0, int y1) { VerticalScalar(in, mid, cv, y0, y1); });
     }
 #else
-    VerticalScalar(in, mid, cv);
+    InBands(mid, deadline, [&](int y0, int y1) { VerticalScalar(in, mid, cv, y0, y1); });
 #endif
+    rows = &mid;
   }
-  if (mid.width == out_width) return mid;
-  Coeffs ch = MakeCoeffs(mid.width, out_width);
+  if (rows->width == out_width) return mid;
+  Coeffs ch = MakeCoeffs(rows->width, out_width);
   Pixels out = Pixels::Make(out_width, out_height, in.channels);
 #if IMGD_HAVE_SSE41_KERNELS
   if (simd && in.channels == 3 && ch.taps % 2 == 0) {
-    HorizontalRgbSse41(mid, out, ch);
+    InBands(out, deadline, [&](int y0, int y1) { HorizontalRgbSse41(*rows, out, ch, y0, y1); });
     return out;
   }
 #endif
   (void)simd;
-  HorizontalScalar(mid, out, ch);
+  InBands(out, deadline, [&](int y0, int y1) { HorizontalScalar(*rows, out, ch, y0, y1); });
   return out;
 }
 

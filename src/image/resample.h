@@ -2,12 +2,14 @@
 // High-quality separable resampling (Lanczos-3, 14-bit fixed point), vertical pass first,
 // with SSE4.1 kernels chosen at run time on x86-64 and a portable scalar fallback.
 // Both passes clamp to 0..255, as libvips' reduce does.
+#include "image/deadline.h"
 #include "image/pixels.h"
 
 namespace imgd {
 
-// Resamples in (1 or 3 channels) to out_width x out_height. Up- and downscaling.
-Pixels Resample(const Pixels& in, int out_width, int out_height);
+// Resamples in (1 or 3 channels) to out_width x out_height. Up- and downscaling. Checks the
+// deadline every 64 output rows of each pass; throws ApiError 503 once it has passed.
+Pixels Resample(const Pixels& in, int out_width, int out_height, const Deadline& deadline = {});
 
 // For tests and benchmarks: false forces the scalar kernels.
 void SetResampleSimd(bool enabled);

@@ -1,5 +1,7 @@
 #include "image/transform.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -43,9 +45,8 @@ Pixels RenderJpeg(ByteSource& original, const JpegInfo& info, const TransformSpe
   if (path) *path = fast ? "fast" : "vips";
   Pixels px = fast ? DecodeJpegFast(original, info, p.need_width, p.need_height, options.deadline)
                    : DecodeJpegVips(original, info, p.need_width, p.need_height, options.deadline);
-  px = Resample(px, p.need_width, p.need_height);
-  if (options.deadline.Passed()) {
-    throw Unavailable("the transform took longer than its time limit", 1);
+  if (px.width != p.need_width || px.height != p.need_height) {
+    px = Resample(px, p.need_width, p.need_height, options.deadline);
   }
   px = Orient(std::move(px), info.orientation);
   const TransformGeometry& g = p.geo;
@@ -67,7 +68,7 @@ TransformResult TransformJpeg(ByteSource& original, const JpegInfo& info, const 
   Pixels px = RenderJpeg(original, info, spec, options, &r.path);
   r.width = px.width;
   r.height = px.height;
-  r.jpeg = EncodeJpeg(px, spec.quality, spec.progressive);
+  r.jpeg = EncodeJpeg(px, spec.quality, spec.progressive, options.deadline);
   return r;
 }
 
@@ -96,7 +97,34 @@ uint64_t PredictTransformMemory(const JpegInfo& info, const TransformSpec& spec)
     bytes += static_cast<uint64_t>(W) * H * 2 * std::max(1, info.frame.components);
   }
   if (!UsesFastPath(info)) bytes += dw * dh * 4 * 2;  // libvips' own buffers and the copy
-  return bytes + (8u << 20);  // codec tables, row buffers, the encoded output
+  // The encoded output: libjpeg's growing buffer, then the string it is copied to.
+  bytes += static_cast<uint64_t>(g.canvas_width) * g.canvas_height * ch;
+  return bytes + (8u << 20);  // codec tables, row buffers
+}
+
+uint64_t CheckTransformCost(const JpegInfo& info, const TransformSpec& spec,
+                            const TransformLimits& limits) {
+  const TransformGeometry g = PlanFor(info, spec).geo;
+  const uint64_t out_pixels = static_cast<uint64_t>(g.canvas_width) * g.canvas_height;
+  if (out_pixels > limits.max_output_pixels) {
+    throw ApiError(
+        400, "output-too-large", "Bad Request",
+        fmt::format("the variant would be {}x{} ({} pixels), over the limit of {} "
+                    "output pixels; ask for a smaller w or h, or leave enlarge off",
+                    g.canvas_width, g.canvas_height, out_pixels, limits.max_output_pixels),
+        {{"width", g.canvas_width},
+         {"height", g.canvas_height},
+         {"limit", limits.max_output_pixels}});
+  }
+  const uint64_t bytes = PredictTransformMemory(info, spec);
+  if (bytes > limits.max_request_memory) {
+    throw ApiError(400, "transform-too-large", "Bad Request",
+                   fmt::format("making this variant would need about {} MiB of memory, over the "
+                               "per-request limit of {} MiB; ask for a smaller size",
+                               bytes >> 20, limits.max_request_memory >> 20),
+                   {{"predictedBytes", bytes}, {"limit", limits.max_request_memory}});
+  }
+  return bytes;
 }
 
 }  // namespace imgd

@@ -34,7 +34,8 @@ struct TransformResult {
   const char* path = "";  // "fast" or "vips"
 };
 
-// Throws ApiError 422 for bytes that cannot be decoded, 503 when the deadline passes.
+// Throws ApiError 422 for bytes that cannot be decoded, 503 when the deadline passes (checked
+// while decoding, in the resample's row loops and while encoding).
 // `info` is ReadJpegInfo(original), for callers that already have it.
 TransformResult TransformJpeg(ByteSource& original, const JpegInfo& info, const TransformSpec& spec,
                               const TransformOptions& options);
@@ -60,5 +61,12 @@ bool UsesFastPath(const JpegInfo& info);
 // Predicted peak memory of TransformJpeg for this original and spec, in bytes, from the
 // header alone (for admission control).
 uint64_t PredictTransformMemory(const JpegInfo& info, const TransformSpec& spec);
+
+// What the variant of this original would cost, checked against the limits before any
+// pixel is decoded: the final size (whatever w, h, fit and enlarge asked for) over
+// max_output_pixels → ApiError 400 "output-too-large"; the predicted peak memory over
+// max_request_memory → ApiError 400 "transform-too-large". Returns the prediction.
+uint64_t CheckTransformCost(const JpegInfo& info, const TransformSpec& spec,
+                            const TransformLimits& limits);
 
 }  // namespace imgd

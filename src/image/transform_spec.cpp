@@ -193,8 +193,11 @@ void CheckTransformSpec(const TransformSpec& spec, const TransformLimits& limits
   if (spec.width > 0 && spec.height > 0 &&
       static_cast<uint64_t>(spec.width) * static_cast<uint64_t>(spec.height) >
           limits.max_output_pixels) {
-    throw BadParam(width_name, std::string("x '") + height_name + "' exceeds the limit of " +
-                                   std::to_string(limits.max_output_pixels) + " output pixels");
+    throw BadParameter(width_name,
+                       "parameter '" + std::string(width_name) + "' x '" + height_name +
+                           "' exceeds the limit of " + std::to_string(limits.max_output_pixels) +
+                           " output pixels",
+                       "output-too-large");
   }
   if (limits.only_allowed_sizes) {
     bool ok = false;

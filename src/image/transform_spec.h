@@ -40,6 +40,9 @@ struct TransformLimits {
   std::vector<std::pair<int, int>> allowed_sizes;
   bool only_allowed_sizes = false;
   uint32_t default_background = 0xFFFFFF;
+  // Predicted peak memory one transform may need (decode, resample, canvas, encode);
+  // a variant that would need more is refused with 400 before anything is allocated.
+  uint64_t max_request_memory = 1ull << 30;
 };
 
 // "RRGGBB" or "#RRGGBB" → 0xRRGGBB; nullopt when malformed.

@@ -13,8 +13,15 @@ void TransformPool::Admit(uint64_t bytes) {
     metrics_.Inc("imgd_transform_rejects_total", {{"reason", "queue_full"}});
     throw Unavailable("too many transforms in progress; retry shortly", 1);
   }
+  if (bytes > opts_.memory_budget) {
+    // Could never run within the budget, idle or not: the request is too big, not early.
+    metrics_.Inc("imgd_transform_rejects_total", {{"reason", "too_large"}});
+    throw ApiError(400, "transform-too-large", "Bad Request",
+                   "making this variant would need more memory than all transforms together "
+                   "may use; ask for a smaller size");
+  }
   const uint64_t reserved = reserved_.load();
-  if (reserved > 0 && reserved + bytes > opts_.memory_budget) {
+  if (reserved + bytes > opts_.memory_budget) {
     metrics_.Inc("imgd_transform_rejects_total", {{"reason", "memory"}});
     throw Unavailable("transforms in progress use the memory budget; retry shortly", 1);
   }

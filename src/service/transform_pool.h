@@ -1,8 +1,8 @@
 #pragma once
 // The bounded pool transforms run on. Admission is decided at once, never by waiting:
 // a job is refused (503 with Retry-After) when `threads + max_queued` jobs are already in,
-// or when the memory predicted for the jobs in plus this one would pass the budget (a job
-// predicted to need more than the whole budget is admitted only when nothing else is in).
+// or when the memory predicted for the jobs in plus this one would pass the budget. A job
+// predicted to need more than the whole budget is never admitted, idle or not (400).
 // A job still queued when its deadline passes is dropped with 503 instead of started.
 #include <atomic>
 #include <boost/asio/awaitable.hpp>

@@ -20,6 +20,9 @@ TransformService::TransformService(BlobStore& blobs, Pools pools, Metrics& metri
       opts_(opts),
       pool_(opts.pool, metrics),
       cache_(opts.cache_bytes) {
+  // A request may not buy more than all transforms together may use.
+  opts_.limits.max_request_memory =
+      std::min(opts_.limits.max_request_memory, opts_.pool.memory_budget);
   metrics_.AddCallback("imgd_transform_queue_depth", [this] {
     return static_cast<double>(std::max(0, pool_.in_flight() - pool_.running()));
   });
@@ -87,7 +90,7 @@ boost::asio::awaitable<Variant> TransformService::Make(const Image& image,
     auto info = ReadJpegInfo(*l.original);
     if (!info) throw Unprocessable("the original of image " + image.id + " is not decodable");
     l.info = std::move(*info);
-    l.predicted = PredictTransformMemory(l.info, spec);
+    l.predicted = CheckTransformCost(l.info, spec, opts_.limits);
     return l;
   });
   if (found.stored) {

@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <cstdio>
@@ -91,6 +92,9 @@ struct App {
     to.timeout = std::chrono::milliseconds(static_cast<int64_t>(cfg.transform_timeout_s * 1000));
     to.cache_bytes = cfg.variant_cache_bytes;
     to.store_variants = cfg.store_variants;
+    to.variant_bounds.per_original_count = cfg.variant_max_per_image;
+    to.variant_bounds.per_original_bytes = cfg.variant_max_bytes_per_image;
+    to.variant_bounds.total_bytes = cfg.variant_store_bytes;
     to.limits.max_dimension = cfg.max_transform_dimension;
     to.limits.max_output_pixels = cfg.max_output_pixels;
     to.limits.max_request_memory = cfg.transform_request_memory;
@@ -174,6 +178,8 @@ SweepCounts Sweep(App& app, int64_t grace_s) {
   std::tie(c.staged, c.orphans) = app.images->CollectGarbage(cutoff, cutoff);
   c.uploads = app.uploads->Sweep(now, cutoff);
   c.idempotency_keys = app.idempotency->Sweep(now);
+  // Variants other nodes stored are counted against the bounds from here on.
+  app.transforms->RefreshVariantLedger();
   if (c.staged + c.orphans + c.uploads + c.idempotency_keys > 0) {
     LogJson("info", "sweep",
             {{"stagedRemoved", c.staged},
@@ -203,6 +209,14 @@ int Serve(Config& cfg) {
   // Staged files left by a crash belong to no live request at startup.
   size_t swept = app.blobs->SweepStaging(NowMs() + 1);
   if (swept > 0) LogJson("info", "removed leftover staged files", {{"count", swept}});
+  // The stored variants, listed once off the start path; bounds hold from then on.
+  boost::asio::post(app.blocking, [&app] {
+    try {
+      app.transforms->RefreshVariantLedger();
+    } catch (const std::exception& e) {
+      LogJson("error", "listing stored variants failed", {{"error", e.what()}});
+    }
+  });
   if (auto key = app.users->EnsureAdmin(cfg.admin_key)) {
     std::cout << "imgd admin key (shown once, store it now): " << *key << std::endl;
   }
@@ -276,6 +290,7 @@ int Serve(Config& cfg) {
   if (key_requests.enabled()) deps.key_requests = &key_requests;
   if (upload_bytes.enabled()) deps.upload_bytes = &upload_bytes;
   deps.max_concurrent_uploads = cfg.max_concurrent_uploads;
+  deps.max_concurrent_uploads_per_key = cfg.max_concurrent_uploads_per_key;
   api::RegisterRoutes(router, std::move(deps));
   LogJson("info", "imgd started",
           {{"listen", bound},
@@ -465,6 +480,12 @@ int main(int argc, char** argv) {
       ->envname("IMGD_MAX_CONCURRENT_UPLOADS")
       ->check(CLI::Range(0, 1000000));
   serve
+      ->add_option(
+          "--max-concurrent-uploads-per-key", cfg.max_concurrent_uploads_per_key,
+          "uploads one API key may have receiving bytes at once; more get 503 (0 = no cap)")
+      ->envname("IMGD_MAX_CONCURRENT_UPLOADS_PER_KEY")
+      ->check(CLI::Range(0, 1000000));
+  serve
       ->add_option("--max-connections", cfg.max_connections,
                    "open connections; more get 503 and are closed")
       ->envname("IMGD_MAX_CONNECTIONS")
@@ -542,6 +563,19 @@ int main(int argc, char** argv) {
       ->add_option("--store-variants", cfg.store_variants,
                    "keep made variants in the blob store (true/false)")
       ->envname("IMGD_STORE_VARIANTS");
+  serve
+      ->add_option("--variant-max-per-image", cfg.variant_max_per_image,
+                   "stored variants kept per image; the least recently used go first")
+      ->envname("IMGD_VARIANT_MAX_PER_IMAGE")
+      ->check(CLI::Range(1, 100000));
+  serve
+      ->add_option("--variant-max-bytes-per-image", cfg.variant_max_bytes_per_image,
+                   "bytes of stored variants kept per image")
+      ->envname("IMGD_VARIANT_MAX_BYTES_PER_IMAGE");
+  serve
+      ->add_option("--variant-store-bytes", cfg.variant_store_bytes,
+                   "bytes all stored variants may use (0 = no bound); least recently used go")
+      ->envname("IMGD_VARIANT_STORE_BYTES");
   serve
       ->add_option("--max-transform-dimension", cfg.max_transform_dimension,
                    "largest w or h of a variant")

@@ -228,7 +228,7 @@ void RegisterRoutes(http::Router& router, ApiDeps d) {
       Idempotent(deps, auth, [deps, auth](RequestContext& ctx) -> awaitable<Response> {
         User caller = co_await auth(ctx);
         RejectUnknownQuery(ctx, {"onDuplicate", "imageName", "imageDescription", "visibility"});
-        UploadSlot slot = AdmitUpload(*deps, &caller, ctx);
+        auto slot = AdmitUpload(*deps, &caller, ctx);
         UploadMeta meta;
         meta.policy = ParsePolicy(ctx);
         if (auto* v = ctx.Query("visibility")) meta.visibility = CheckVisibility(*v);
@@ -238,7 +238,7 @@ void RegisterRoutes(http::Router& router, ApiDeps d) {
         if (media == "multipart/form-data") {
           auto boundary = http::MultipartBoundary(content_type);
           if (!boundary) throw BadRequest("multipart/form-data without a valid boundary");
-          MultipartFileSource source(ctx.body, *boundary);
+          MultipartFileSource source(slot->body(), *boundary);
           // Text fields may come before or after the file: they are applied once all is
           // read.
           struct FieldsLate : ChunkSource {
@@ -271,7 +271,7 @@ void RegisterRoutes(http::Router& router, ApiDeps d) {
           if (auto* d = ctx.Query("imageDescription")) {
             meta.description = CheckText(*d, "imageDescription", kMaxDescription, true);
           }
-          result = co_await deps->images.Upload(caller, ctx.body, meta);
+          result = co_await deps->images.Upload(caller, slot->body(), meta);
         }
         json::object o = ImageJson(result.image, deps->access);
         if (result.duplicate) o["duplicate"] = true;

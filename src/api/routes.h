@@ -2,7 +2,9 @@
 // HTTP handlers: parse the request, call a service, encode the answer. No rules here.
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "core/rate_limiter.h"
 #include "http/router.h"
@@ -36,7 +38,14 @@ struct ApiDeps {
   RateLimiter* key_requests = nullptr;
   RateLimiter* upload_bytes = nullptr;
   int max_concurrent_uploads = 0;
+  int max_concurrent_uploads_per_key = 0;
   std::shared_ptr<std::atomic<int>> uploads_in_flight = std::make_shared<std::atomic<int>>(0);
+  // Uploads receiving bytes at once, per user (entries removed at zero).
+  struct PerUser {
+    std::mutex mu;
+    std::unordered_map<std::string, int> count;
+  };
+  std::shared_ptr<PerUser> uploads_per_user = std::make_shared<PerUser>();
 };
 
 void RegisterRoutes(http::Router& router, ApiDeps deps);
@@ -48,22 +57,39 @@ boost::asio::awaitable<http::Response> PostImageJson(ApiDeps& deps, const User& 
                                                      http::RequestContext& ctx, UploadMeta meta);
 // Wraps a POST handler with Idempotency-Key handling.
 http::Handler Idempotent(std::shared_ptr<ApiDeps> deps, AuthFn auth, http::Handler inner);
-// Admits one upload's bytes: the global cap on concurrent uploads (503 + Retry-After beyond
-// it) and, when the caller is known, their upload-byte budget charged with the declared
-// Content-Length (429). Keep the slot until the bytes are in.
+// Admits one upload's bytes: the global and per-user caps on concurrent uploads (503 +
+// Retry-After beyond them) and, when the caller is known, their upload-byte budget (429),
+// charged with the declared Content-Length up front and, for bytes beyond it (a chunked
+// body), as they arrive. Read the body through body(); keep the slot until the bytes are in.
 class UploadSlot {
  public:
-  explicit UploadSlot(std::shared_ptr<std::atomic<int>> counter) : counter_(std::move(counter)) {}
-  UploadSlot(UploadSlot&& o) noexcept : counter_(std::move(o.counter_)) {}
-  UploadSlot& operator=(UploadSlot&&) = delete;
-  ~UploadSlot() {
-    if (counter_) --*counter_;
-  }
+  UploadSlot(ApiDeps& deps, const User* caller, ChunkSource& body);
+  ~UploadSlot();
+  UploadSlot(const UploadSlot&) = delete;
+  UploadSlot& operator=(const UploadSlot&) = delete;
+  ChunkSource& body() { return metered_; }
+  void Charge(double bytes);  // throws 429
+  // Bytes of the body already paid for by Charge (the declared length).
+  void PreCharged(uint64_t bytes) { metered_.charged = bytes; }
 
  private:
-  std::shared_ptr<std::atomic<int>> counter_;
+  struct Metered : ChunkSource {
+    UploadSlot& slot;
+    ChunkSource& inner;
+    uint64_t received = 0;
+    uint64_t charged = 0;
+    Metered(UploadSlot& s, ChunkSource& b) : slot(s), inner(b) {}
+    boost::asio::awaitable<std::span<const char>> Next() override;
+  };
+  void Release();  // the concurrency slots, once
+
+  ApiDeps& deps_;
+  std::string user_id_;  // empty: no per-user cap or budget
+  bool counted_global_ = false, counted_user_ = false;
+  Metered metered_;
 };
-UploadSlot AdmitUpload(ApiDeps& deps, const User* caller, const http::RequestContext& ctx);
+std::unique_ptr<UploadSlot> AdmitUpload(ApiDeps& deps, const User* caller,
+                                        http::RequestContext& ctx);
 // /v1/uploads: pre-signed PUT and tus.
 void RegisterUploadRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, AuthFn auth);
 

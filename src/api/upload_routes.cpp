@@ -231,9 +231,9 @@ void RegisterUploadRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, A
                  length = NumberHeader(ctx, "Content-Length");
                }
                // No API key here (the URL is the credential): only the global cap applies.
-               UploadSlot slot = AdmitUpload(*deps, nullptr, ctx);
+               auto slot = AdmitUpload(*deps, nullptr, ctx);
                UploadResult result =
-                   co_await deps->uploads.CompletePresigned(token, "PUT", length, ctx.body);
+                   co_await deps->uploads.CompletePresigned(token, "PUT", length, slot->body());
                json::object o = ImageJson(result.image, deps->access);
                if (result.duplicate) o["duplicate"] = true;
                Response r = http::Json(bhttp::status::ok, o);
@@ -322,9 +322,9 @@ void RegisterUploadRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, A
                }
                auto offset = NumberHeader(ctx, "Upload-Offset");
                if (!offset) throw BadParameter("Upload-Offset", "Upload-Offset is required");
-               UploadSlot slot = AdmitUpload(*deps, &caller, ctx);
-               auto p =
-                   co_await deps->uploads.Patch(caller, ctx.params["uploadId"], *offset, ctx.body);
+               auto slot = AdmitUpload(*deps, &caller, ctx);
+               auto p = co_await deps->uploads.Patch(caller, ctx.params["uploadId"], *offset,
+                                                     slot->body());
                Response r;
                r.status = bhttp::status::no_content;
                if (p.image) {

@@ -25,10 +25,11 @@ struct Config {
   int cpu_threads = 0;       // decoding; 0 = one per core
   int drain_timeout_s = 30;
   // Abuse limits; defaults a person never meets (0 = off).
-  double rate_limit_ip = 1000;            // requests/s per client address (burst 2x)
-  double rate_limit_key = 500;            // requests/s per API key (burst 2x)
-  double rate_limit_upload_bytes = 50e6;  // upload bytes/s per API key (burst 60 s)
-  int max_concurrent_uploads = 256;       // uploads receiving bytes at once
+  double rate_limit_ip = 1000;              // requests/s per client address (burst 2x)
+  double rate_limit_key = 500;              // requests/s per API key (burst 2x)
+  double rate_limit_upload_bytes = 50e6;    // upload bytes/s per API key (burst 60 s)
+  int max_concurrent_uploads = 256;         // uploads receiving bytes at once
+  int max_concurrent_uploads_per_key = 16;  // of them, one API key's
   int max_connections = 10000;
   int max_connections_per_ip = 256;
   int header_timeout_s = 10;  // whole header once its first byte came
@@ -58,6 +59,9 @@ struct Config {
   double transform_timeout_s = 10;                 // queueing included; → 503
   uint64_t variant_cache_bytes = 256ull << 20;     // in-memory LRU; 0 = off
   bool store_variants = true;                      // keep variants in the blob store
+  int variant_max_per_image = 50;                  // stored variants per original (LRU)
+  uint64_t variant_max_bytes_per_image = 64ull << 20;
+  uint64_t variant_store_bytes = 20ull << 30;  // all stored variants; 0 = no bound
   // Seconds a ready image's record serves content reads from memory (0 = off); a delete
   // on another node shows on this one within this time.
   double image_cache_ttl = 5;

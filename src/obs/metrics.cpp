@@ -36,10 +36,13 @@ Metrics::Metrics() {
   Declare("imgd_transform_queue_wait_seconds", "histogram",
           "Time a transform waited for a pool thread.", latency);
   Declare("imgd_transform_rejects_total", "counter",
-          "Transforms refused with 503, by reason (queue_full, memory, timeout).");
+          "Transforms refused, by reason (queue_full, memory, timeout: 503; too_large: 400).");
   Declare("imgd_variant_cache_requests_total", "counter",
           "Variant lookups by result (memory_hit, store_hit, coalesced, miss).");
   Declare("imgd_variant_store_errors_total", "counter", "Variants that could not be stored.");
+  Declare("imgd_variant_store_evictions_total", "counter",
+          "Stored variants removed, least recently used first, to stay within "
+          "--variant-max-per-image, --variant-max-bytes-per-image and --variant-store-bytes.");
   Declare("imgd_variant_store_deferred_total", "counter",
           "Variants made but not stored: a size not in --allowed-sizes made for the first time.");
   Declare("imgd_store_operation_duration_seconds", "histogram",

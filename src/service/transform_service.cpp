@@ -19,7 +19,8 @@ TransformService::TransformService(BlobStore& blobs, Pools pools, Metrics& metri
       metrics_(metrics),
       opts_(opts),
       pool_(opts.pool, metrics),
-      cache_(opts.cache_bytes) {
+      cache_(opts.cache_bytes),
+      ledger_(opts.variant_bounds) {
   // A request may not buy more than all transforms together may use.
   opts_.limits.max_request_memory =
       std::min(opts_.limits.max_request_memory, opts_.pool.memory_budget);
@@ -34,6 +35,10 @@ TransformService::TransformService(BlobStore& blobs, Pools pools, Metrics& metri
                        [this] { return static_cast<double>(cache_.bytes()); });
   metrics_.AddCallback("imgd_variant_cache_entries",
                        [this] { return static_cast<double>(cache_.size()); });
+  metrics_.AddCallback("imgd_variant_store_bytes",
+                       [this] { return static_cast<double>(ledger_.total_bytes()); });
+  metrics_.AddCallback("imgd_variant_store_entries",
+                       [this] { return static_cast<double>(ledger_.size()); });
   metrics_.AddCallback("imgd_vips_memory_bytes",
                        [] { return static_cast<double>(VipsTrackedMemory()); });
   metrics_.AddCallback("imgd_vips_memory_highwater_bytes",
@@ -80,6 +85,7 @@ boost::asio::awaitable<Variant> TransformService::Make(const Image& image,
         bytes->resize(r->ReadAt(0, bytes->data(), bytes->size()));
         MemorySource ms(bytes);
         if (auto h = ReadJpegHeader(ms).header) {
+          RecordStored(key, bytes->size());
           l.stored = Variant{std::move(bytes), h->width, h->height};
           return l;
         }
@@ -127,6 +133,7 @@ boost::asio::awaitable<Variant> TransformService::Make(const Image& image,
     boost::asio::post(pools_.blocking, [this, key, bytes = v.bytes] {
       try {
         blobs_.Put(key, *bytes);
+        RecordStored(key, bytes->size());
       } catch (const std::exception& e) {
         metrics_.Inc("imgd_variant_store_errors_total");
         LogJson("warn", "storing a variant failed", {{"key", key}, {"error", e.what()}});
@@ -136,8 +143,29 @@ boost::asio::awaitable<Variant> TransformService::Make(const Image& image,
   co_return v;
 }
 
+void TransformService::RecordStored(const std::string& key, uint64_t bytes) {
+  for (const std::string& old : ledger_.Record(key, bytes)) {
+    blobs_.Remove(old);
+    metrics_.Inc("imgd_variant_store_evictions_total");
+  }
+}
+
+void TransformService::RefreshVariantLedger() {
+  if (!opts_.store_variants) return;
+  std::vector<VariantLedger::Listed> listing;
+  blobs_.ForEach(std::string(kVariantsNamespace),
+                 [&](const std::string& k, uint64_t size, int64_t modified_ms) {
+                   listing.push_back({k, size, modified_ms});
+                 });
+  for (const std::string& old : ledger_.Load(std::move(listing))) {
+    blobs_.Remove(old);
+    metrics_.Inc("imgd_variant_store_evictions_total");
+  }
+}
+
 void TransformService::DropVariants(const std::string& sha256) {
   const std::string prefix = VariantKeyPrefix(sha256);
+  ledger_.ForgetOriginal(sha256);
   cache_.EraseByPrefix(prefix);
   std::vector<std::string> keys;
   blobs_.ForEach(prefix, [&](const std::string& k, uint64_t, int64_t) { keys.push_back(k); });

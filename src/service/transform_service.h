@@ -18,6 +18,7 @@
 #include "service/transform_pool.h"
 #include "service/variant_admission.h"
 #include "service/variant_cache.h"
+#include "service/variant_ledger.h"
 
 namespace imgd {
 
@@ -25,7 +26,8 @@ struct TransformServiceOptions {
   TransformPoolOptions pool;
   std::chrono::milliseconds timeout{10'000};  // queueing included
   uint64_t cache_bytes = 256ull << 20;
-  bool store_variants = true;  // keep made variants in the BlobStore (variants/)
+  bool store_variants = true;    // keep made variants in the BlobStore (variants/)
+  VariantBounds variant_bounds;  // how much of the store variants may use
   TransformLimits limits;
 };
 
@@ -46,12 +48,17 @@ class TransformService {
   // Blocking: call on the blocking pool.
   void DropVariants(const std::string& sha256);
 
+  // Lists the stored variants (those other nodes stored included) and removes the least
+  // recently used beyond the bounds. Blocking: at start and on every sweep.
+  void RefreshVariantLedger();
+
   const TransformLimits& limits() const { return opts_.limits; }
-  TransformPool& pool() { return pool_; }
 
  private:
   boost::asio::awaitable<Variant> Make(const Image& image, const TransformSpec& spec,
                                        const std::string& key);
+  // Notes a stored variant's use and removes what that pushes past the bounds. Blocking.
+  void RecordStored(const std::string& key, uint64_t bytes);
 
   BlobStore& blobs_;
   Pools pools_;
@@ -60,6 +67,7 @@ class TransformService {
   TransformPool pool_;
   VariantCache cache_;
   VariantAdmission admission_;
+  VariantLedger ledger_;
   SingleFlight<Variant> flights_;
 };
 

@@ -4,9 +4,11 @@ minting metric series. Each is refused by its limit before the cost is paid, wit
 problem+json that says which limit."""
 import os
 import re
+import socket
+import time
 import unittest
 
-from harness import ServerTest
+from harness import Server, ServerTest, corpus_bytes, sha256
 from jpeg_forge import baseline, longest_progression, progressive
 
 
@@ -125,6 +127,138 @@ class ScanCapConfigTest(ServerTest):
                                             key).status, 201)
         self.assertProblem(self.server.upload(progressive(800, 600, longest_progression(21)),
                                               key), 422, "too-many-scans")
+
+
+def metric(text, name):
+    m = re.search(r"^" + re.escape(name) + r" (\S+)$", text, re.M)
+    return float(m.group(1)) if m else None
+
+
+class VariantDiskTest(ServerTest):
+    nodes = 1  # each node bounds what it knows; one node makes the bound exact
+    per_image, per_image_bytes, total_bytes = 20, 150_000, 250_000
+    server_args = ("--variant-cache-bytes", "0",  # every request makes (and stores) again
+                   "--variant-max-per-image", str(per_image),
+                   "--variant-max-bytes-per-image", str(per_image_bytes),
+                   "--variant-store-bytes", str(total_bytes))
+
+    def settled(self):
+        """Waits for the variant stores in flight (they run after the answer) to land."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            entries = metric(self.server.metrics(), "imgd_variant_store_entries")
+            if entries == len(self.server.stored_keys("variants/")):
+                return int(entries)
+            time.sleep(0.05)  # polling a condition with a deadline
+        self.fail("variant stores did not settle")
+
+    def test_two_passes_over_500_sizes_stay_within_the_bounds(self):
+        key = self.server.create_user("sizes")["apiKey"]
+        data = corpus_bytes("real/real_01_skagen_800x533.jpg")
+        image_id = self.server.upload(data, key).json()["imageId"]
+        other = self.server.upload(corpus_bytes("real/real_07_chameleon_1306x1530.jpg"),
+                                   key).json()["imageId"]
+        conn = self.server.conn()
+        for _ in range(2):  # the first pass stores nothing (one-off sizes), the second all
+            for w in range(10, 510):
+                r = self.server.request("GET", f"/v1/images/{image_id}/content?w={w}&q=90",
+                                        conn=conn)
+                self.assertEqual(r.status, 200)
+        for w in range(100, 140):  # another image's variants, twice each
+            for _ in range(2):
+                self.server.request("GET", f"/v1/images/{other}/content?w={w}", conn=conn)
+        conn.close()
+        entries = self.settled()
+        keys = self.server.stored_keys("variants/")
+        sha = sha256(data)
+        self.assertLessEqual(sum(1 for k in keys if sha in k), self.per_image)
+        metrics = self.server.metrics()
+        stored = metric(metrics, "imgd_variant_store_bytes")
+        self.assertLessEqual(stored, self.total_bytes)
+        if not self.server.remote:
+            root = os.path.join(self.server.data_dir, "blobs", "variants")
+            on_disk = sum(os.path.getsize(os.path.join(d, f))
+                          for d, _, fs in os.walk(root) for f in fs)
+            self.assertEqual(on_disk, stored)
+        self.assertGreater(metric(metrics, "imgd_variant_store_evictions_total"), 500)
+        self.assertGreater(entries, 0)
+        # What is kept is served, what was evicted is made again: both answer 200.
+        for w in (10, 509):
+            r = self.server.request("GET", f"/v1/images/{image_id}/content?w={w}&q=90")
+            self.assertEqual(r.status, 200)
+
+
+def chunked_upload(port, key, data, piece=8192):
+    """POST /v1/images with a chunked body (no Content-Length); the raw answer."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=60)
+    try:
+        s.sendall((f"POST /v1/images HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
+                   "Content-Type: image/jpeg\r\nTransfer-Encoding: chunked\r\n"
+                   "Connection: close\r\n\r\n").encode())
+        try:
+            for i in range(0, len(data), piece):
+                part = data[i:i + piece]
+                s.sendall(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+            s.sendall(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused mid-body: the answer is already there
+        reply = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+        return reply
+    finally:
+        s.close()
+
+
+class UploadBudgetTest(unittest.TestCase):
+    def test_a_chunked_body_is_charged_as_it_arrives(self):
+        photo = corpus_bytes("real/real_01_skagen_800x533.jpg")  # 71,682 bytes
+        # 1 byte/s, burst 100,000: a chunked body used to cost one byte, so any number
+        # passed. Now the second is refused once its bytes pass what is left.
+        server = Server(extra_args=["--rate-limit-upload-bytes", "1", "--max-upload-bytes",
+                                    "100000"], nodes=1).start()
+        try:
+            key = server.create_user("u")["apiKey"]
+            first = chunked_upload(server.port, key, photo)
+            self.assertTrue(first.startswith(b"HTTP/1.1 201"), first[:300])
+            second = chunked_upload(server.port, key, photo[:-1] + b"\xd9")
+            self.assertTrue(second.startswith(b"HTTP/1.1 429"), second[:300])
+            self.assertIn(b"upload byte budget", second)
+            self.assertEqual(server.image_rows_of(key), 1)
+            self.assertIn('imgd_rate_limited_total{limit="upload_bytes"} 1', server.metrics())
+        finally:
+            server.cleanup()
+
+    def test_concurrent_uploads_are_capped_per_key(self):
+        photo = corpus_bytes("real/real_02_honeybee_1620x1280.jpg")
+        server = Server(extra_args=["--max-concurrent-uploads-per-key", "1"], nodes=1).start()
+        try:
+            alice = server.create_user("alice")["apiKey"]
+            bob = server.create_user("bob")["apiKey"]
+            first = socket.create_connection(("127.0.0.1", server.port), timeout=60)
+            first.sendall((f"POST /v1/images HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                           f"{alice}\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                           f"{len(photo)}\r\n\r\n").encode() + photo[:1000])
+            deadline = time.monotonic() + 30
+            while "imgd_uploads_in_progress 1" not in server.metrics():
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.01)  # polling a condition with a deadline
+            r = server.upload(photo, alice)
+            self.assertEqual(r.status, 503, r.body)
+            self.assertIn("uploads in progress", r.json()["detail"])
+            self.assertEqual(server.upload(photo, bob).status, 201)  # another key: admitted
+            first.sendall(photo[1000:])
+            reply = first.recv(65536)
+            first.close()
+            self.assertTrue(reply.startswith(b"HTTP/1.1 201"), reply[:200])
+            self.assertIn('imgd_rate_limited_total{limit="concurrent_uploads_per_key"} 1',
+                          server.metrics())
+            self.assertEqual(server.upload(photo, alice).status, 200)  # slot given back
+        finally:
+            server.cleanup()
 
 
 class MetricLabelTest(ServerTest):

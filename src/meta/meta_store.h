@@ -49,25 +49,46 @@ class MetaStore {
     bool created = false;       // a new image record was written
     int64_t blob_refcount = 0;  // the blob's references after this call (created only)
   };
-  // Atomically records a ready image whose bytes (candidate.sha256) are already durable in
-  // the BlobStore. If candidate.user_id already has a ready image with the same sha256:
-  // kReturnExisting and kReject write nothing and return it (duplicate=true); kNew adds a
-  // second record. Otherwise inserts candidate. Every inserted record adds one reference
-  // to the blob row (created with the given size/width/height on first use). Concurrent
-  // calls end as some sequential order of them would.
-  virtual CommitResult CommitImage(const Image& candidate, DuplicatePolicy policy) = 0;
+  // Makes the bytes of a blob durable: called by CommitImage and CompletePendingImage inside
+  // their transaction, once the blob row is locked and holds the new record's reference
+  // (never for a duplicate that adds no reference). It must leave the bytes stored under
+  // OriginalKey(sha256) (checking, storing them when missing) or throw, and then nothing is
+  // recorded. Because RemoveBlobIfUnreferenced removes bytes only under the same row lock at
+  // refcount 0, bytes it verified stay until the reference goes: a record never points at
+  // missing bytes, whatever other nodes delete meanwhile. Called again if the transaction is
+  // retried. Empty: the caller vouches for the bytes (imports, tests).
+  using EnsureBytes = std::function<void()>;
+
+  // Atomically records a ready image. If candidate.user_id already has a ready image with
+  // the same sha256: kReturnExisting and kReject write nothing and return it
+  // (duplicate=true); kNew adds a second record. Otherwise inserts candidate. Every
+  // inserted record adds one reference to the blob row (created with the given
+  // size/width/height on first use) and calls ensure_bytes. Concurrent calls end as some
+  // sequential order of them would.
+  virtual CommitResult CommitImage(const Image& candidate, DuplicatePolicy policy,
+                                   const EnsureBytes& ensure_bytes) = 0;
+  CommitResult CommitImage(const Image& candidate, DuplicatePolicy policy) {
+    return CommitImage(candidate, policy, EnsureBytes());
+  }
 
   // --- pending images (pre-signed and resumable uploads: a record before the bytes) ---
   // Records image with status "pending" and no bytes; it expires at image.expires_ms.
   virtual void CreatePendingImage(const Image& image) = 0;
-  // Gives pending image `image_id` the bytes `blob` (already durable), with CommitImage's
-  // duplicate rule against the owner's ready images: on a duplicate under kReturnExisting or
-  // kReject the pending record is deleted and the existing image returned (duplicate=true,
-  // created=false); otherwise the record becomes ready and references the blob.
-  // nullopt when the record is not pending any more (completed, deleted, or expired).
+  // Gives pending image `image_id` the bytes `blob`, with CommitImage's duplicate rule
+  // against the owner's ready images: on a duplicate under kReturnExisting or kReject the
+  // pending record is deleted and the existing image returned (duplicate=true,
+  // created=false); otherwise the record becomes ready, references the blob and calls
+  // ensure_bytes. nullopt when the record is not pending any more (completed, deleted, or
+  // expired).
   virtual std::optional<CommitResult> CompletePendingImage(const std::string& image_id,
                                                            const BlobInfo& blob, int64_t now_ms,
-                                                           DuplicatePolicy policy) = 0;
+                                                           DuplicatePolicy policy,
+                                                           const EnsureBytes& ensure_bytes) = 0;
+  std::optional<CommitResult> CompletePendingImage(const std::string& image_id,
+                                                   const BlobInfo& blob, int64_t now_ms,
+                                                   DuplicatePolicy policy) {
+    return CompletePendingImage(image_id, blob, now_ms, policy, EnsureBytes());
+  }
   // Deletes pending images that expired before now_ms; returns their ids.
   virtual std::vector<std::string> DeleteExpiredPending(int64_t now_ms) = 0;
 
@@ -153,6 +174,11 @@ class MetaStore {
   virtual bool BlobReferenced(const std::string& sha256) = 0;
   // Hashes of blob rows with no reference (bytes still to remove), at most limit.
   virtual std::vector<std::string> UnreferencedBlobs(int limit) = 0;
+  // Bytes stored with no row at all (a crash between storing them and recording an image)
+  // get an unreferenced row, so that they too are removed only by RemoveBlobIfUnreferenced,
+  // under the row lock a concurrent commit of the same bytes takes. A row that exists is
+  // left as it is.
+  virtual void TrackUnrecordedBlob(const std::string& sha256, uint64_t size) = 0;
   // Removes an unreferenced blob, safely against other nodes: in one transaction that
   // holds the blob row, and only if its count is still 0, calls remove_bytes and deletes
   // the row. A concurrent CommitImage of the same bytes waits for it, then creates the row

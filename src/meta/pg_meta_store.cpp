@@ -339,7 +339,8 @@ int64_t AddBlobReference(Conn& c, const Image& im, int64_t now_ms) {
 // same bytes makes the insert/update fail on images_dedup: the transaction is retried and
 // then sees it.
 std::optional<MetaStore::CommitResult> CommitReady(Conn& c, Image ready, DuplicatePolicy policy,
-                                                   const std::string* pending_id) {
+                                                   const std::string* pending_id,
+                                                   const MetaStore::EnsureBytes& ensure_bytes) {
   MetaStore::CommitResult result;
   std::optional<Image> existing;
   {
@@ -374,6 +375,10 @@ std::optional<MetaStore::CommitResult> CommitReady(Conn& c, Image ready, Duplica
     InsertImage(c, ready, !existing);
   }
   result.blob_refcount = AddBlobReference(c, ready, ready.modified_ms);
+  // The blob row is locked (written) by this transaction and holds our reference: a
+  // remover on any node now waits, or has finished and taken the row with it (then the
+  // reference above created it afresh). Bytes verified here stay.
+  if (ensure_bytes) ensure_bytes();
   result.image = std::move(ready);
   result.duplicate = existing.has_value();
   result.created = true;
@@ -516,8 +521,9 @@ bool PgMetaStore::HasAdmin() {
   return c->Exec("SELECT 1 FROM users WHERE is_admin = 1 LIMIT 1").rows() > 0;
 }
 
-MetaStore::CommitResult PgMetaStore::CommitImage(const Image& cand, DuplicatePolicy policy) {
-  return InTxn([&](Conn& c) { return *CommitReady(c, cand, policy, nullptr); });
+MetaStore::CommitResult PgMetaStore::CommitImage(const Image& cand, DuplicatePolicy policy,
+                                                 const EnsureBytes& ensure_bytes) {
+  return InTxn([&](Conn& c) { return *CommitReady(c, cand, policy, nullptr, ensure_bytes); });
 }
 
 void PgMetaStore::CreatePendingImage(const Image& image) {
@@ -529,7 +535,8 @@ void PgMetaStore::CreatePendingImage(const Image& image) {
 }
 
 std::optional<MetaStore::CommitResult> PgMetaStore::CompletePendingImage(
-    const std::string& image_id, const BlobInfo& blob, int64_t now_ms, DuplicatePolicy policy) {
+    const std::string& image_id, const BlobInfo& blob, int64_t now_ms, DuplicatePolicy policy,
+    const EnsureBytes& ensure_bytes) {
   return InTxn([&](Conn& c) -> std::optional<CommitResult> {
     auto pending = SelectImage(c, image_id, true);
     if (!pending || pending->status != kStatusPending || pending->expires_ms < now_ms) {
@@ -541,7 +548,7 @@ std::optional<MetaStore::CommitResult> PgMetaStore::CompletePendingImage(
     ready.width = blob.width;
     ready.height = blob.height;
     ready.modified_ms = now_ms;
-    return CommitReady(c, ready, policy, &image_id);
+    return CommitReady(c, ready, policy, &image_id, ensure_bytes);
   });
 }
 
@@ -826,6 +833,14 @@ std::vector<std::string> PgMetaStore::UnreferencedBlobs(int limit) {
   std::vector<std::string> out;
   for (int i = 0; i < r.rows(); ++i) out.push_back(r.Text(i, 0));
   return out;
+}
+
+void PgMetaStore::TrackUnrecordedBlob(const std::string& sha256, uint64_t size) {
+  Lease c(*this);
+  c->Exec(
+      "INSERT INTO blobs(sha256, size, width, height, refcount, created_ms) "
+      "VALUES ($1,$2,0,0,0,$3) ON CONFLICT (sha256) DO NOTHING",
+      {P(sha256), P(static_cast<int64_t>(size)), P(NowMs())});
 }
 
 bool PgMetaStore::RemoveBlobIfUnreferenced(const std::string& sha256,

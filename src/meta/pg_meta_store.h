@@ -32,11 +32,15 @@ class PgMetaStore final : public MetaStore {
   std::optional<User> GetUser(const std::string& user_id) override;
   void SetAdminKey(const std::string& key_hash) override;
   bool HasAdmin() override;
-  CommitResult CommitImage(const Image& candidate, DuplicatePolicy policy) override;
+  using MetaStore::CommitImage;
+  using MetaStore::CompletePendingImage;
+  CommitResult CommitImage(const Image& candidate, DuplicatePolicy policy,
+                           const EnsureBytes& ensure_bytes) override;
   void CreatePendingImage(const Image& image) override;
   std::optional<CommitResult> CompletePendingImage(const std::string& image_id,
                                                    const BlobInfo& blob, int64_t now_ms,
-                                                   DuplicatePolicy policy) override;
+                                                   DuplicatePolicy policy,
+                                                   const EnsureBytes& ensure_bytes) override;
   std::vector<std::string> DeleteExpiredPending(int64_t now_ms) override;
   void CreateUpload(const ResumableUpload& upload) override;
   std::optional<ResumableUpload> GetUpload(const std::string& upload_id) override;
@@ -69,6 +73,7 @@ class PgMetaStore final : public MetaStore {
   std::optional<BlobInfo> GetBlob(const std::string& sha256) override;
   bool BlobReferenced(const std::string& sha256) override;
   std::vector<std::string> UnreferencedBlobs(int limit) override;
+  void TrackUnrecordedBlob(const std::string& sha256, uint64_t size) override;
   bool RemoveBlobIfUnreferenced(const std::string& sha256,
                                 const std::function<void()>& remove_bytes) override;
 

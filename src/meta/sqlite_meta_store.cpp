@@ -458,7 +458,8 @@ int64_t AddBlobReference(Conn& c, const Image& im, int64_t now_ms) {
 // written; `pending_id`, when set, is the pending record that becomes it (or is dropped on
 // a returned duplicate). Returns nullopt when that pending record no longer exists.
 std::optional<MetaStore::CommitResult> CommitReady(Conn& c, Image ready, DuplicatePolicy policy,
-                                                   const std::string* pending_id) {
+                                                   const std::string* pending_id,
+                                                   const MetaStore::EnsureBytes& ensure_bytes) {
   MetaStore::CommitResult result;
   std::optional<Image> existing;
   {
@@ -502,6 +503,10 @@ std::optional<MetaStore::CommitResult> CommitReady(Conn& c, Image ready, Duplica
     InsertImage(c, ready, !existing);
   }
   result.blob_refcount = AddBlobReference(c, ready, ready.modified_ms);
+  // The blob row is locked (written) by this transaction and holds our reference: a
+  // remover on any node now waits, or has finished and taken the row with it (then the
+  // reference above created it afresh). Bytes verified here stay.
+  if (ensure_bytes) ensure_bytes();
   result.image = std::move(ready);
   result.duplicate = existing.has_value();
   result.created = true;
@@ -510,10 +515,11 @@ std::optional<MetaStore::CommitResult> CommitReady(Conn& c, Image ready, Duplica
 
 }  // namespace
 
-MetaStore::CommitResult SqliteMetaStore::CommitImage(const Image& cand, DuplicatePolicy policy) {
+MetaStore::CommitResult SqliteMetaStore::CommitImage(const Image& cand, DuplicatePolicy policy,
+                                                     const EnsureBytes& ensure_bytes) {
   Lease c(*this);
   Txn txn(*c, true);
-  auto r = CommitReady(*c, cand, policy, nullptr);
+  auto r = CommitReady(*c, cand, policy, nullptr, ensure_bytes);
   txn.Commit();
   return *r;
 }
@@ -529,7 +535,8 @@ void SqliteMetaStore::CreatePendingImage(const Image& image) {
 }
 
 std::optional<MetaStore::CommitResult> SqliteMetaStore::CompletePendingImage(
-    const std::string& image_id, const BlobInfo& blob, int64_t now_ms, DuplicatePolicy policy) {
+    const std::string& image_id, const BlobInfo& blob, int64_t now_ms, DuplicatePolicy policy,
+    const EnsureBytes& ensure_bytes) {
   Lease c(*this);
   Txn txn(*c, true);
   auto pending = SelectImage(*c, image_id);
@@ -542,7 +549,7 @@ std::optional<MetaStore::CommitResult> SqliteMetaStore::CompletePendingImage(
   ready.width = blob.width;
   ready.height = blob.height;
   ready.modified_ms = now_ms;
-  auto r = CommitReady(*c, ready, policy, &image_id);
+  auto r = CommitReady(*c, ready, policy, &image_id, ensure_bytes);
   txn.Commit();
   return r;
 }
@@ -879,6 +886,17 @@ std::vector<std::string> SqliteMetaStore::UnreferencedBlobs(int limit) {
   s.Bind(1, int64_t{limit});
   while (s.Step()) out.push_back(s.Text(0));
   return out;
+}
+
+void SqliteMetaStore::TrackUnrecordedBlob(const std::string& sha256, uint64_t size) {
+  Lease c(*this);
+  c->Prepare(
+       "INSERT INTO blobs(sha256, size, width, height, refcount, created_ms) "
+       "VALUES (?,?,0,0,0,?) ON CONFLICT (sha256) DO NOTHING")
+      .Bind(1, sha256)
+      .Bind(2, static_cast<int64_t>(size))
+      .Bind(3, NowMs())
+      .Step();
 }
 
 bool SqliteMetaStore::RemoveBlobIfUnreferenced(const std::string& sha256,

@@ -74,23 +74,21 @@ boost::asio::awaitable<UploadResult> ImageService::Publish(StagedBlob& staged,
       blob.width = h.width;
       blob.height = h.height;
     }
-    // Publish the bytes (durable), then record the image: no record ever points at bytes
-    // that are not stored.
+    // The record's transaction verifies the bytes under the blob row's lock (storing them
+    // when missing), the lock every remover takes: no record ever points at missing bytes,
+    // whichever node deletes the same bytes meanwhile.
     std::optional<MetaStore::CommitResult> cr = co_await Offload(pools_.blocking, [&] {
       std::lock_guard lock(locks_.For(sha));
-      bool stored = false;
-      if (!meta_.BlobReferenced(sha)) {
-        blobs_.Commit(staged, OriginalKey(sha));
-        stored = true;
-      }
-      auto result = record(blob);
-      // The bytes were referenced when we looked, but another node may have removed them
-      // since (the last reference went and RemoveBlobIfUnreferenced ran): then this commit
-      // recreated the blob row, and it must store the bytes again.
-      if (result && result->created && result->blob_refcount == 1 && !stored) {
-        blobs_.Commit(staged, OriginalKey(sha));
-      }
-      return result;
+      const std::string key = OriginalKey(sha);
+      bool committed = false;
+      auto ensure_bytes = [&] {
+        if (blobs_.Stat(key)) return;
+        // A retried transaction let go of the lock, and a remover took the bytes we stored.
+        if (committed) throw StoreError("the bytes were removed while being recorded; retry");
+        blobs_.Commit(staged, key);
+        committed = true;
+      };
+      return record(blob, ensure_bytes);
     });
     if (!cr) {
       throw Conflict("the upload was already completed, cancelled or has expired",
@@ -154,10 +152,12 @@ boost::asio::awaitable<UploadResult> ImageService::Upload(const User& owner, Chu
       throw;
     }
     co_await Offload(pools_.blocking, [&] { staged.Finish(); });
-    co_return co_await Publish(staged, hasher.FinalHex(), meta.policy,
-                               [&](const BlobInfo& blob) -> std::optional<MetaStore::CommitResult> {
-                                 return meta_.CommitImage(NewImage(owner, meta, blob), meta.policy);
-                               });
+    co_return co_await Publish(
+        staged, hasher.FinalHex(), meta.policy,
+        [&](const BlobInfo& blob,
+            const MetaStore::EnsureBytes& ensure) -> std::optional<MetaStore::CommitResult> {
+          return meta_.CommitImage(NewImage(owner, meta, blob), meta.policy, ensure);
+        });
   });
 }
 
@@ -183,9 +183,11 @@ boost::asio::awaitable<UploadResult> ImageService::UploadPending(const std::stri
       throw mismatch;
     }
     co_await Offload(pools_.blocking, [&] { staged.Finish(); });
-    co_return co_await Publish(staged, hasher.FinalHex(), policy, [&](const BlobInfo& blob) {
-      return meta_.CompletePendingImage(image_id, blob, NowMs(), policy);
-    });
+    co_return co_await Publish(staged, hasher.FinalHex(), policy,
+                               [&](const BlobInfo& blob, const MetaStore::EnsureBytes& ensure) {
+                                 return meta_.CompletePendingImage(image_id, blob, NowMs(), policy,
+                                                                   ensure);
+                               });
   });
 }
 
@@ -343,18 +345,19 @@ std::pair<size_t, size_t> ImageService::CollectGarbage(int64_t staging_older_tha
     std::lock_guard lock(locks_.For(sha));
     if (RemoveBlob(sha)) ++orphans;
   }
-  std::vector<std::string> candidates;
-  blobs_.ForEach("originals/", [&](const std::string& key, uint64_t, int64_t mtime) {
-    if (mtime < orphan_older_than_ms) candidates.push_back(key);
+  std::vector<std::pair<std::string, uint64_t>> candidates;
+  blobs_.ForEach("originals/", [&](const std::string& key, uint64_t size, int64_t mtime) {
+    if (mtime < orphan_older_than_ms) candidates.emplace_back(key, size);
   });
-  for (const auto& key : candidates) {
+  for (const auto& [key, size] : candidates) {
     std::string sha = key.substr(key.find('/') + 1);
     std::lock_guard lock(locks_.For(sha));
-    // Only bytes no row knows of (a crash between storing them and recording the image);
-    // rows at refcount 0 go through RemoveBlob above.
+    // Bytes no row knows of (a crash between storing them and recording the image) get an
+    // unreferenced row and go the one way bytes are removed: under the row lock, so a
+    // commit of the same bytes on another node either keeps them or stores them again.
     if (meta_.GetBlob(sha)) continue;
-    blobs_.Remove(key);
-    ++orphans;
+    meta_.TrackUnrecordedBlob(sha, size);
+    if (RemoveBlob(sha)) ++orphans;
   }
   // Variants whose original is gone (a crash between removing an original and its
   // variants, or a variant stored while its original was being deleted).

@@ -80,7 +80,9 @@ class ImageService {
   // content address, then calls record (on the blocking pool, holding the blob's lock) to
   // write the metadata; record returns nullopt when its target is gone (→ 409). 409 on a
   // duplicate under kReject. The caller discards staged afterwards.
-  using Recorder = std::function<std::optional<MetaStore::CommitResult>(const BlobInfo&)>;
+  // Records the image for blob, passing ensure_bytes to the MetaStore call.
+  using Recorder = std::function<std::optional<MetaStore::CommitResult>(
+      const BlobInfo&, const MetaStore::EnsureBytes& ensure_bytes)>;
   boost::asio::awaitable<UploadResult> Publish(StagedBlob& staged, const std::string& sha,
                                                DuplicatePolicy policy, const Recorder& record);
   // A new ready-image record for owner's bytes `blob`.

@@ -167,9 +167,10 @@ boost::asio::awaitable<UploadResult> UploadService::CompleteDirect(const User& c
       HashPrefix(*staged->OpenReader(), staged->size(), hasher);
       return hasher.FinalHex();
     });
-    result = co_await images_.Publish(*staged, sha, policy, [&](const BlobInfo& blob) {
-      return meta_.CompletePendingImage(id, blob, NowMs(), policy);
-    });
+    result = co_await images_.Publish(
+        *staged, sha, policy, [&](const BlobInfo& blob, const MetaStore::EnsureBytes& ensure) {
+          return meta_.CompletePendingImage(id, blob, NowMs(), policy, ensure);
+        });
     metrics_.Inc("imgd_presigned_uploads_total", {{"step", "completed"}});
   } catch (...) {
     failure = std::current_exception();
@@ -406,8 +407,9 @@ boost::asio::awaitable<UploadResult> UploadService::CompleteResumable(const Resu
   meta.policy = ParsePolicyName(u.policy).value_or(DuplicatePolicy::kReturnExisting);
   UploadResult r = co_await images_.Publish(
       staged, state.hasher->FinalHex(), meta.policy,
-      [&](const BlobInfo& blob) -> std::optional<MetaStore::CommitResult> {
-        auto cr = meta_.CommitImage(ImageService::NewImage(owner, meta, blob), meta.policy);
+      [&](const BlobInfo& blob,
+          const MetaStore::EnsureBytes& ensure) -> std::optional<MetaStore::CommitResult> {
+        auto cr = meta_.CommitImage(ImageService::NewImage(owner, meta, blob), meta.policy, ensure);
         meta_.SetUploadImage(u.id, cr.image.id);
         return cr;
       });

@@ -154,6 +154,40 @@ class TwoNodes(unittest.TestCase):
         finally:
             node.cleanup()
 
+    def test_delete_on_one_node_and_upload_on_the_other_never_lose_the_bytes(self):
+        # The same bytes go to zero references on one node while the other records them
+        # again: the record must never point at bytes the remover took (issue 13).
+        data = corpus_bytes("real/real_01_skagen_800x533.jpg")
+        # Two users, one per node: the bytes' references drop to zero whenever both are
+        # between a delete and their next upload.
+        keys = [self.a.create_user(f"race{i}")["apiKey"] for i in range(2)]
+        lost, retried = [], []
+
+        def loop(node, key, rounds=150):
+            for _ in range(rounds):
+                up = node.upload(data, key)
+                if up.status == 503:
+                    retried.append(up.json()["detail"])
+                    continue  # the store asked for a retry; nothing was recorded
+                self.assertIn(up.status, (200, 201), up.body)
+                image_id = up.json()["imageId"]
+                got = node.request("GET", f"/v1/images/{image_id}/content")
+                if got.status != 200 or got.body != data:
+                    lost.append((image_id, got.status))
+                node.request("DELETE", f"/v1/images/{image_id}", key=key)
+
+        with ThreadPoolExecutor(2) as pool:
+            for f in [pool.submit(loop, self.node(i), key) for i, key in enumerate(keys)]:
+                f.result()
+        self.assertEqual(lost, [])
+        self.assertLess(len(retried), 30, retried[:3])  # of 300 uploads
+        # What is left afterwards is whole on both nodes.
+        kept = [self.b.upload(data, k).json()["imageId"] for k in keys]
+        for image_id in kept:
+            for node in (self.a, self.b):
+                got = node.request("GET", f"/v1/images/{image_id}/content")
+                self.assertEqual((got.status, got.body), (200, data))
+
     def test_readyz_and_admin_key_shared(self):
         for n in (self.a, self.b):
             r = n.request("GET", "/readyz")

@@ -6,6 +6,7 @@
 
 #include "blob/fs_blob_store.h"
 #include "core/clock.h"
+#include "core/errors.h"
 #include "core/ids.h"
 #include "meta/sqlite_meta_store.h"
 #include "store_fixtures.h"
@@ -141,6 +142,50 @@ TEST_P(MetaStoreTest, RemovingUnreferencedBytesIsSafeAgainstACommitOnAnotherNode
   EXPECT_TRUE(raced.created);
   EXPECT_EQ(raced.blob_refcount, 1);
   EXPECT_EQ(store_->GetBlob("bytes")->refcount, 1);
+}
+
+TEST_P(MetaStoreTest, EnsureBytesRunsUnderTheRowLockTheRemoverTakes) {
+  // A stand-in for the blob store: are the bytes there? The remover only clears it under
+  // RemoveBlobIfUnreferenced; each commit's ensure_bytes stores them when missing.
+  std::atomic<bool> present{false};
+  std::atomic<int> ensured{0};
+  auto ensure = [&] {
+    ++ensured;
+    present = true;
+  };
+  auto second = Open();
+  auto a = store_->CommitImage(Candidate("u1", "lock"), DuplicatePolicy::kReturnExisting, ensure);
+  EXPECT_EQ(ensured, 1);
+  // A duplicate adds no reference and needs no bytes.
+  store_->CommitImage(Candidate("u1", "lock"), DuplicatePolicy::kReturnExisting, ensure);
+  EXPECT_EQ(ensured, 1);
+  // If ensure_bytes throws, nothing is recorded.
+  EXPECT_THROW(store_->CommitImage(Candidate("u2", "lock"), DuplicatePolicy::kReturnExisting,
+                                   [] { throw StoreError("blob store down"); }),
+               StoreError);
+  EXPECT_EQ(store_->GetBlob("lock")->refcount, 1);
+  EXPECT_TRUE(store_->DeleteImage(a.image.id).blob_released);
+  // Remove and commit race from two connections (two nodes), many times: after both, a
+  // record that references the bytes always finds them present.
+  for (int round = 0; round < 20; ++round) {
+    MetaStore::CommitResult raced;
+    std::thread committer([&] {
+      raced = second->CommitImage(Candidate("r" + std::to_string(round), "lock"),
+                                  DuplicatePolicy::kReturnExisting, ensure);
+    });
+    store_->RemoveBlobIfUnreferenced("lock", [&] { present = false; });
+    committer.join();
+    ASSERT_TRUE(raced.created);
+    EXPECT_TRUE(present) << "round " << round;
+    EXPECT_TRUE(second->DeleteImage(raced.image.id).blob_released);
+  }
+  // Bytes no row knows of get an unreferenced row and go through the same removal.
+  EXPECT_TRUE(store_->RemoveBlobIfUnreferenced("lock", [&] { present = false; }));
+  store_->TrackUnrecordedBlob("orphan", 123);
+  store_->TrackUnrecordedBlob("orphan", 123);  // idempotent
+  EXPECT_EQ(store_->GetBlob("orphan")->refcount, 0);
+  EXPECT_TRUE(store_->RemoveBlobIfUnreferenced("orphan", [] {}));
+  EXPECT_FALSE(store_->GetBlob("orphan"));
 }
 
 TEST_P(MetaStoreTest, ListIsNewestFirstAndPages) {

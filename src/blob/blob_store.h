@@ -21,6 +21,12 @@ namespace imgd {
 
 class CircuitBreaker;
 
+// An adopted staged object (BlobStore::AdoptStaged) changed after it was adopted.
+class StagedBlobChanged : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // Bytes of a stored object, readable at any offset.
 class BlobReader : public ByteSource {};
 
@@ -67,7 +73,10 @@ class BlobStore {
   virtual const CircuitBreaker* breaker() const { return nullptr; }
   // An object a client uploaded straight to the store (through PresignPut) as a staged
   // blob: readable, committable under a key, removed when destroyed uncommitted. nullptr
-  // when there is no such object. Stores without direct uploads return nullptr.
+  // when there is no such object. Stores without direct uploads return nullptr. The
+  // object's version is fixed when adopted: Commit publishes exactly that version or
+  // throws StagedBlobChanged (the client replaced it meanwhile), so the bytes that were
+  // read (hashed, validated) are the bytes committed.
   virtual std::unique_ptr<StagedBlob> AdoptStaged(const std::string& key) {
     (void)key;
     return nullptr;
@@ -85,8 +94,9 @@ class BlobStore {
   // Calls fn(upload_id, modified_ms) for every resumable staging object (for sweeps).
   virtual void ForEachResumable(const std::function<void(const std::string&, int64_t)>& fn) = 0;
 
-  // A URL a client can PUT size bytes to, for stores that accept uploads directly (S3);
-  // nullopt when uploads must go through imgd.
+  // A URL a client can PUT exactly size bytes to (the length is part of the signature, so
+  // the staging area never holds more than was allowed), for stores that accept uploads
+  // directly (S3); nullopt when uploads must go through imgd.
   virtual std::optional<std::string> PresignPut(const std::string& key, uint64_t size,
                                                 int64_t expires_ms) {
     (void)key, (void)size, (void)expires_ms;

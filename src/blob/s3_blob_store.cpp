@@ -81,13 +81,15 @@ class S3Staged final : public StagedBlob {
   S3Staged(std::shared_ptr<S3Client> client, size_t part_size)
       : client_(std::move(client)), part_size_(part_size), key_("staging/" + RandomToken(16)) {}
   // An object already complete under key (uploaded by a client with a pre-signed URL).
-  S3Staged(std::shared_ptr<S3Client> client, size_t part_size, std::string key, uint64_t size)
+  S3Staged(std::shared_ptr<S3Client> client, size_t part_size, std::string key, uint64_t size,
+           std::string etag)
       : client_(std::move(client)),
         part_size_(part_size),
         key_(std::move(key)),
         size_(size),
         upload_id_("adopted"),
-        completed_(true) {}
+        completed_(true),
+        etag_(std::move(etag)) {}
   ~S3Staged() override {
     try {
       if (!upload_id_.empty() && !completed_) {
@@ -140,12 +142,14 @@ class S3Staged final : public StagedBlob {
       return;
     }
     const auto& cfg = client_->config();
-    auto r = client_->Send({"PUT",
-                            key,
-                            {},
-                            {{"x-amz-copy-source", "/" + cfg.bucket + "/" + cfg.prefix + key_}},
-                            {},
-                            true});
+    std::vector<std::pair<std::string, std::string>> headers = {
+        {"x-amz-copy-source", "/" + cfg.bucket + "/" + cfg.prefix + key_}};
+    // An adopted object is copied only if it is still the version that was read.
+    if (!etag_.empty()) headers.emplace_back("x-amz-copy-source-if-match", etag_);
+    auto r = client_->Send({"PUT", key, {}, headers, {}, true});
+    if (r.status == 412) {
+      throw StagedBlobChanged("the uploaded object " + key_ + " changed while being completed");
+    }
     Expect("copy to " + key, r, {200});
     if (r.body.find("<Error>") != std::string::npos) Fail("copy to " + key, r);
     client_->Send({"DELETE", key_, {}, {}, {}, true});
@@ -192,6 +196,7 @@ class S3Staged final : public StagedBlob {
   std::vector<std::string> etags_;
   bool completed_ = false;
   bool committed_ = false;
+  std::string etag_;  // of an adopted object: the version that was read
 };
 
 // A resumable upload as chunk objects "resumable/<id>.<start offset, 20 digits>", one or
@@ -423,17 +428,21 @@ std::optional<std::string> S3BlobStore::PresignPut(const std::string& key, uint6
                                                    int64_t expires_ms) {
   // Straight to the bucket (clients must reach its endpoint, then complete with POST
   // /v1/images/{id}/complete), unless configured with presign=imgd.
-  (void)size;
   if (!client_->config().presign_bucket) return std::nullopt;
   if (!IsValidBlobKey(key)) throw std::invalid_argument("invalid blob key: " + key);
   const int64_t seconds = std::max<int64_t>(1, (expires_ms - NowMs() + 999) / 1000);
-  return client_->Presign("PUT", key, seconds);
+  // Content-Length signed: the bucket refuses a PUT of any other size.
+  return client_->Presign("PUT", key, seconds, {{"content-length", std::to_string(size)}});
 }
 
 std::unique_ptr<StagedBlob> S3BlobStore::AdoptStaged(const std::string& key) {
-  auto size = Stat(key);
-  if (!size) return nullptr;
-  return std::make_unique<S3Staged>(client_, part_size_, key, *size);
+  if (!IsValidBlobKey(key)) throw std::invalid_argument("invalid blob key: " + key);
+  auto r = client_->Send({"HEAD", key, {}, {}, {}, true});
+  if (r.status == 404) return nullptr;
+  Expect("HEAD " + key, r, {200});
+  // The version read now is the one hashed, validated and committed (see CommitTo).
+  return std::make_unique<S3Staged>(client_, part_size_, key,
+                                    std::stoull(r.Header("content-length")), r.Header("etag"));
 }
 
 std::unique_ptr<StagedBlob> S3BlobStore::OpenResumable(const std::string& upload_id, bool create) {

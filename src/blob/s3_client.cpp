@@ -391,12 +391,14 @@ unsigned S3Client::Stream(const std::string& key, uint64_t offset, std::optional
   }
 }
 
-std::string S3Client::Presign(const std::string& method, const std::string& key,
-                              int64_t expires_s) {
+std::string S3Client::Presign(
+    const std::string& method, const std::string& key, int64_t expires_s,
+    const std::vector<std::pair<std::string, std::string>>& signed_headers) {
   SigV4Request sreq;
   sreq.method = method;
   sreq.canonical_uri = CanonicalPath(key);
   sreq.headers = {{"host", HostHeader()}};
+  sreq.headers.insert(sreq.headers.end(), signed_headers.begin(), signed_headers.end());
   std::string query = SigV4PresignQuery(sreq, cfg_.creds, AmzDate(NowMs() / 1000), expires_s);
   return cfg_.scheme + "://" + HostHeader() + sreq.canonical_uri + "?" + query;
 }

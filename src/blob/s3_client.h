@@ -68,8 +68,10 @@ class S3Client {
   unsigned Stream(const std::string& key, uint64_t offset, std::optional<uint64_t> length,
                   const std::function<bool(const char*, size_t)>& sink);
 
-  // A pre-signed URL for method on key, valid expires_s seconds.
-  std::string Presign(const std::string& method, const std::string& key, int64_t expires_s);
+  // A pre-signed URL for method on key, valid expires_s seconds. signed_headers (lower-case
+  // names) must be sent with exactly these values by whoever uses the URL.
+  std::string Presign(const std::string& method, const std::string& key, int64_t expires_s,
+                      const std::vector<std::pair<std::string, std::string>>& signed_headers = {});
 
   const S3Config& config() const { return cfg_; }
   const CircuitBreaker& breaker() const { return breaker_; }

@@ -172,6 +172,13 @@ boost::asio::awaitable<UploadResult> UploadService::CompleteDirect(const User& c
           return meta_.CompletePendingImage(id, blob, NowMs(), policy, ensure);
         });
     metrics_.Inc("imgd_presigned_uploads_total", {{"step", "completed"}});
+  } catch (const StagedBlobChanged&) {
+    // What was hashed and validated is not what is there now: nothing was recorded.
+    metrics_.Inc("imgd_presigned_uploads_total", {{"step", "refused"}});
+    failure = std::make_exception_ptr(
+        Conflict("the object uploaded to the pre-signed URL of image " + id +
+                     " was replaced while it was being completed; complete again",
+                 "upload-changed"));
   } catch (...) {
     failure = std::current_exception();
   }

@@ -137,22 +137,68 @@ class TwoNodes(unittest.TestCase):
             self.assertEqual(node.request("POST", complete, key=self.key).status, 409)
             got = self.b.request("GET", f"/v1/images/{created['imageId']}/content")
             self.assertEqual(got.body, data)
-            # A wrong size is refused and the uploaded object dropped.
+            # The declared size is part of the URL's signature: the bucket itself refuses a
+            # PUT of any other length, so staging never holds more than was allowed.
             r = node.request("POST", "/v1/images", json.dumps({"size": len(data) + 1}),
                              {"Content-Type": "application/json"}, key=self.key).json()
             url = urllib.parse.urlsplit(r["preSignedUrl"])
-            c = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
-            c.request("PUT", url.path + "?" + url.query, body=data)
-            c.getresponse().read()
-            c.close()
+            self.assertIn("content-length", urllib.parse.parse_qs(url.query)["X-Amz-SignedHeaders"][0])
+            for body in (data, data * 3):
+                c = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+                c.request("PUT", url.path + "?" + url.query, body=body)
+                refused = c.getresponse()
+                refused.read()
+                c.close()
+                self.assertEqual(refused.status, 403)
             bad = node.request("POST", urllib.parse.urlsplit(r["completeUrl"]).path,
                                key=self.key)
-            self.assertEqual(bad.status, 422, bad.body)
-            again = node.request("POST", urllib.parse.urlsplit(r["completeUrl"]).path,
-                                 key=self.key)
-            self.assertEqual(again.json()["type"], "/problems/upload-missing")
+            self.assertEqual(bad.json()["type"], "/problems/upload-missing")
         finally:
             node.cleanup()
+
+    def test_a_bucket_upload_replaced_while_completing_commits_what_was_checked(self):
+        # The client PUTs other bytes to its URL while imgd hashes and validates the first:
+        # the commit copies only the version that was read (x-amz-copy-source-if-match), so
+        # the image is either refused (409 upload-changed) or holds exactly the bytes whose
+        # hash it records.
+        node = Server(extra_args=["--meta", self.meta,
+                                  "--blob", self.blob.replace("&presign=imgd", "")],
+                      env=self.engines.env(), nodes=1).start()
+        import http.client
+        first = corpus_bytes("variants/v32_bench_24mp_upscaled_from_real09_6532x3675.jpg")
+        second = first[:100] + bytes([first[100] ^ 1]) + first[101:]  # same size, other bytes
+        outcomes = []
+        try:
+            for _ in range(4):
+                created = node.request("POST", "/v1/images", json.dumps({"size": len(first)}),
+                                       {"Content-Type": "application/json"}, key=self.key).json()
+                url = urllib.parse.urlsplit(created["preSignedUrl"])
+
+                def put(body):
+                    c = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+                    c.request("PUT", url.path + "?" + url.query, body=body)
+                    status = c.getresponse().status
+                    c.close()
+                    return status
+
+                self.assertEqual(put(first), 200)
+                with ThreadPoolExecutor(1) as pool:
+                    done = pool.submit(node.request, "POST",
+                                       urllib.parse.urlsplit(created["completeUrl"]).path,
+                                       None, None, self.key)
+                    self.assertEqual(put(second), 200)  # lands during the completion
+                    r = done.result()
+                if r.status == 409:
+                    self.assertEqual(r.json()["type"], "/problems/upload-changed")
+                    outcomes.append("refused")
+                    continue
+                self.assertEqual(r.status, 200, r.body)
+                got = node.request("GET", f"/v1/images/{created['imageId']}/content")
+                self.assertEqual(sha256(got.body), r.json()["sha256"])
+                outcomes.append("committed")
+        finally:
+            node.cleanup()
+        print("\nreplaced while completing:", outcomes)
 
     def test_delete_on_one_node_and_upload_on_the_other_never_lose_the_bytes(self):
         # The same bytes go to zero references on one node while the other records them

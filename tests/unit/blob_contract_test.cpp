@@ -142,6 +142,24 @@ TEST_P(BlobStoreTest, RejectsKeysThatEscape) {
   store_->Ping();
 }
 
+TEST_P(BlobStoreTest, AnAdoptedObjectIsCommittedOnlyAsTheVersionThatWasRead) {
+  const std::string key = "staging/" + NewUuidV7();
+  store_->Put(key, "version A");
+  auto adopted = store_->AdoptStaged(key);
+  if (!adopted) GTEST_SKIP() << "this store takes no direct uploads";
+  EXPECT_EQ(ReadAll(*adopted->OpenReader()), "version A");
+  // The client PUTs again to its pre-signed URL while the upload is being completed.
+  store_->Put(key, "version B, longer");
+  EXPECT_THROW(store_->Commit(*adopted, "originals/swapped-" + NewUuidV7()), StagedBlobChanged);
+  // Adopted again, the new version commits.
+  auto again = store_->AdoptStaged(key);
+  const std::string dest = "originals/adopted-" + NewUuidV7();
+  store_->Commit(*again, dest);
+  EXPECT_EQ(ReadAll(*store_->Open(dest)), "version B, longer");
+  EXPECT_FALSE(store_->Stat(key));  // the staging object went with the commit
+  store_->Remove(dest);
+}
+
 TEST_P(BlobStoreTest, ResumableUploadsAppendAcrossOpensAndCommit) {
   const std::string id = NewUuidV7();
   EXPECT_EQ(store_->OpenResumable(id, false), nullptr);

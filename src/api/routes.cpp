@@ -264,7 +264,7 @@ void RegisterRoutes(http::Router& router, ApiDeps d) {
           } late(source, meta);
           result = co_await deps->images.Upload(caller, late, meta);
         } else if (media == "application/json") {
-          co_return co_await PostImageJson(*deps, caller, ctx, meta);
+          co_return co_await PostImageJson(*deps, caller, *slot, meta);
         } else {
           if (auto* n = ctx.Query("imageName"))
             meta.name = CheckText(*n, "imageName", kMaxName, false);

@@ -53,24 +53,29 @@ void RegisterRoutes(http::Router& router, ApiDeps deps);
 // Internal to the api/ files.
 using AuthFn = std::function<boost::asio::awaitable<User>(http::RequestContext&)>;
 // POST /v1/images with a JSON body: the pre-signed flow, or imageUrl.
+class UploadSlot;
 boost::asio::awaitable<http::Response> PostImageJson(ApiDeps& deps, const User& caller,
-                                                     http::RequestContext& ctx, UploadMeta meta);
+                                                     UploadSlot& slot, UploadMeta meta);
 // Wraps a POST handler with Idempotency-Key handling.
 http::Handler Idempotent(std::shared_ptr<ApiDeps> deps, AuthFn auth, http::Handler inner);
-// Admits one upload's bytes: the global and per-user caps on concurrent uploads (503 +
-// Retry-After beyond them) and, when the caller is known, their upload-byte budget (429),
-// charged with the declared Content-Length up front and, for bytes beyond it (a chunked
-// body), as they arrive. Read the body through body(); keep the slot until the bytes are in.
+// Admits one upload's bytes: the global cap on concurrent uploads (503 + Retry-After
+// beyond it) and, once the paying user is known (the caller's key, or the owner of a
+// pre-signed upload), their cap on concurrent uploads (503) and upload-byte budget (429),
+// charged with the declared length up front and, for bytes beyond it (a chunked body), as
+// they arrive. Read the body through body(); keep the slot until the bytes are in.
 class UploadSlot {
  public:
-  UploadSlot(ApiDeps& deps, const User* caller, ChunkSource& body);
+  UploadSlot(ApiDeps& deps, ChunkSource& body);
   ~UploadSlot();
   UploadSlot(const UploadSlot&) = delete;
   UploadSlot& operator=(const UploadSlot&) = delete;
   ChunkSource& body() { return metered_; }
-  void Charge(double bytes);  // throws 429
-  // Bytes of the body already paid for by Charge (the declared length).
-  void PreCharged(uint64_t bytes) { metered_.charged = bytes; }
+  // The user the upload counts for, once (later calls do nothing): their concurrency
+  // slot, and declared_bytes charged to their budget. Throws 503 / 429.
+  void AdmitOwner(const std::string& user_id, uint64_t declared_bytes);
+  // Charges bytes that arrive other than through body() (a fetched imageUrl) to the owner's
+  // budget; nothing before AdmitOwner. Throws 429.
+  void Pay(uint64_t bytes);
 
  private:
   struct Metered : ChunkSource {
@@ -84,7 +89,7 @@ class UploadSlot {
   void Release();  // the concurrency slots, once
 
   ApiDeps& deps_;
-  std::string user_id_;  // empty: no per-user cap or budget
+  std::string user_id_;  // empty until AdmitOwner
   bool counted_global_ = false, counted_user_ = false;
   Metered metered_;
 };

@@ -100,9 +100,9 @@ std::optional<std::string> TextField(const json::object& o, const char* key) {
 
 }  // namespace
 
-awaitable<Response> PostImageJson(ApiDeps& deps, const User& caller, RequestContext& ctx,
+awaitable<Response> PostImageJson(ApiDeps& deps, const User& caller, UploadSlot& slot,
                                   UploadMeta meta) {
-  json::object body = co_await ReadJsonObject(ctx.body);
+  json::object body = co_await ReadJsonObject(slot.body());
   const bool by_url = body.contains("imageUrl");
   static const std::set<std::string> presign_fields = {"imageName", "imageDescription", "format",
                                                        "size", "visibility"};
@@ -122,7 +122,9 @@ awaitable<Response> PostImageJson(ApiDeps& deps, const User& caller, RequestCont
   if (auto v = TextField(body, "visibility")) meta.visibility = CheckVisibility(*v);
   if (by_url) {
     std::string url = TextField(body, "imageUrl").value_or("");
-    UploadResult result = co_await deps.uploads.UploadFromUrl(caller, url, meta);
+    // The fetched bytes are the caller's upload: charged to their budget as they arrive.
+    UploadResult result = co_await deps.uploads.UploadFromUrl(caller, url, meta,
+                                                              [&slot](uint64_t n) { slot.Pay(n); });
     json::object o = ImageJson(result.image, deps.access);
     if (result.duplicate) o["duplicate"] = true;
     Response r = http::Json(result.duplicate ? bhttp::status::ok : bhttp::status::created, o);
@@ -230,10 +232,12 @@ void RegisterUploadRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, A
                if (!ctx.Header(bhttp::field::content_length).empty()) {
                  length = NumberHeader(ctx, "Content-Length");
                }
-               // No API key here (the URL is the credential): only the global cap applies.
+               // No API key here (the URL is the credential): the upload counts for the key
+               // that made the URL, once the token names it.
                auto slot = AdmitUpload(*deps, nullptr, ctx);
-               UploadResult result =
-                   co_await deps->uploads.CompletePresigned(token, "PUT", length, slot->body());
+               UploadResult result = co_await deps->uploads.CompletePresigned(
+                   token, "PUT", length, slot->body(),
+                   [&](const std::string& owner, uint64_t size) { slot->AdmitOwner(owner, size); });
                json::object o = ImageJson(result.image, deps->access);
                if (result.duplicate) o["duplicate"] = true;
                Response r = http::Json(bhttp::status::ok, o);

@@ -107,7 +107,7 @@ bool UploadService::IsPresignedToken(std::string_view segment) {
 
 boost::asio::awaitable<UploadResult> UploadService::CompletePresigned(
     std::string_view text, std::string_view method, std::optional<uint64_t> content_length,
-    ChunkSource& body) {
+    ChunkSource& body, const AdmitFn& admit) {
   std::optional<UploadToken> token = VerifyUploadToken(signer_, method, text);
   if (!token) {
     metrics_.Inc("imgd_presigned_uploads_total", {{"step", "refused"}});
@@ -125,6 +125,7 @@ boost::asio::awaitable<UploadResult> UploadService::CompletePresigned(
     throw Conflict("this upload URL was already used: image " + image->id + " is ready",
                    "upload-completed");
   }
+  if (admit) admit(image->user_id, token->size);
   if (content_length && *content_length != token->size) {
     throw Unprocessable("the upload URL was made for exactly " + std::to_string(token->size) +
                             " bytes; Content-Length is " + std::to_string(*content_length),
@@ -190,12 +191,24 @@ boost::asio::awaitable<UploadResult> UploadService::CompleteDirect(const User& c
 
 // --- by URL -----------------------------------------------------------------------------
 
-boost::asio::awaitable<UploadResult> UploadService::UploadFromUrl(const User& owner,
-                                                                  const std::string& url,
-                                                                  const UploadMeta& meta) {
+boost::asio::awaitable<UploadResult> UploadService::UploadFromUrl(
+    const User& owner, const std::string& url, const UploadMeta& meta,
+    const std::function<void(uint64_t)>& on_bytes) {
+  // Every fetched piece is reported before it is stored.
+  struct Counted : ChunkSource {
+    ChunkSource& inner;
+    const std::function<void(uint64_t)>& on_bytes;
+    Counted(ChunkSource& in, const std::function<void(uint64_t)>& f) : inner(in), on_bytes(f) {}
+    boost::asio::awaitable<std::span<const char>> Next() override {
+      std::span<const char> chunk = co_await inner.Next();
+      if (on_bytes && !chunk.empty()) on_bytes(chunk.size());
+      co_return chunk;
+    }
+  };
   try {
-    std::unique_ptr<ChunkSource> body = co_await fetcher_.Open(url);
-    UploadResult r = co_await images_.Upload(owner, *body, meta);
+    std::unique_ptr<ChunkSource> fetched = co_await fetcher_.Open(url);
+    Counted body(*fetched, on_bytes);
+    UploadResult r = co_await images_.Upload(owner, body, meta);
     metrics_.Inc("imgd_url_fetches_total", {{"result", "ok"}});
     co_return r;
   } catch (const ApiError& e) {

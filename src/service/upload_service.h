@@ -52,13 +52,18 @@ class UploadService {
                                                     uint64_t size);
   // True when path_segment has the shape of a pre-signed token (not a resumable upload id).
   static bool IsPresignedToken(std::string_view path_segment);
+  // Who pays for an upload's bytes: called with the user it counts for and its declared
+  // size before any byte of the body is read; throws to refuse it (budgets, caps).
+  using AdmitFn = std::function<void(const std::string& user_id, uint64_t size)>;
+
   // The bytes for a pre-signed URL. 403 when the token is malformed, tampered, expired or
   // used with another method; 409 when the image is not pending any more; 422 when
   // content_length or the body's size differs from the signed size; else as Upload.
+  // admit is called with the image's owner (the key that made the URL) and the signed size.
   boost::asio::awaitable<UploadResult> CompletePresigned(std::string_view token,
                                                          std::string_view method,
                                                          std::optional<uint64_t> content_length,
-                                                         ChunkSource& body);
+                                                         ChunkSource& body, const AdmitFn& admit);
 
   // After a PUT straight to the blob store's pre-signed URL: validates the uploaded object
   // (415/422), moves it to its content address (or drops it as a duplicate) and makes the
@@ -69,9 +74,12 @@ class UploadService {
 
   // --- by URL (seed's imageUrl) ---
   // Fetches url (see UrlFetcher: http/https, address policy, size and time limits) and
-  // uploads what it returns as Upload does. 400 for a refused URL or address.
-  boost::asio::awaitable<UploadResult> UploadFromUrl(const User& owner, const std::string& url,
-                                                     const UploadMeta& meta);
+  // uploads what it returns as Upload does. 400 for a refused URL or address. on_bytes is
+  // called with each fetched piece's size as it arrives, before it is stored; it may throw
+  // to stop the fetch (the owner's byte budget).
+  boost::asio::awaitable<UploadResult> UploadFromUrl(
+      const User& owner, const std::string& url, const UploadMeta& meta,
+      const std::function<void(uint64_t)>& on_bytes = {});
 
   // --- resumable ---
   boost::asio::awaitable<ResumableUpload> CreateResumable(const User& owner, const UploadMeta& meta,

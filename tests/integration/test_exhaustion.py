@@ -2,11 +2,15 @@
 variants of small originals, scan floods and images at the pixel limit, made-up methods
 minting metric series. Each is refused by its limit before the cost is paid, with a
 problem+json that says which limit."""
+import json
 import os
 import re
 import socket
 import time
 import unittest
+import urllib.parse
+
+import test_uploads  # its SourceServer serves imageUrl fetches
 
 from harness import Server, ServerTest, corpus_bytes, sha256
 from jpeg_forge import baseline, longest_progression, progressive
@@ -236,6 +240,47 @@ class UploadBudgetTest(unittest.TestCase):
             self.assertIn('imgd_rate_limited_total{limit="upload_bytes"} 1', server.metrics())
         finally:
             server.cleanup()
+
+    def test_presigned_puts_and_fetched_urls_are_charged_to_the_key_that_asked(self):
+        photo = corpus_bytes("real/real_01_skagen_800x533.jpg")  # 71,682 bytes
+        source = test_uploads.SourceServer()
+        test_uploads.SourceHandler.routes = {"/photo.jpg": (200, {}, photo)}
+        # 1 byte/s, burst 100,000: one photo fits, a second does not, whichever way it comes.
+        server = Server(extra_args=["--rate-limit-upload-bytes", "1", "--max-upload-bytes",
+                                    "100000", "--fetch-allow", f"127.0.0.1:{source.port}"],
+                        nodes=1).start()
+        try:
+            def presigned(key):
+                r = server.request("POST", "/v1/images", json.dumps({"size": len(photo)}),
+                                   {"Content-Type": "application/json"}, key=key)
+                self.assertEqual(r.status, 201, r.body)
+                url = urllib.parse.urlsplit(r.json()["preSignedUrl"])
+                return server.request("PUT", url.path + "?" + url.query, photo)  # no key
+
+            def by_url(key):
+                return server.request("POST", "/v1/images?onDuplicate=new",
+                                      json.dumps({"imageUrl": source.url("/photo.jpg")}),
+                                      {"Content-Type": "application/json"}, key=key)
+
+            # The PUT carries no key, but the URL's maker pays: a second one is refused.
+            alice = server.create_user("alice")["apiKey"]
+            self.assertEqual(presigned(alice).status, 200)
+            r = presigned(alice)
+            self.assertEqual(r.status, 429, r.body)
+            self.assertIn("budget", r.json()["detail"])
+            # A fetched URL's bytes are the caller's upload too (they used to cost only the
+            # JSON body's few bytes).
+            bob = server.create_user("bob")["apiKey"]
+            self.assertEqual(by_url(bob).status, 201)
+            r = by_url(bob)
+            self.assertEqual(r.status, 429, r.body)
+            self.assertEqual(server.image_rows_of(bob), 1)
+            # Another key has its own budget.
+            carol = server.create_user("carol")["apiKey"]
+            self.assertEqual(by_url(carol).status, 201)
+        finally:
+            server.cleanup()
+            source.close()
 
     def test_concurrent_uploads_are_capped_per_key(self):
         photo = corpus_bytes("real/real_02_honeybee_1620x1280.jpg")

@@ -86,8 +86,9 @@ class BlobStore {
   // Opens the resumable staging object of upload_id (a UUID) for appending at its end:
   // created empty when missing and create is true, nullptr when missing otherwise. Unlike
   // Stage(), destroying the object keeps the bytes: Finish() makes what was written durable
-  // (the offset acknowledged to the client), Commit() publishes it under a key,
-  // RemoveResumable() discards it. size() starts at the bytes already there.
+  // (the offset acknowledged to the client), Commit() publishes them under a key and keeps
+  // them here too (a failed record step after it loses nothing), RemoveResumable()
+  // discards them. size() starts at the bytes already there.
   virtual std::unique_ptr<StagedBlob> OpenResumable(const std::string& upload_id, bool create) = 0;
   // Discards upload_id's resumable bytes; a missing one is not an error.
   virtual void RemoveResumable(const std::string& upload_id) = 0;

@@ -112,6 +112,7 @@ class FsStagedBlob final : public StagedBlob {
 
   const fs::path& path() const { return path_; }
   void MarkCommitted() { committed_ = true; }
+  bool resumable() const { return keep_; }
 
  private:
   fs::path path_;
@@ -161,8 +162,21 @@ void FsBlobStore::Commit(StagedBlob& staged, const std::string& key) {
   auto& fsb = dynamic_cast<FsStagedBlob&>(staged);
   fs::path dest = PathOf(key);
   MakeDirsDurable(dest.parent_path());
-  if (::rename(fsb.path().c_str(), dest.c_str()) != 0) ThrowErrno("rename " + dest.string());
-  fsb.MarkCommitted();
+  if (fsb.resumable()) {
+    // A resumable upload keeps its bytes until RemoveResumable (a failed record step must
+    // not lose what the client sent): publish a second name for them, atomically.
+    fs::path link = tmp_ / (RandomToken(12) + ".link");
+    if (::link(fsb.path().c_str(), link.c_str()) != 0) ThrowErrno("link " + link.string());
+    if (::rename(link.c_str(), dest.c_str()) != 0) {
+      const int saved = errno;
+      ::unlink(link.c_str());
+      errno = saved;
+      ThrowErrno("rename " + dest.string());
+    }
+  } else {
+    if (::rename(fsb.path().c_str(), dest.c_str()) != 0) ThrowErrno("rename " + dest.string());
+    fsb.MarkCommitted();
+  }
   FsyncPath(dest.parent_path());
 }
 

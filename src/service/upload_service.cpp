@@ -304,10 +304,23 @@ boost::asio::awaitable<std::shared_ptr<UploadService::HashState>> UploadService:
       }
     }
     if (state) {
-      const bool leased = co_await Offload(pools_.blocking, [&] {
-        const int64_t now = NowMs();
-        return meta_.LeaseUpload(id, node_id_, now, now + opts_.lease_ms);
-      });
+      bool leased = false;
+      std::exception_ptr failure;
+      try {
+        leased = co_await Offload(pools_.blocking, [&] {
+          const int64_t now = NowMs();
+          return meta_.LeaseUpload(id, node_id_, now, now + opts_.lease_ms);
+        });
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      if (failure) {
+        // The database is down: give the local flag back, or the upload stays "busy" here
+        // after it returns.
+        std::lock_guard lock(mu_);
+        state->busy = false;
+        std::rethrow_exception(failure);
+      }
       if (leased) co_return state;
       std::lock_guard lock(mu_);
       state->busy = false;  // another node writes it
@@ -425,8 +438,12 @@ boost::asio::awaitable<UploadResult> UploadService::CompleteResumable(const Resu
   meta.description = u.description;
   meta.visibility = u.visibility;
   meta.policy = ParsePolicyName(u.policy).value_or(DuplicatePolicy::kReturnExisting);
+  const std::string sha = state.hasher->FinalHex();
+  // The running hash is spent: if recording fails (the bytes stay, HEAD still reports them),
+  // the retry rebuilds it from the stored bytes.
+  state.offset = 0;
   UploadResult r = co_await images_.Publish(
-      staged, state.hasher->FinalHex(), meta.policy,
+      staged, sha, meta.policy,
       [&](const BlobInfo& blob,
           const MetaStore::EnsureBytes& ensure) -> std::optional<MetaStore::CommitResult> {
         auto cr = meta_.CommitImage(ImageService::NewImage(owner, meta, blob), meta.policy, ensure);

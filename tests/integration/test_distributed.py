@@ -3,6 +3,7 @@ servers on 127.0.0.1 started here and stopped afterwards: what one node writes t
 serves, races across nodes end as on one node, and a store outage is a 503 that heals."""
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -269,6 +270,74 @@ class TwoNodes(unittest.TestCase):
         r = self.b.request("GET", "/v1/images/" + img["imageId"], key=self.key)
         self.assertEqual(r.status, 200, r.body)
         self.assertEqual(self.a.request("GET", f"/v1/images/{img['imageId']}/content").body, data)
+
+    def test_zz_resumable_upload_keeps_its_bytes_when_the_record_step_fails(self):
+        # The database goes away while the last chunk arrives: the bytes stay (HEAD reports
+        # them all once it is back) and an empty PATCH at the end records the image with the
+        # right hash. Both blob stores: S3 (node A) and files (a node on PostgreSQL only).
+        photos = [corpus_bytes("real/real_02_honeybee_1620x1280.jpg"),
+                  corpus_bytes("real/real_04_colorfulcups_2560x1600.jpg")]
+        # Its own database: blob rows describe one blob store's contents.
+        db = "imgd_files_" + uuid.uuid4().hex[:8]
+        subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(self.engines.pg.port), "-U", "imgd",
+                        "-d", "postgres", "-qc", f"CREATE DATABASE {db}"], check=True,
+                       capture_output=True)
+        on_files = Server(extra_args=["--meta", self.meta.rsplit("/", 1)[0] + "/" + db],
+                          env=self.engines.env(), nodes=1).start()
+        files_key = on_files.create_user("files")["apiKey"]
+        tus = {"Tus-Resumable": "1.0.0"}
+        try:
+            for node, key, data in ((self.a, self.key, photos[0]),
+                                    (on_files, files_key, photos[1])):
+                deadline = time.monotonic() + 60
+                while True:  # a node's database connections heal after the previous restart
+                    up = node.request("POST", "/v1/uploads", b"",
+                                      dict(tus, **{"Upload-Length": str(len(data))}),
+                                      key=key)
+                    if up.status != 503 or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.2)  # polling a condition with a deadline
+                self.assertEqual(up.status, 201, up.body)
+                path = urllib.parse.urlsplit(up.header("location")).path
+                head = dict(tus, **{"Content-Type": "application/offset+octet-stream"})
+                cut = len(data) - 1000
+                r = node.request("PATCH", path, data[:cut], dict(head, **{"Upload-Offset": "0"}),
+                                 key=key)
+                self.assertEqual(r.status, 204, r.body)
+                s = socket.create_connection(("127.0.0.1", node.port), timeout=60)
+                s.sendall((f"PATCH {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                           f"{key}\r\nTus-Resumable: 1.0.0\r\nContent-Type: "
+                           f"application/offset+octet-stream\r\nUpload-Offset: {cut}\r\n"
+                           f"Content-Length: 1000\r\nConnection: close\r\n\r\n").encode()
+                          + data[cut:cut + 500])
+                deadline = time.monotonic() + 30
+                while "imgd_uploads_in_progress 1" not in node.metrics():
+                    self.assertLess(time.monotonic(), deadline)
+                    time.sleep(0.01)  # polling a condition with a deadline
+                self.engines.pg.stop()
+                try:
+                    s.sendall(data[cut + 500:])
+                    reply = s.recv(65536)
+                    self.assertTrue(reply.startswith(b"HTTP/1.1 503"), reply[:300])
+                finally:
+                    s.close()
+                    self.engines.pg.start_again()
+                deadline = time.monotonic() + 60
+                while True:  # the circuit breaker lets a probe through after its cooldown
+                    h = node.request("HEAD", path, None, tus, key=key)
+                    if h.status == 200 or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.2)  # polling a condition with a deadline
+                self.assertEqual(h.status, 200)
+                self.assertEqual(h.header("upload-offset"), str(len(data)))
+                done = node.request("PATCH", path, b"",
+                                    dict(head, **{"Upload-Offset": str(len(data))}), key=key)
+                self.assertEqual(done.status, 200, done.body)
+                self.assertEqual(done.json()["sha256"], sha256(data))
+                got = node.request("GET", f"/v1/images/{done.json()['imageId']}/content")
+                self.assertEqual(got.body, data)
+        finally:
+            on_files.cleanup()
 
     def test_zz_object_store_outage_is_a_503_and_cached_variants_still_serve(self):
         data = corpus_bytes("real/real_07_chameleon_1306x1530.jpg")

@@ -189,7 +189,15 @@ TEST_P(BlobStoreTest, ResumableUploadsAppendAcrossOpensAndCommit) {
   const std::string key = "originals/" + Sha256Hex(data);
   store_->Commit(*c, key);
   c.reset();
-  store_->RemoveResumable(id);  // what the service does once committed
+  // Committed, the upload's bytes are still there until removed: a record step that fails
+  // after the commit loses nothing, and a retry can commit them again.
+  auto kept = store_->OpenResumable(id, false);
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(kept->size(), data.size());
+  EXPECT_EQ(Sha256Hex(ReadAll(*kept->OpenReader())), Sha256Hex(data));
+  store_->Commit(*kept, key);
+  kept.reset();
+  store_->RemoveResumable(id);  // what the service does once recorded
   auto r = store_->Open(key);
   ASSERT_TRUE(r);
   EXPECT_EQ(Sha256Hex(ReadAll(*r)), Sha256Hex(data));

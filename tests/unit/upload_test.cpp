@@ -212,7 +212,14 @@ TEST(FsResumable, AppendsAcrossOpensAndCommits) {
   std::string out(11, '\0');
   r->ReadAt(0, out.data(), 11);
   EXPECT_EQ(out, "hello world");
+  // Kept after the commit (a failed record step loses nothing) until removed.
+  ASSERT_TRUE(store.OpenResumable(id, false));
+  EXPECT_EQ(store.OpenResumable(id, false)->size(), 11u);
+  store.RemoveResumable(id);
   EXPECT_EQ(store.OpenResumable(id, false), nullptr);
+  r = store.Open("originals/" + Sha256Hex("hello world"));
+  ASSERT_TRUE(r);  // the published name is its own
+  EXPECT_EQ(r->size(), 11u);
 
   auto c = store.OpenResumable(NewUuidV7(), true);
   c->Write("x", 1);

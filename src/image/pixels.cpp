@@ -14,6 +14,28 @@ Pixels Pixels::Make(int width, int height, int channels) {
   return p;
 }
 
+Rect StoredRect(int orientation, int stored_width, int stored_height, Rect u) {
+  const int W = stored_width, H = stored_height;
+  switch (orientation) {  // the inverse of Orient's pixel mapping, for a whole window
+    case 2:
+      return {W - u.x - u.width, u.y, u.width, u.height};
+    case 3:
+      return {W - u.x - u.width, H - u.y - u.height, u.width, u.height};
+    case 4:
+      return {u.x, H - u.y - u.height, u.width, u.height};
+    case 5:
+      return {u.y, u.x, u.height, u.width};
+    case 6:
+      return {u.y, H - u.x - u.width, u.height, u.width};
+    case 7:
+      return {W - u.y - u.height, H - u.x - u.width, u.height, u.width};
+    case 8:
+      return {W - u.y - u.height, u.x, u.height, u.width};
+    default:
+      return u;
+  }
+}
+
 Pixels Orient(Pixels in, int orientation) {
   if (orientation < 2 || orientation > 8) return in;
   const bool swap = orientation >= 5;

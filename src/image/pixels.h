@@ -25,6 +25,14 @@ struct Pixels {
 
 // Applies EXIF orientation 2..8 (1 and invalid values return the input unchanged).
 Pixels Orient(Pixels in, int orientation);
+
+struct Rect {
+  int x = 0, y = 0, width = 0, height = 0;
+};
+// The window of a stored (unoriented) stored_width x stored_height image that shows, once
+// Orient(…, orientation) is applied, the window `upright` of the upright picture: cropping
+// there first and orienting after gives the same pixels as orienting first and cropping.
+Rect StoredRect(int orientation, int stored_width, int stored_height, Rect upright);
 // The window [x, x+w) x [y, y+h) (clamped to the image).
 Pixels Crop(Pixels in, int x, int y, int w, int h);
 // in placed at (x, y) on a canvas of w x h filled with rgb (0xRRGGBB).

@@ -221,17 +221,33 @@ void InBands(Pixels& out, const Deadline& deadline, Kernel kernel) {
 
 void SetResampleSimd(bool enabled) { g_simd_enabled.store(enabled); }
 
-Pixels Resample(const Pixels& in, int out_width, int out_height, const Deadline& deadline) {
-  if (in.width == out_width && in.height == out_height) return in;
+namespace {
+
+// The coefficients of output indices [from, from + n) of c, renumbered from 0.
+Coeffs Slice(const Coeffs& c, int from, int n) {
+  Coeffs s;
+  s.taps = c.taps;
+  s.start.assign(c.start.begin() + from, c.start.begin() + from + n);
+  s.w.assign(c.w.begin() + static_cast<ptrdiff_t>(from) * c.taps,
+             c.w.begin() + static_cast<ptrdiff_t>(from + n) * c.taps);
+  return s;
+}
+
+}  // namespace
+
+Pixels ResampleWindow(const Pixels& in, int out_width, int out_height, Rect win,
+                      const Deadline& deadline) {
+  const bool whole = win.x == 0 && win.y == 0 && win.width == out_width && win.height == out_height;
+  if (whole && in.width == out_width && in.height == out_height) return in;
   const bool simd = UseSimd();
   // Vertical pass first: it is the cheaper one per pixel and shrinks the rows the
   // horizontal pass must visit. Without a vertical pass the horizontal one reads the input
   // where it is (no copy).
   Pixels mid;
   const Pixels* rows = &in;
-  if (in.height != out_height) {
-    Coeffs cv = MakeCoeffs(in.height, out_height);
-    mid = Pixels::Make(in.width, out_height, in.channels);
+  if (in.height != out_height || win.y != 0 || win.height != in.height) {
+    const Coeffs cv = Slice(MakeCoeffs(in.height, out_height), win.y, win.height);
+    mid = Pixels::Make(in.width, win.height, in.channels);
 #if IMGD_HAVE_SSE41_KERNELS
     if (simd && cv.taps % 2 == 0) {
       InBands(mid, deadline, [&](int y0, int y1) { VerticalSse41(in, mid, cv, y0, y1); });
@@ -243,9 +259,11 @@ Pixels Resample(const Pixels& in, int out_width, int out_height, const Deadline&
 #endif
     rows = &mid;
   }
-  if (rows->width == out_width) return mid;
-  Coeffs ch = MakeCoeffs(rows->width, out_width);
-  Pixels out = Pixels::Make(out_width, out_height, in.channels);
+  if (rows->width == out_width && win.x == 0 && win.width == out_width) {
+    return rows == &mid ? std::move(mid) : in;
+  }
+  const Coeffs ch = Slice(MakeCoeffs(rows->width, out_width), win.x, win.width);
+  Pixels out = Pixels::Make(win.width, win.height, in.channels);
 #if IMGD_HAVE_SSE41_KERNELS
   if (simd && in.channels == 3 && ch.taps % 2 == 0) {
     InBands(out, deadline, [&](int y0, int y1) { HorizontalRgbSse41(*rows, out, ch, y0, y1); });
@@ -255,6 +273,10 @@ Pixels Resample(const Pixels& in, int out_width, int out_height, const Deadline&
   (void)simd;
   InBands(out, deadline, [&](int y0, int y1) { HorizontalScalar(*rows, out, ch, y0, y1); });
   return out;
+}
+
+Pixels Resample(const Pixels& in, int out_width, int out_height, const Deadline& deadline) {
+  return ResampleWindow(in, out_width, out_height, Rect{0, 0, out_width, out_height}, deadline);
 }
 
 }  // namespace imgd

@@ -11,6 +11,12 @@ namespace imgd {
 // deadline every 64 output rows of each pass; throws ApiError 503 once it has passed.
 Pixels Resample(const Pixels& in, int out_width, int out_height, const Deadline& deadline = {});
 
+// Only the window of Resample(in, out_width, out_height) (inside it), computed without the
+// rest: the same pixels as resampling all and cropping, for the cost of the window. A
+// fit=cover variant resamples just what it keeps.
+Pixels ResampleWindow(const Pixels& in, int out_width, int out_height, Rect window,
+                      const Deadline& deadline = {});
+
 // For tests and benchmarks: false forces the scalar kernels.
 void SetResampleSimd(bool enabled);
 

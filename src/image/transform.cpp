@@ -45,12 +45,17 @@ Pixels RenderJpeg(ByteSource& original, const JpegInfo& info, const TransformSpe
   if (path) *path = fast ? "fast" : "vips";
   Pixels px = fast ? DecodeJpegFast(original, info, p.need_width, p.need_height, options.deadline)
                    : DecodeJpegVips(original, info, p.need_width, p.need_height, options.deadline);
+  // Only the window a crop keeps is resampled (fit=cover): in the stored frame, before the
+  // orientation is applied to the small result.
+  const TransformGeometry& g = p.geo;
+  const Rect keep = StoredRect(info.orientation, p.need_width, p.need_height,
+                               {g.crop_x, g.crop_y, g.crop_width, g.crop_height});
   if (px.width != p.need_width || px.height != p.need_height) {
-    px = Resample(px, p.need_width, p.need_height, options.deadline);
+    px = ResampleWindow(px, p.need_width, p.need_height, keep, options.deadline);
+  } else {
+    px = Crop(std::move(px), keep.x, keep.y, keep.width, keep.height);
   }
   px = Orient(std::move(px), info.orientation);
-  const TransformGeometry& g = p.geo;
-  px = Crop(std::move(px), g.crop_x, g.crop_y, g.crop_width, g.crop_height);
   if (g.canvas_width != px.width || g.canvas_height != px.height) {
     px = Embed(px, g.canvas_width, g.canvas_height, g.offset_x, g.offset_y, spec.background);
   }
@@ -81,14 +86,17 @@ uint64_t PredictTransformMemory(const JpegInfo& info, const TransformSpec& spec)
   const int W = info.frame.width, H = info.frame.height;
   const TransformPlan p = PlanFor(info, spec);
   const TransformGeometry& g = p.geo;
-  const uint64_t need_w = static_cast<uint64_t>(p.need_width);
-  const uint64_t need_h = static_cast<uint64_t>(p.need_height);
+  // What is resampled: the crop's window (cover), else the whole scaled image; its height
+  // in the stored frame is what the vertical pass makes.
+  const uint64_t need_w = static_cast<uint64_t>(g.crop_width);
+  const uint64_t need_h = static_cast<uint64_t>(g.crop_height);
+  const uint64_t stored_h = OrientationSwapsAxes(info.orientation) ? need_w : need_h;
   const int m = FastDecodeScale(W, H, p.need_width, p.need_height);
   const uint64_t dw = (static_cast<uint64_t>(W) * m + 7) / 8;
   const uint64_t dh = (static_cast<uint64_t>(H) * m + 7) / 8;
   const uint64_t ch = info.frame.components == 1 ? 1 : 3;
   uint64_t bytes = dw * dh * ch                // decoded
-                   + dw * need_h * ch          // after the vertical pass
+                   + dw * stored_h * ch        // after the vertical pass
                    + need_w * need_h * ch * 2  // resampled, oriented
                    + static_cast<uint64_t>(g.canvas_width) * g.canvas_height * ch * 2;  // crop,
                                                                                         // canvas

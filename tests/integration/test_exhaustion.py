@@ -57,11 +57,11 @@ class TransformCostTest(ServerTest):
         before = self.server.hwm_kb()
         r = self.content(tallest, "w=8192&enlarge=true")
         self.assertProblem(r, 400, "output-too-large")
-        # fit=cover with one tiny side: the output is 8192x1, the intermediate 8192x536576.
+        # fit=cover with one tiny side: the scaled image would be 8192x536576 (13 GB), but
+        # only the 8192x1 window kept is resampled.
         r = self.content(tallest, "w=8192&h=1&enlarge=true")
-        p = self.assertProblem(r, 400, "transform-too-large")
-        self.assertGreater(p["predictedBytes"], p["limit"])
-        self.assertLess(self.server.hwm_kb() - before, 100 * 1024)
+        self.assertEqual(r.status, 200, r.body[:300])
+        self.assertLess(self.server.hwm_kb() - before, 200 * 1024)
         r = self.content(tallest, "w=100")
         self.assertEqual(r.status, 200)
 

@@ -256,6 +256,59 @@ TEST(ResampleTest, SimdAndScalarKernelsAgree) {
   }
 }
 
+bool SamePixels(const Pixels& a, const Pixels& b) {
+  return a.width == b.width && a.height == b.height && a.channels == b.channels &&
+         std::equal(a.data.begin(), a.data.begin() + a.bytes(), b.data.begin());
+}
+
+TEST(ResampleTest, AWindowIsTheSamePixelsAsResamplingAllAndCropping) {
+  std::mt19937 rng(11);
+  for (bool simd : {true, false}) {
+    SetResampleSimd(simd);
+    for (int channels : {1, 3}) {
+      for (auto [w, h, ow, oh] :
+           {std::array<int, 4>{517, 301, 123, 77}, std::array<int, 4>{64, 48, 200, 150},
+            std::array<int, 4>{300, 200, 300, 90}, std::array<int, 4>{90, 300, 40, 300}}) {
+        Pixels in = Pixels::Make(w, h, channels);
+        for (size_t i = 0; i < in.bytes(); ++i) in.data[i] = static_cast<uint8_t>(rng());
+        const Pixels all = Resample(in, ow, oh);
+        for (int trial = 0; trial < 20; ++trial) {
+          Rect r;
+          r.x = static_cast<int>(rng() % ow);
+          r.y = static_cast<int>(rng() % oh);
+          r.width = 1 + static_cast<int>(rng() % (ow - r.x));
+          r.height = 1 + static_cast<int>(rng() % (oh - r.y));
+          EXPECT_TRUE(
+              SamePixels(ResampleWindow(in, ow, oh, r), Crop(all, r.x, r.y, r.width, r.height)))
+              << w << "x" << h << "->" << ow << "x" << oh << " window " << r.x << "," << r.y << " "
+              << r.width << "x" << r.height << " simd " << simd;
+        }
+      }
+    }
+  }
+  SetResampleSimd(true);
+}
+
+TEST(PixelsTest, CroppingTheStoredRectThenOrientingIsOrientingThenCropping) {
+  std::mt19937 rng(5);
+  Pixels stored = Pixels::Make(37, 23, 3);
+  for (size_t i = 0; i < stored.bytes(); ++i) stored.data[i] = static_cast<uint8_t>(rng());
+  for (int o = 1; o <= 8; ++o) {
+    const Pixels upright = Orient(stored, o);
+    for (int trial = 0; trial < 30; ++trial) {
+      Rect u;
+      u.x = static_cast<int>(rng() % upright.width);
+      u.y = static_cast<int>(rng() % upright.height);
+      u.width = 1 + static_cast<int>(rng() % (upright.width - u.x));
+      u.height = 1 + static_cast<int>(rng() % (upright.height - u.y));
+      const Rect s = StoredRect(o, stored.width, stored.height, u);
+      EXPECT_TRUE(SamePixels(Orient(Crop(stored, s.x, s.y, s.width, s.height), o),
+                             Crop(upright, u.x, u.y, u.width, u.height)))
+          << "orientation " << o;
+    }
+  }
+}
+
 TEST(ResampleTest, FlatImageStaysFlat) {
   Pixels in = Pixels::Make(640, 480, 3);
   std::fill(in.data.begin(), in.data.end(), 77);

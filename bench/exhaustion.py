@@ -104,8 +104,11 @@ def metric_series():
 
 
 def variant_disk():
-    server = Server(extra_args=["--variant-cache-bytes", "0", "--variant-max-per-image", "20",
-                                "--variant-max-bytes-per-image", str(4 << 20)], nodes=1).start()
+    args = ["--variant-cache-bytes", "0"]
+    help_text = subprocess.run([IMGD_BIN, "serve", "--help"], capture_output=True, text=True).stdout
+    if "--variant-max-per-image" in help_text:  # older builds have no bound to set
+        args += ["--variant-max-per-image", "20", "--variant-max-bytes-per-image", str(4 << 20)]
+    server = Server(extra_args=args, nodes=1).start()
     try:
         key = server.create_user("x")["apiKey"]
         image = server.upload(corpus_bytes("real/real_04_colorfulcups_2560x1600.jpg"),

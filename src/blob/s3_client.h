@@ -84,8 +84,6 @@ class S3Client {
   // One request (retried on a stale kept-alive connection); traceparent, when not empty,
   // goes along as a header.
   S3Response SendOnce(const Request& req, const std::string& traceparent);
-  unsigned StreamOnce(const std::string& key, uint64_t offset, std::optional<uint64_t> length,
-                      const std::function<bool(const char*, size_t)>& sink);
   std::unique_ptr<Connection> Take();
   void Give(std::unique_ptr<Connection> c);
   std::string HostHeader() const;

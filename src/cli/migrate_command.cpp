@@ -13,6 +13,15 @@
 #include "meta/meta_store.h"
 
 namespace imgd::cli {
+
+void AddMigrateFlags(CLI::App* cmd, MigrateOptions& o) {
+  cmd->add_option("--from-meta", o.from_meta, "source metadata store URL");
+  cmd->add_option("--to-meta", o.to_meta, "destination metadata store URL");
+  cmd->add_option("--from-blob", o.from_blob, "source blob store URL");
+  cmd->add_option("--to-blob", o.to_blob, "destination blob store URL");
+  cmd->add_option("--max-images", o.max_images, "stop after this many images");
+}
+
 namespace {
 
 constexpr int kPage = 500;
@@ -50,6 +59,11 @@ uint64_t CopyBlob(BlobStore& from, BlobStore& to, const Image& im,
 }  // namespace
 
 int RunMigrate(const MigrateOptions& o) {
+  if (o.to_meta.empty() || o.from_blob.empty() || o.to_blob.empty()) {
+    std::cerr << "imgd migrate: give --from-meta, --to-meta, --from-blob and --to-blob"
+              << std::endl;
+    return 2;
+  }
   const auto started = std::chrono::steady_clock::now();
   auto from_meta = OpenMetaStore(o.from_meta);
   auto to_meta = OpenMetaStore(o.to_meta);

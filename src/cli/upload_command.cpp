@@ -22,6 +22,23 @@
 #include "core/ids.h"
 
 namespace imgd::cli {
+
+void AddUploadFlags(CLI::App* cmd, UploadOptions& o) {
+  cmd->add_option("files", o.files, "JPEG files")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--server", o.server, "imgd base URL")->envname("IMGD_SERVER");
+  cmd->add_option("--key", o.key, "API key")->envname("IMGD_API_KEY")->required();
+  cmd->add_option("--name", o.name, "imageName (default: the file name)");
+  cmd->add_option("--description", o.description, "imageDescription");
+  cmd->add_option("--on-duplicate", o.on_duplicate, "return | reject | new")
+      ->check(CLI::IsMember({"return", "reject", "new"}));
+  cmd->add_option("--threshold", o.threshold,
+                  "files larger than this many bytes use the resumable flow");
+  cmd->add_option("--chunk", o.chunk, "bytes per resumable request")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
+  cmd->add_option("--retries", o.retries, "attempts after a lost connection, per file")
+      ->check(CLI::Range(0, 1000));
+}
+
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = beast::http;

@@ -4,6 +4,7 @@
 // flow (tus: POST /v1/uploads, then PATCH), resuming from the server's acknowledged offset
 // after a dropped connection. On a terminal a progress bar (bytes, rate, ETA) is drawn and a
 // line per image printed; otherwise one JSON line per file is written to stdout.
+#include <CLI/CLI.hpp>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -21,6 +22,9 @@ struct UploadOptions {
   uint64_t chunk = 64ull << 20;      // bytes per PATCH request
   int retries = 8;                   // attempts after a failed connection, per file
 };
+
+// The flags of `imgd upload`.
+void AddUploadFlags(CLI::App* cmd, UploadOptions& o);
 
 // Returns the process exit code: 0 when every file was stored, 1 otherwise.
 int RunUpload(const UploadOptions& opts);

@@ -4,6 +4,10 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "core/url_signer.h"
+#include "image/transform_spec.h"
+#include "net/address_policy.h"
+
 namespace imgd {
 
 void SplitHostPort(const std::string& listen, std::string& host, unsigned short& port) {
@@ -30,6 +34,25 @@ void Config::Finalize(const std::string& bound_listen) {
   if (blob_url.empty()) blob_url = "file://" + data + "/blobs";
   if (public_base_url.empty()) public_base_url = Scheme() + "://" + bound_listen;
   while (!public_base_url.empty() && public_base_url.back() == '/') public_base_url.pop_back();
+}
+
+void Config::Validate() const {
+  if (tls_cert.empty() != tls_key.empty()) {
+    throw std::invalid_argument("--tls-cert and --tls-key go together");
+  }
+  if (only_allowed_sizes && ParseSizeList(allowed_sizes).empty()) {
+    throw std::invalid_argument("--only-allowed-sizes needs --allowed-sizes");
+  }
+  ParseSizeList(allowed_sizes);  // throws on a malformed list
+  if (!ParseHexColour(background)) {
+    throw std::invalid_argument("--background must be 6 hex digits (RRGGBB)");
+  }
+  UrlSigner::ParseKeys(upload_signing_keys);  // throw on malformed key lists
+  UrlSigner::ParseKeys(delivery_signing_keys);
+  AddressPolicy::ParseAllowList(fetch_allow);
+  std::string host;
+  unsigned short port = 0;
+  SplitHostPort(listen, host, port);
 }
 
 }  // namespace imgd

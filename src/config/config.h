@@ -72,6 +72,9 @@ struct Config {
   std::string background = "ffffff";  // fit=contain letterbox colour
 
   std::string Scheme() const { return tls_cert.empty() ? "http" : "https"; }
+  // Every check of settings that do not go together or cannot be parsed, in one place:
+  // throws std::invalid_argument naming the flag. Called once, before anything starts.
+  void Validate() const;
   // Fills the derived defaults (meta_url, blob_url, public_base_url) after parsing.
   void Finalize(const std::string& bound_listen);
 };

@@ -166,7 +166,6 @@ class SqliteMetaStore::Conn {
       int rc = sqlite3_step(st_);
       if (rc == SQLITE_ROW) return true;
       if (rc == SQLITE_DONE) return false;
-      last_rc_ = rc;
       // A constraint violation is a decision the caller acts on (a duplicate), not a failure.
       if ((rc & 0xff) == SQLITE_CONSTRAINT) timer_.Expected();
       throw StoreError(std::string("sqlite step: ") + sqlite3_errmsg(db_));
@@ -185,7 +184,6 @@ class SqliteMetaStore::Conn {
     }
     sqlite3* db_;
     sqlite3_stmt* st_;
-    int last_rc_ = 0;
     StoreCallTimer timer_;
   };
 

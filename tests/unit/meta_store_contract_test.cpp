@@ -1,10 +1,12 @@
+// The MetaStore contract, run against SQLite and (through tests/engines.py) PostgreSQL:
+// users and keys, duplicates and reference counts, the bytes-stored invariant, pending and
+// resumable uploads, idempotency keys, secrets, migrations, export and import.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <thread>
 
-#include "blob/fs_blob_store.h"
 #include "core/clock.h"
 #include "core/errors.h"
 #include "core/ids.h"
@@ -14,8 +16,6 @@
 
 using namespace imgd;
 using namespace imgd::testing;
-
-namespace {}  // namespace
 
 TEST_P(MetaStoreTest, UsersAndKeys) {
   User u{NewUuidV7(), "ann", "ann@example.com", false, NowMs()};
@@ -244,60 +244,6 @@ TEST_P(MetaStoreTest, VisibilityIsStoredAndChanged) {
   EXPECT_EQ(store_->GetUpload(u.id)->visibility, kVisibilityPrivate);
 }
 
-TEST(FsBlobStore, StageCommitReadRemove) {
-  TempDir dir;
-  FsBlobStore store(dir.path() / "blobs");
-  auto staged = store.Stage();
-  staged->Write("hello ", 6);
-  staged->Write("world", 5);
-  staged->Finish();
-  EXPECT_EQ(staged->size(), 11u);
-  char buf[16] = {};
-  EXPECT_EQ(staged->OpenReader()->ReadAt(6, buf, sizeof(buf)), 5u);
-  EXPECT_EQ(std::string(buf, 5), "world");
-  const std::string key = "originals/abcdef0123";
-  store.Commit(*staged, key);
-  staged.reset();  // committed bytes survive the staged handle
-  EXPECT_EQ(store.Stat(key), 11u);
-  EXPECT_TRUE(std::filesystem::exists(dir.path() / "blobs/originals/ab/cd/abcdef0123"));
-  auto reader = store.Open(key);
-  ASSERT_TRUE(reader);
-  EXPECT_EQ(reader->size(), 11u);
-  int seen = 0;
-  store.ForEach("originals/", [&](const std::string& k, uint64_t size, int64_t) {
-    EXPECT_EQ(k, key);
-    EXPECT_EQ(size, 11u);
-    ++seen;
-  });
-  EXPECT_EQ(seen, 1);
-  store.Remove(key);
-  store.Remove(key);  // idempotent
-  EXPECT_FALSE(store.Open(key));
-}
-
-TEST(FsBlobStore, AbandonedStagingLeavesNothingAndSweepRemovesLeftovers) {
-  TempDir dir;
-  FsBlobStore store(dir.path());
-  {
-    auto staged = store.Stage();
-    staged->Write("x", 1);
-  }
-  EXPECT_TRUE(std::filesystem::is_empty(dir.path() / "tmp"));
-  std::ofstream(dir.path() / "tmp" / "crashed.part") << "partial";
-  EXPECT_EQ(store.SweepStaging(NowMs() - 3600 * 1000), 0u);  // too young
-  EXPECT_EQ(store.SweepStaging(NowMs() + 1000), 1u);
-  EXPECT_TRUE(std::filesystem::is_empty(dir.path() / "tmp"));
-}
-
-TEST(FsBlobStore, RejectsKeysThatEscapeTheRoot) {
-  EXPECT_FALSE(IsValidBlobKey("../etc/passwd"));
-  EXPECT_FALSE(IsValidBlobKey("originals/../../x"));
-  EXPECT_FALSE(IsValidBlobKey("originals/a/b"));
-  EXPECT_FALSE(IsValidBlobKey("originals/"));
-  EXPECT_FALSE(IsValidBlobKey("originals/ab"));
-  EXPECT_TRUE(IsValidBlobKey("variants/abcd-w300"));
-}
-
 TEST_P(MetaStoreTest, PendingImagesCompleteExpireAndDedup) {
   Image p = Candidate("u1", "");
   p.expires_ms = NowMs() + 60'000;
@@ -434,4 +380,74 @@ TEST_P(MetaStoreTest, ExportAndImportAreIdempotent) {
   auto again = dest->CommitImage(Candidate(u.id, "s1"), DuplicatePolicy::kReturnExisting);
   EXPECT_TRUE(again.duplicate);
   EXPECT_EQ(again.image.id, std::min(a.id, b.id));
+}
+
+TEST_P(MetaStoreTest, ResumableUploadRecords) {
+  ResumableUpload u;
+  u.id = NewUuidV7();
+  u.user_id = "user-1";
+  u.length = 5'000'000'000ull;
+  u.name = "big";
+  u.policy = "new";
+  u.created_ms = 1000;
+  u.expires_ms = 5000;
+  store_->CreateUpload(u);
+  auto got = store_->GetUpload(u.id);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->length, u.length);
+  EXPECT_EQ(got->policy, "new");
+  EXPECT_EQ(got->image_id, "");
+  store_->SetUploadImage(u.id, "img-1");
+  EXPECT_EQ(store_->GetUpload(u.id)->image_id, "img-1");
+  EXPECT_TRUE(store_->DeleteExpiredUploads(5000).empty());
+  EXPECT_EQ(store_->DeleteExpiredUploads(5001), std::vector<std::string>{u.id});
+  EXPECT_FALSE(store_->GetUpload(u.id));
+  EXPECT_FALSE(store_->DeleteUpload(u.id));
+}
+
+TEST_P(MetaStoreTest, IdempotencyKeyIsClaimedOnceAmongConcurrentClaims) {
+  std::atomic<int> winners{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&] {
+      if (store_->ClaimIdempotencyKey("u", "key-1", "fp", 10'000, 0, 0)) ++winners;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(winners.load(), 1);
+  // Same key, another user: independent.
+  EXPECT_TRUE(store_->ClaimIdempotencyKey("other", "key-1", "fp", 10'000, 0, 0));
+
+  IdempotencyRecord done;
+  done.fingerprint = "fp2";
+  done.status = 201;
+  done.body = "{}";
+  done.location = "/v1/images/x";
+  store_->CompleteIdempotencyKey("u", "key-1", done);
+  auto r = store_->GetIdempotencyKey("u", "key-1");
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->done);
+  EXPECT_EQ(r->status, 201);
+  EXPECT_EQ(r->fingerprint, "fp2");
+  EXPECT_EQ(r->location, "/v1/images/x");
+  // A finished record is not claimable until it expires; release leaves it alone.
+  EXPECT_FALSE(store_->ClaimIdempotencyKey("u", "key-1", "fp", 20'000, 0, 9'999));
+  store_->ReleaseIdempotencyKey("u", "key-1");
+  EXPECT_TRUE(store_->GetIdempotencyKey("u", "key-1"));
+  EXPECT_TRUE(store_->ClaimIdempotencyKey("u", "key-1", "fp", 20'000, 0, 10'001));
+
+  // A running claim left by a crashed request is taken over once stale.
+  EXPECT_FALSE(store_->ClaimIdempotencyKey("u", "key-1", "fp", 30'000, 19'999, 0));
+  EXPECT_TRUE(store_->ClaimIdempotencyKey("u", "key-1", "fp", 30'000, 20'001, 0));
+  store_->ReleaseIdempotencyKey("u", "key-1");
+  EXPECT_FALSE(store_->GetIdempotencyKey("u", "key-1"));
+
+  EXPECT_EQ(store_->DeleteExpiredIdempotencyKeys(10'001), 1u);  // "other"'s
+}
+
+TEST_P(MetaStoreTest, SecretIsCreatedOnceAndShared) {
+  EXPECT_EQ(store_->GetOrCreateSecret("s", "first"), "first");
+  EXPECT_EQ(store_->GetOrCreateSecret("s", "second"), "first");
+  auto other = Open();
+  EXPECT_EQ(other->GetOrCreateSecret("s", "third"), "first");
 }

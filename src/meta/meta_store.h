@@ -95,8 +95,13 @@ class MetaStore {
   // --- resumable uploads ---
   virtual void CreateUpload(const ResumableUpload& upload) = 0;
   virtual std::optional<ResumableUpload> GetUpload(const std::string& upload_id) = 0;
-  // Marks the upload completed by image_id (kept until it expires so clients can ask).
-  virtual void SetUploadImage(const std::string& upload_id, const std::string& image_id) = 0;
+  // Records the image of resumable upload `upload_id` exactly as CommitImage does and marks
+  // the upload completed by it (kept until it expires so clients can ask), in one
+  // transaction: a crash can leave neither half alone. nullopt, writing nothing, when the
+  // upload no longer exists or is already completed.
+  virtual std::optional<CommitResult> CompleteUpload(const std::string& upload_id,
+                                                     const Image& candidate, DuplicatePolicy policy,
+                                                     const EnsureBytes& ensure_bytes) = 0;
   // Returns false when there was no such upload.
   virtual bool DeleteUpload(const std::string& upload_id) = 0;
   // The write lease of an upload, so one request on one node writes it at a time: true

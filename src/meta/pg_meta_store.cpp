@@ -591,9 +591,16 @@ std::optional<ResumableUpload> PgMetaStore::GetUpload(const std::string& upload_
   return u;
 }
 
-void PgMetaStore::SetUploadImage(const std::string& upload_id, const std::string& image_id) {
-  Lease c(*this);
-  c->Exec("UPDATE uploads SET image_id = $1 WHERE id = $2", {P(image_id), P(upload_id)});
+std::optional<MetaStore::CommitResult> PgMetaStore::CompleteUpload(
+    const std::string& upload_id, const Image& candidate, DuplicatePolicy policy,
+    const EnsureBytes& ensure_bytes) {
+  return InTxn([&](Conn& c) -> std::optional<CommitResult> {
+    auto r = c.Exec("SELECT image_id FROM uploads WHERE id = $1 FOR UPDATE", {P(upload_id)});
+    if (r.rows() == 0 || !r.Text(0, 0).empty()) return std::nullopt;
+    auto result = CommitReady(c, candidate, policy, nullptr, ensure_bytes);
+    c.Exec("UPDATE uploads SET image_id = $1 WHERE id = $2", {P(result->image.id), P(upload_id)});
+    return result;
+  });
 }
 
 bool PgMetaStore::DeleteUpload(const std::string& upload_id) {

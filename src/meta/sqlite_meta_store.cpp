@@ -604,12 +604,23 @@ std::optional<ResumableUpload> SqliteMetaStore::GetUpload(const std::string& upl
   return u;
 }
 
-void SqliteMetaStore::SetUploadImage(const std::string& upload_id, const std::string& image_id) {
+std::optional<MetaStore::CommitResult> SqliteMetaStore::CompleteUpload(
+    const std::string& upload_id, const Image& candidate, DuplicatePolicy policy,
+    const EnsureBytes& ensure_bytes) {
   Lease c(*this);
+  Txn txn(*c, true);
+  {
+    auto s = c->Prepare("SELECT image_id FROM uploads WHERE id = ?");
+    s.Bind(1, upload_id);
+    if (!s.Step() || !s.Text(0).empty()) return std::nullopt;
+  }
+  auto result = CommitReady(*c, candidate, policy, nullptr, ensure_bytes);
   c->Prepare("UPDATE uploads SET image_id = ? WHERE id = ?")
-      .Bind(1, image_id)
+      .Bind(1, result->image.id)
       .Bind(2, upload_id)
       .Step();
+  txn.Commit();
+  return result;
 }
 
 bool SqliteMetaStore::DeleteUpload(const std::string& upload_id) {

@@ -37,7 +37,9 @@ class SqliteMetaStore final : public MetaStore {
   std::vector<std::string> DeleteExpiredPending(int64_t now_ms) override;
   void CreateUpload(const ResumableUpload& upload) override;
   std::optional<ResumableUpload> GetUpload(const std::string& upload_id) override;
-  void SetUploadImage(const std::string& upload_id, const std::string& image_id) override;
+  std::optional<CommitResult> CompleteUpload(const std::string& upload_id, const Image& candidate,
+                                             DuplicatePolicy policy,
+                                             const EnsureBytes& ensure_bytes) override;
   bool DeleteUpload(const std::string& upload_id) override;
   bool LeaseUpload(const std::string& upload_id, const std::string& owner, int64_t now_ms,
                    int64_t until_ms) override;

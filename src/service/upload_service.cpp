@@ -446,9 +446,9 @@ boost::asio::awaitable<UploadResult> UploadService::CompleteResumable(const Resu
       staged, sha, meta.policy,
       [&](const BlobInfo& blob,
           const MetaStore::EnsureBytes& ensure) -> std::optional<MetaStore::CommitResult> {
-        auto cr = meta_.CommitImage(ImageService::NewImage(owner, meta, blob), meta.policy, ensure);
-        meta_.SetUploadImage(u.id, cr.image.id);
-        return cr;
+        // nullopt (completed meanwhile) is answered as upload-not-pending by Publish.
+        return meta_.CompleteUpload(u.id, ImageService::NewImage(owner, meta, blob), meta.policy,
+                                    ensure);
       });
   // The bytes moved to their content address, or were a duplicate of stored ones.
   co_await Offload(pools_.blocking, [&] { blobs_.RemoveResumable(u.id); });

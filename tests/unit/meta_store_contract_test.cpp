@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -397,10 +398,34 @@ TEST_P(MetaStoreTest, ResumableUploadRecords) {
   EXPECT_EQ(got->length, u.length);
   EXPECT_EQ(got->policy, "new");
   EXPECT_EQ(got->image_id, "");
-  store_->SetUploadImage(u.id, "img-1");
-  EXPECT_EQ(store_->GetUpload(u.id)->image_id, "img-1");
+  // Completing records the image and marks the upload in one call, once.
+  int ensured = 0;
+  auto done = store_->CompleteUpload(u.id, Candidate("user-1", "resumable-bytes"),
+                                     DuplicatePolicy::kNew, [&] { ++ensured; });
+  ASSERT_TRUE(done);
+  EXPECT_TRUE(done->created);
+  EXPECT_EQ(ensured, 1);
+  EXPECT_EQ(store_->GetUpload(u.id)->image_id, done->image.id);
+  EXPECT_FALSE(store_->CompleteUpload(u.id, Candidate("user-1", "resumable-bytes"),
+                                      DuplicatePolicy::kNew, [&] { ++ensured; }));
+  EXPECT_EQ(store_->GetBlob("resumable-bytes")->refcount, 1);  // the second wrote nothing
+  // If the bytes cannot be made durable, neither half is written.
+  ResumableUpload v = u;
+  v.id = NewUuidV7();
+  store_->CreateUpload(v);
+  EXPECT_THROW(store_->CompleteUpload(v.id, Candidate("user-1", "other-bytes"),
+                                      DuplicatePolicy::kNew, [] { throw StoreError("down"); }),
+               StoreError);
+  EXPECT_EQ(store_->GetUpload(v.id)->image_id, "");
+  EXPECT_FALSE(store_->GetBlob("other-bytes"));
+  EXPECT_FALSE(
+      store_->CompleteUpload(NewUuidV7(), Candidate("user-1", "x"), DuplicatePolicy::kNew, {}));
   EXPECT_TRUE(store_->DeleteExpiredUploads(5000).empty());
-  EXPECT_EQ(store_->DeleteExpiredUploads(5001), std::vector<std::string>{u.id});
+  auto expired = store_->DeleteExpiredUploads(5001);
+  std::sort(expired.begin(), expired.end());
+  std::vector<std::string> both = {u.id, v.id};
+  std::sort(both.begin(), both.end());
+  EXPECT_EQ(expired, both);
   EXPECT_FALSE(store_->GetUpload(u.id));
   EXPECT_FALSE(store_->DeleteUpload(u.id));
 }

@@ -24,7 +24,11 @@
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/offload.h"
+#include "http/access_log.h"
+#include "http/response_head.h"
+#include "http/stream_io.h"
 #include "http/target.h"
+#include "http/tls_context.h"
 #include "http/traced_executor.h"
 #include "obs/log.h"
 #include "obs/spans.h"
@@ -36,59 +40,6 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using asio::use_awaitable;
 using tcp = asio::ip::tcp;
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-
-namespace {
-
-// The method as a metric label: the methods the API uses, anything else "other".
-const char* MethodLabel(bhttp::verb v) {
-  switch (v) {
-    case bhttp::verb::get:
-      return "GET";
-    case bhttp::verb::head:
-      return "HEAD";
-    case bhttp::verb::post:
-      return "POST";
-    case bhttp::verb::put:
-      return "PUT";
-    case bhttp::verb::patch:
-      return "PATCH";
-    case bhttp::verb::delete_:
-      return "DELETE";
-    case bhttp::verb::options:
-      return "OPTIONS";
-    default:
-      return "other";
-  }
-}
-
-// Sets a connection's timeout, but only when the deadline would move by more than a little:
-// every re-arm is a timerfd_settime syscall, and a large body arrives in tens of thousands of
-// small reads (it cost 15% of an upload's CPU). The deadline kept is never short of the one
-// asked for by more than timeout/8 (at most 1 s), nor beyond it by more than timeout/4 (at
-// most 16 s).
-class StreamDeadline {
- public:
-  explicit StreamDeadline(beast::tcp_stream& stream) : stream_(stream) {}
-  void Arm(std::chrono::steady_clock::duration timeout) {
-    const auto want = std::chrono::steady_clock::now() + timeout;
-    const auto early =
-        std::min<std::chrono::steady_clock::duration>(timeout / 8, std::chrono::seconds(1));
-    const auto late =
-        std::min<std::chrono::steady_clock::duration>(timeout / 4, std::chrono::seconds(16));
-    if (armed_ && deadline_ >= want - early && deadline_ <= want + late) return;
-    stream_.expires_at(want);
-    deadline_ = want;
-    armed_ = true;
-  }
-
- private:
-  beast::tcp_stream& stream_;
-  std::chrono::steady_clock::time_point deadline_;
-  bool armed_ = false;
-};
-
-}  // namespace
 
 struct Server::Conn {
   // Plain HTTP when tls_context is null; otherwise the socket goes under a TLS stream.
@@ -109,156 +60,6 @@ struct Server::Conn {
   std::shared_ptr<TraceSlot> trace_slot = std::make_shared<TraceSlot>();
 };
 
-namespace {
-
-constexpr size_t kBodyChunk = 256 * 1024;
-constexpr size_t kFirstRead = 16 * 1024;
-
-// Whether buf already holds a whole request header (its blank line).
-bool HeaderComplete(const beast::flat_buffer& buf) {
-  const auto data = buf.data();
-  const std::string_view bytes(static_cast<const char*>(data.data()), data.size());
-  return bytes.find("\r\n\r\n") != std::string_view::npos;
-}
-
-// Thrown when the client's connection fails mid-request: nothing can be answered.
-struct ClientGone : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-// The request body as a ChunkSource, read straight off the connection (plain or TLS).
-template <class Stream>
-class SocketBody final : public ChunkSource {
- public:
-  SocketBody(Stream& stream, StreamDeadline& deadline, beast::flat_buffer& buf,
-             bhttp::request_parser<bhttp::buffer_body>& parser, std::chrono::seconds timeout,
-             bool expect_continue)
-      : stream_(stream),
-        deadline_(deadline),
-        buf_(buf),
-        parser_(parser),
-        timeout_(timeout),
-        expect_continue_(expect_continue) {}
-
-  asio::awaitable<std::span<const char>> Next() override {
-    if (expect_continue_) {
-      // The client waits for this before sending the body (curl does for large bodies).
-      expect_continue_ = false;
-      static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
-      deadline_.Arm(timeout_);
-      auto [ec, n] = co_await asio::async_write(
-          stream_, asio::buffer(kContinue, sizeof(kContinue) - 1), kTuple);
-      if (ec) throw ClientGone(ec.message());
-    }
-    if (!gone_.empty()) throw ClientGone(gone_);
-    // Allocated on first use (most requests have no body), not value-initialised.
-    if (!parser_.is_done() && !chunk_) chunk_.reset(new char[kBodyChunk]);
-    while (!parser_.is_done()) {
-      parser_.get().body().data = chunk_.get();
-      parser_.get().body().size = kBodyChunk;
-      deadline_.Arm(timeout_);
-      auto [ec, n] = co_await bhttp::async_read(stream_, buf_, parser_, kTuple);
-      if (ec == bhttp::error::need_buffer) ec = {};
-      if (ec == bhttp::error::body_limit) {
-        throw PayloadTooLarge("request body exceeds the upload limit");
-      }
-      size_t got = kBodyChunk - parser_.get().body().size;
-      received_ += got;
-      if (ec) {
-        // Hand over what arrived before the connection failed (a resumable upload keeps
-        // it); the failure is reported by the next call.
-        if (got == 0) throw ClientGone(ec.message());
-        gone_ = ec.message();
-      }
-      if (got > 0) co_return std::span<const char>(chunk_.get(), got);
-    }
-    co_return std::span<const char>();
-  }
-
-  bool complete() const { return parser_.is_done(); }
-  uint64_t received() const { return received_; }
-
- private:
-  Stream& stream_;
-  StreamDeadline& deadline_;
-  beast::flat_buffer& buf_;
-  bhttp::request_parser<bhttp::buffer_body>& parser_;
-  std::chrono::seconds timeout_;
-  bool expect_continue_;
-  std::unique_ptr<char[]> chunk_;
-  uint64_t received_ = 0;
-  std::string gone_;  // set once the connection failed
-};
-
-// Writes an answer's head and then (part of) its body, in one gather write on plain TCP.
-// Over TLS, Beast's ssl_stream (a flat_stream) writes nothing when a gather's remaining first
-// buffer is empty, and asio's write loop then stops as if done: there a small answer is
-// copied into one record and a large one goes out as two single-buffer writes.
-template <class Stream>
-asio::awaitable<boost::system::error_code> WriteParts(Stream& stream, std::string_view head,
-                                                      std::string_view body) {
-  boost::system::error_code ec;
-  if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
-    std::array<asio::const_buffer, 2> out{asio::buffer(head), asio::buffer(body)};
-    std::tie(ec, std::ignore) = co_await asio::async_write(stream, out, kTuple);
-  } else if (head.size() + body.size() <= 16 * 1024) {
-    std::string joined;
-    joined.reserve(head.size() + body.size());
-    joined.append(head).append(body);
-    std::tie(ec, std::ignore) = co_await asio::async_write(stream, asio::buffer(joined), kTuple);
-  } else {
-    for (std::string_view part : {head, body}) {
-      if (ec || part.empty()) continue;
-      std::tie(ec, std::ignore) = co_await asio::async_write(stream, asio::buffer(part), kTuple);
-    }
-  }
-  co_return ec;
-}
-
-bool ValidRequestId(const std::string& s) {
-  if (s.empty() || s.size() > 128) return false;
-  for (char c : s) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
-      return false;
-    }
-  }
-  return true;
-}
-
-// The status line and header fields of a response. Field values come from handlers; CR and
-// LF are dropped so no value can start a new header line.
-std::string ResponseHead(bhttp::status status, const bhttp::fields& fields,
-                         std::optional<uint64_t> content_length, bool keep_alive) {
-  std::string out;
-  out.reserve(512);
-  out += "HTTP/1.1 ";
-  out += std::to_string(static_cast<unsigned>(status));
-  out += ' ';
-  const auto reason = bhttp::obsolete_reason(status);
-  out.append(reason.data(), reason.size());
-  out += "\r\n";
-  for (const auto& f : fields) {
-    const auto name = f.name_string();
-    const auto value = f.value();
-    out.append(name.data(), name.size());
-    out += ": ";
-    for (char c : value) {
-      if (c != '\r' && c != '\n') out += c;
-    }
-    out += "\r\n";
-  }
-  if (content_length) {
-    out += "Content-Length: ";
-    out += std::to_string(*content_length);
-    out += "\r\n";
-  }
-  if (!keep_alive) out += "Connection: close\r\n";
-  out += "\r\n";
-  return out;
-}
-
-}  // namespace
-
 Server::Server(ServerOptions opts, const Router& router, Metrics& metrics,
                asio::thread_pool& blocking_pool)
     : opts_(std::move(opts)),
@@ -267,19 +68,7 @@ Server::Server(ServerOptions opts, const Router& router, Metrics& metrics,
       blocking_(blocking_pool),
       acceptor_(ioc_) {
   if (!opts_.tls_cert.empty() || !opts_.tls_key.empty()) {
-    tls_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
-    // TLS 1.2 and 1.3 only; no compression, a fresh key share per handshake.
-    tls_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                      asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                      asio::ssl::context::no_tlsv1_1 | asio::ssl::context::no_compression |
-                      asio::ssl::context::single_dh_use);
-    SSL_CTX_set_min_proto_version(tls_->native_handle(), TLS1_2_VERSION);
-    // Throws (with OpenSSL's reason) when a file is missing, malformed or they do not match.
-    tls_->use_certificate_chain_file(opts_.tls_cert);
-    tls_->use_private_key_file(opts_.tls_key, asio::ssl::context::pem);
-    if (SSL_CTX_check_private_key(tls_->native_handle()) != 1) {
-      throw std::invalid_argument("--tls-key does not match --tls-cert");
-    }
+    tls_ = MakeServerTlsContext(opts_.tls_cert, opts_.tls_key);
   }
   metrics_.AddCallback("imgd_http_connections_active",
                        [this] { return static_cast<double>(active_.load()); });
@@ -661,77 +450,13 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
       if (!wec && !head_sent) wec = co_await WriteParts(stream, head, {});  // an empty stream
     }
 
-    const double secs =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    const int status = static_cast<int>(resp.status);
-    // Labels from closed sets only: a made-up method or path must not mint a series.
-    const char* method_label = MethodLabel(hdr.method());
-    metrics_.Inc(
-        "imgd_http_requests_total",
-        {{"route", route_label}, {"method", method_label}, {"status", std::to_string(status)}});
-    metrics_.Observe("imgd_http_request_duration_seconds", {{"route", route_label}}, secs);
-    metrics_.Inc("imgd_http_request_bytes_total", {}, static_cast<double>(body.received()));
-    metrics_.Inc("imgd_http_response_bytes_total", {}, static_cast<double>(sent));
-    // One access-log line, written by hand: it runs for every request.
-    std::string line;
-    line.reserve(384);
-    line += R"({"time":")";
-    line += FormatIsoMs(NowMs());
-    line += R"(","level":"info","msg":"request","requestId":)";
-    AppendJsonString(line, request_id);
-    line += R"(,"traceId":")";
-    line += trace.trace_id;
-    line += R"(","spanId":")";
-    line += trace.span_id;
-    line += '"';
-    line += R"(,"method":)";
-    AppendJsonString(line, method);
-    line += R"(,"route":)";
-    AppendJsonString(line, route_label);
-    line += R"(,"path":)";
-    AppendJsonString(line, parsed ? parsed->path : target);
-    line += R"(,"status":)";
-    line += std::to_string(status);
-    line += R"(,"bytesIn":)";
-    line += std::to_string(body.received());
-    line += R"(,"bytes":)";
-    line += std::to_string(sent);
-    const auto micros = static_cast<int64_t>(std::llround(secs * 1e6));
-    line += R"(,"durationMs":)";
-    line += std::to_string(micros / 1000);
-    line += '.';
-    line += static_cast<char>('0' + micros % 1000 / 100);
-    line += static_cast<char>('0' + micros % 100 / 10);
-    line += static_cast<char>('0' + micros % 10);
-    line += R"(,"userId":)";
-    if (user_id.empty()) {
-      line += "null";
-    } else {
-      AppendJsonString(line, user_id);
-    }
-    line += R"(,"clientIp":)";
-    AppendJsonString(line, client_ip);
-    line += '}';
-    LogRawJson(std::move(line));
-    if (started_unix_ns != 0 && Recording(&trace)) {
-      Span s;
-      s.trace_id = trace.trace_id;
-      s.span_id = trace.span_id;
-      s.parent_id = trace.parent_id;
-      s.name = std::string(method_label) + " " + route_label;
-      s.kind = Span::Kind::kServer;
-      s.start_unix_ns = started_unix_ns;
-      s.end_unix_ns = UnixNanos();
-      s.error = status >= 500;
-      s.text_attributes = {{"http.request.method", method_label},
-                           {"http.route", route_label},
-                           {"url.path", parsed ? parsed->path : target},
-                           {"client.address", client_ip},
-                           {"imgd.request_id", request_id}};
-      s.int_attributes = {{"http.response.status_code", status},
-                          {"http.response.body.size", static_cast<int64_t>(sent)}};
-      ExportSpan(std::move(s));
-    }
+    RecordRequest(
+        metrics_,
+        {request_id, trace, hdr.method(), method, route_label,
+         parsed ? std::string_view(parsed->path) : std::string_view(target),
+         static_cast<int>(resp.status), body.received(), sent,
+         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), user_id,
+         client_ip, started_unix_ns});
     if (!wec && !body.complete()) {
       // The client may still be sending a body we refused. Closing now would reset the
       // connection and could destroy our answer before the client reads it, so stop

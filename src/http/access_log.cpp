@@ -1,0 +1,117 @@
+#include "http/access_log.h"
+
+#include <cctype>
+#include <cmath>
+
+#include "core/clock.h"
+#include "obs/log.h"
+#include "obs/spans.h"
+
+namespace imgd::http {
+
+namespace bhttp = boost::beast::http;
+
+// The method as a metric label: the methods the API uses, anything else "other".
+const char* MethodLabel(bhttp::verb v) {
+  switch (v) {
+    case bhttp::verb::get:
+      return "GET";
+    case bhttp::verb::head:
+      return "HEAD";
+    case bhttp::verb::post:
+      return "POST";
+    case bhttp::verb::put:
+      return "PUT";
+    case bhttp::verb::patch:
+      return "PATCH";
+    case bhttp::verb::delete_:
+      return "DELETE";
+    case bhttp::verb::options:
+      return "OPTIONS";
+    default:
+      return "other";
+  }
+}
+
+bool ValidRequestId(const std::string& s) {
+  if (s.empty() || s.size() > 128) return false;
+  for (char c : s) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void RecordRequest(Metrics& metrics, const RequestRecord& r) {
+  const int status = r.status;
+  // Labels from closed sets only: a made-up method or path must not mint a series.
+  const char* method_label = MethodLabel(r.method);
+  metrics.Inc("imgd_http_requests_total",
+              {{"route", r.route}, {"method", method_label}, {"status", std::to_string(status)}});
+  metrics.Observe("imgd_http_request_duration_seconds", {{"route", r.route}}, r.seconds);
+  metrics.Inc("imgd_http_request_bytes_total", {}, static_cast<double>(r.bytes_in));
+  metrics.Inc("imgd_http_response_bytes_total", {}, static_cast<double>(r.bytes_out));
+  // One access-log line, written by hand: it runs for every request.
+  std::string line;
+  line.reserve(384);
+  line += R"({"time":")";
+  line += FormatIsoMs(NowMs());
+  line += R"(","level":"info","msg":"request","requestId":)";
+  AppendJsonString(line, r.request_id);
+  line += R"(,"traceId":")";
+  line += r.trace.trace_id;
+  line += R"(","spanId":")";
+  line += r.trace.span_id;
+  line += '"';
+  line += R"(,"method":)";
+  AppendJsonString(line, r.raw_method);
+  line += R"(,"route":)";
+  AppendJsonString(line, r.route);
+  line += R"(,"path":)";
+  AppendJsonString(line, r.path);
+  line += R"(,"status":)";
+  line += std::to_string(status);
+  line += R"(,"bytesIn":)";
+  line += std::to_string(r.bytes_in);
+  line += R"(,"bytes":)";
+  line += std::to_string(r.bytes_out);
+  const auto micros = static_cast<int64_t>(std::llround(r.seconds * 1e6));
+  line += R"(,"durationMs":)";
+  line += std::to_string(micros / 1000);
+  line += '.';
+  line += static_cast<char>('0' + micros % 1000 / 100);
+  line += static_cast<char>('0' + micros % 100 / 10);
+  line += static_cast<char>('0' + micros % 10);
+  line += R"(,"userId":)";
+  if (r.user_id.empty()) {
+    line += "null";
+  } else {
+    AppendJsonString(line, r.user_id);
+  }
+  line += R"(,"clientIp":)";
+  AppendJsonString(line, r.client_ip);
+  line += '}';
+  LogRawJson(std::move(line));
+  if (r.started_unix_ns != 0 && Recording(&r.trace)) {
+    Span s;
+    s.trace_id = r.trace.trace_id;
+    s.span_id = r.trace.span_id;
+    s.parent_id = r.trace.parent_id;
+    s.name = std::string(method_label) + " " + r.route;
+    s.kind = Span::Kind::kServer;
+    s.start_unix_ns = r.started_unix_ns;
+    s.end_unix_ns = UnixNanos();
+    s.error = status >= 500;
+    s.text_attributes = {{"http.request.method", method_label},
+                         {"http.route", r.route},
+                         {"url.path", std::string(r.path)},
+                         {"client.address", r.client_ip},
+                         {"imgd.request_id", r.request_id}};
+    s.int_attributes = {{"http.response.status_code", status},
+                        {"http.response.body.size", static_cast<int64_t>(r.bytes_out)}};
+    ExportSpan(std::move(s));
+  }
+}
+
+}  // namespace imgd::http

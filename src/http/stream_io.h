@@ -1,0 +1,160 @@
+#pragma once
+// Reading requests and writing answers on one connection, plain TCP or TLS: the
+// connection's deadline, the request body as a ChunkSource straight off the socket, and the
+// gather write of an answer's head and body. Header-only (templates over the stream type).
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+
+#include "core/chunk_source.h"
+#include "core/errors.h"
+
+namespace imgd::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+inline constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+inline constexpr size_t kBodyChunk = 256 * 1024;
+inline constexpr size_t kFirstRead = 16 * 1024;
+
+// Sets a connection's timeout, but only when the deadline would move by more than a little:
+// every re-arm is a timerfd_settime syscall, and a large body arrives in tens of thousands of
+// small reads (it cost 15% of an upload's CPU). The deadline kept is never short of the one
+// asked for by more than timeout/8 (at most 1 s), nor beyond it by more than timeout/4 (at
+// most 16 s).
+class StreamDeadline {
+ public:
+  explicit StreamDeadline(beast::tcp_stream& stream) : stream_(stream) {}
+  void Arm(std::chrono::steady_clock::duration timeout) {
+    const auto want = std::chrono::steady_clock::now() + timeout;
+    const auto early =
+        std::min<std::chrono::steady_clock::duration>(timeout / 8, std::chrono::seconds(1));
+    const auto late =
+        std::min<std::chrono::steady_clock::duration>(timeout / 4, std::chrono::seconds(16));
+    if (armed_ && deadline_ >= want - early && deadline_ <= want + late) return;
+    stream_.expires_at(want);
+    deadline_ = want;
+    armed_ = true;
+  }
+
+ private:
+  beast::tcp_stream& stream_;
+  std::chrono::steady_clock::time_point deadline_;
+  bool armed_ = false;
+};
+
+// Whether buf already holds a whole request header (its blank line).
+inline bool HeaderComplete(const beast::flat_buffer& buf) {
+  const auto data = buf.data();
+  const std::string_view bytes(static_cast<const char*>(data.data()), data.size());
+  return bytes.find("\r\n\r\n") != std::string_view::npos;
+}
+
+// Thrown when the client's connection fails mid-request: nothing can be answered.
+struct ClientGone : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// The request body as a ChunkSource, read straight off the connection (plain or TLS).
+template <class Stream>
+class SocketBody final : public ChunkSource {
+ public:
+  SocketBody(Stream& stream, StreamDeadline& deadline, beast::flat_buffer& buf,
+             bhttp::request_parser<bhttp::buffer_body>& parser, std::chrono::seconds timeout,
+             bool expect_continue)
+      : stream_(stream),
+        deadline_(deadline),
+        buf_(buf),
+        parser_(parser),
+        timeout_(timeout),
+        expect_continue_(expect_continue) {}
+
+  asio::awaitable<std::span<const char>> Next() override {
+    if (expect_continue_) {
+      // The client waits for this before sending the body (curl does for large bodies).
+      expect_continue_ = false;
+      static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+      deadline_.Arm(timeout_);
+      auto [ec, n] = co_await asio::async_write(
+          stream_, asio::buffer(kContinue, sizeof(kContinue) - 1), kTuple);
+      if (ec) throw ClientGone(ec.message());
+    }
+    if (!gone_.empty()) throw ClientGone(gone_);
+    // Allocated on first use (most requests have no body), not value-initialised.
+    if (!parser_.is_done() && !chunk_) chunk_.reset(new char[kBodyChunk]);
+    while (!parser_.is_done()) {
+      parser_.get().body().data = chunk_.get();
+      parser_.get().body().size = kBodyChunk;
+      deadline_.Arm(timeout_);
+      auto [ec, n] = co_await bhttp::async_read(stream_, buf_, parser_, kTuple);
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (ec == bhttp::error::body_limit) {
+        throw PayloadTooLarge("request body exceeds the upload limit");
+      }
+      size_t got = kBodyChunk - parser_.get().body().size;
+      received_ += got;
+      if (ec) {
+        // Hand over what arrived before the connection failed (a resumable upload keeps
+        // it); the failure is reported by the next call.
+        if (got == 0) throw ClientGone(ec.message());
+        gone_ = ec.message();
+      }
+      if (got > 0) co_return std::span<const char>(chunk_.get(), got);
+    }
+    co_return std::span<const char>();
+  }
+
+  bool complete() const { return parser_.is_done(); }
+  uint64_t received() const { return received_; }
+
+ private:
+  Stream& stream_;
+  StreamDeadline& deadline_;
+  beast::flat_buffer& buf_;
+  bhttp::request_parser<bhttp::buffer_body>& parser_;
+  std::chrono::seconds timeout_;
+  bool expect_continue_;
+  std::unique_ptr<char[]> chunk_;
+  uint64_t received_ = 0;
+  std::string gone_;  // set once the connection failed
+};
+
+// Writes an answer's head and then (part of) its body, in one gather write on plain TCP.
+// Over TLS, Beast's ssl_stream (a flat_stream) writes nothing when a gather's remaining first
+// buffer is empty, and asio's write loop then stops as if done: there a small answer is
+// copied into one record and a large one goes out as two single-buffer writes.
+template <class Stream>
+asio::awaitable<boost::system::error_code> WriteParts(Stream& stream, std::string_view head,
+                                                      std::string_view body) {
+  boost::system::error_code ec;
+  if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+    std::array<asio::const_buffer, 2> out{asio::buffer(head), asio::buffer(body)};
+    std::tie(ec, std::ignore) = co_await asio::async_write(stream, out, kTuple);
+  } else if (head.size() + body.size() <= 16 * 1024) {
+    std::string joined;
+    joined.reserve(head.size() + body.size());
+    joined.append(head).append(body);
+    std::tie(ec, std::ignore) = co_await asio::async_write(stream, asio::buffer(joined), kTuple);
+  } else {
+    for (std::string_view part : {head, body}) {
+      if (ec || part.empty()) continue;
+      std::tie(ec, std::ignore) = co_await asio::async_write(stream, asio::buffer(part), kTuple);
+    }
+  }
+  co_return ec;
+}
+
+}  // namespace imgd::http

@@ -166,9 +166,7 @@ void RegisterRoutes(http::Router& router, ApiDeps d) {
     json::object stores;
     std::vector<const char*> failed;
     co_await Offload(deps->pools.blocking, [&] {
-      const std::pair<const char*, std::function<void()>> checks[] = {
-          {"meta", [&] { deps->meta.Ping(); }}, {"blob", [&] { deps->blobs.Ping(); }}};
-      for (const auto& [name, ping] : checks) {
+      for (const auto& [name, ping] : deps->readiness_checks) {
         try {
           ping();
           stores[name] = "ok";
@@ -342,7 +340,7 @@ void RegisterRoutes(http::Router& router, ApiDeps d) {
                 "unknown-field");
           }
         }
-        MetaStore::ImageChanges changes;
+        ImageStore::ImageChanges changes;
         changes.name = OptionalString(body, "imageName");
         changes.description = OptionalString(body, "imageDescription");
         changes.visibility = OptionalString(body, "visibility");

@@ -1,10 +1,13 @@
 #pragma once
 // HTTP handlers: parse the request, call a service, encode the answer. No rules here.
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "core/rate_limiter.h"
 #include "http/router.h"
@@ -24,8 +27,6 @@ struct ApiDeps {
   TransformService& transforms;
   UploadService& uploads;
   IdempotencyService& idempotency;
-  MetaStore& meta;
-  BlobStore& blobs;
   Metrics& metrics;
   Pools pools;
   std::string public_base_url;
@@ -33,6 +34,8 @@ struct ApiDeps {
   uint64_t max_inline_bytes;
   // Who may read content, and the (signed when needed) URLs the API hands out.
   const ContentAccess& access;
+  // Readiness (/readyz): each store's name and a call that throws while it is unreachable.
+  std::vector<std::pair<const char*, std::function<void()>>> readiness_checks = {};
   // Abuse limits (null / 0 = off): requests per API key, upload bytes per API key, uploads
   // receiving bytes at once across all users.
   RateLimiter* key_requests = nullptr;

@@ -45,7 +45,8 @@ App::App(Config& cfg)
   opts.image_cache_ttl =
       std::chrono::milliseconds(static_cast<int64_t>(cfg.image_cache_ttl * 1000));
   users = std::make_unique<UserService>(*meta, Pools{blocking, cpu});
-  images = std::make_unique<ImageService>(*meta, *blobs, Pools{blocking, cpu}, metrics, opts);
+  images =
+      std::make_unique<ImageService>(*meta, *meta, *blobs, Pools{blocking, cpu}, metrics, opts);
   TransformServiceOptions to;
   to.pool.threads = cfg.transform_threads > 0 ? cfg.transform_threads : Cores();
   to.pool.max_queued = cfg.transform_queue;
@@ -89,8 +90,8 @@ App::App(Config& cfg)
   uo.presign_ttl_ms = int64_t{cfg.presign_ttl_s} * 1000;
   uo.resumable_ttl_ms = int64_t{cfg.resumable_ttl_s} * 1000;
   uo.max_upload_bytes = cfg.max_upload_bytes;
-  uploads = std::make_unique<UploadService>(*images, *meta, *blobs, Pools{blocking, cpu}, metrics,
-                                            *signer, *fetcher, uo);
+  uploads = std::make_unique<UploadService>(*images, *meta, *meta, *blobs, Pools{blocking, cpu},
+                                            metrics, *signer, *fetcher, uo);
   idempotency =
       std::make_unique<IdempotencyService>(*meta, Pools{blocking, cpu}, IdempotencyOptions{});
   // 0 closed, 1 open (failing fast), 2 half-open (probing); always 0 for the embedded

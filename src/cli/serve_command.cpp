@@ -105,14 +105,14 @@ int RunServe(Config& cfg) {
                     *app.transforms,
                     *app.uploads,
                     *app.idempotency,
-                    *app.meta,
-                    *app.blobs,
                     app.metrics,
                     Pools{app.blocking, app.cpu},
                     cfg.public_base_url,
                     cfg.cache_control,
                     cfg.max_inline_bytes,
                     access};
+  deps.readiness_checks = {{"meta", [&app] { app.meta->Ping(); }},
+                           {"blob", [&app] { app.blobs->Ping(); }}};
   if (key_requests.enabled()) deps.key_requests = &key_requests;
   if (upload_bytes.enabled()) deps.upload_bytes = &upload_bytes;
   deps.max_concurrent_uploads = cfg.max_concurrent_uploads;

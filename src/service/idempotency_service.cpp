@@ -9,8 +9,9 @@
 
 namespace imgd {
 
-IdempotencyService::IdempotencyService(MetaStore& meta, Pools pools, IdempotencyOptions opts)
-    : meta_(meta), pools_(pools), opts_(opts) {}
+IdempotencyService::IdempotencyService(IdempotencyStore& records, Pools pools,
+                                       IdempotencyOptions opts)
+    : records_(records), pools_(pools), opts_(opts) {}
 
 void IdempotencyService::CheckKey(const std::string& key) {
   bool ok = !key.empty() && key.size() <= 255;
@@ -28,11 +29,11 @@ boost::asio::awaitable<std::optional<IdempotencyRecord>> IdempotencyService::Cla
   for (;;) {
     auto existing = co_await Offload(pools_.blocking, [&]() -> std::optional<IdempotencyRecord> {
       const int64_t now = NowMs();
-      if (meta_.ClaimIdempotencyKey(user_id, key, fingerprint, now, now - opts_.running_stale_ms,
-                                    now - opts_.ttl_ms)) {
+      if (records_.ClaimIdempotencyKey(user_id, key, fingerprint, now, now - opts_.running_stale_ms,
+                                       now - opts_.ttl_ms)) {
         return std::nullopt;
       }
-      auto r = meta_.GetIdempotencyKey(user_id, key);
+      auto r = records_.GetIdempotencyKey(user_id, key);
       // Gone between the two calls (released by a failed request): claim again.
       return r ? r : std::optional<IdempotencyRecord>(IdempotencyRecord{});
     });
@@ -54,16 +55,16 @@ boost::asio::awaitable<std::optional<IdempotencyRecord>> IdempotencyService::Cla
 boost::asio::awaitable<void> IdempotencyService::Complete(const std::string& user_id,
                                                           const std::string& key,
                                                           const IdempotencyRecord& record) {
-  co_await Offload(pools_.blocking, [&] { meta_.CompleteIdempotencyKey(user_id, key, record); });
+  co_await Offload(pools_.blocking, [&] { records_.CompleteIdempotencyKey(user_id, key, record); });
 }
 
 boost::asio::awaitable<void> IdempotencyService::Release(const std::string& user_id,
                                                          const std::string& key) {
-  co_await Offload(pools_.blocking, [&] { meta_.ReleaseIdempotencyKey(user_id, key); });
+  co_await Offload(pools_.blocking, [&] { records_.ReleaseIdempotencyKey(user_id, key); });
 }
 
 size_t IdempotencyService::Sweep(int64_t now_ms) {
-  return meta_.DeleteExpiredIdempotencyKeys(now_ms - opts_.ttl_ms);
+  return records_.DeleteExpiredIdempotencyKeys(now_ms - opts_.ttl_ms);
 }
 
 }  // namespace imgd

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "core/offload.h"
-#include "meta/meta_store.h"
+#include "meta/idempotency_store.h"
 
 namespace imgd {
 
@@ -22,7 +22,7 @@ struct IdempotencyOptions {
 
 class IdempotencyService {
  public:
-  IdempotencyService(MetaStore& meta, Pools pools, IdempotencyOptions opts);
+  IdempotencyService(IdempotencyStore& records, Pools pools, IdempotencyOptions opts);
 
   // 400 unless key is 1-255 visible ASCII characters.
   static void CheckKey(const std::string& key);
@@ -42,7 +42,7 @@ class IdempotencyService {
   size_t Sweep(int64_t now_ms);
 
  private:
-  MetaStore& meta_;
+  IdempotencyStore& records_;
   Pools pools_;
   IdempotencyOptions opts_;
 };

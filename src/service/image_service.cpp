@@ -22,9 +22,10 @@ Image RequireReady(std::optional<Image> image, const std::string& id) {
 
 }  // namespace
 
-ImageService::ImageService(MetaStore& meta, BlobStore& blobs, Pools pools, Metrics& metrics,
-                           ImageServiceOptions opts)
-    : meta_(meta),
+ImageService::ImageService(ImageStore& records, BlobRecordStore& blob_records, BlobStore& blobs,
+                           Pools pools, Metrics& metrics, ImageServiceOptions opts)
+    : records_(records),
+      blob_records_(blob_records),
       blobs_(blobs),
       pools_(pools),
       metrics_(metrics),
@@ -59,7 +60,7 @@ boost::asio::awaitable<UploadResult> ImageService::Publish(StagedBlob& staged,
   try {
     // Bytes already stored and referenced were validated when first uploaded.
     std::optional<BlobInfo> known =
-        co_await Offload(pools_.blocking, [&] { return meta_.GetBlob(sha); });
+        co_await Offload(pools_.blocking, [&] { return blob_records_.GetBlob(sha); });
     BlobInfo blob;
     blob.sha256 = sha;
     blob.size = staged.size();
@@ -77,7 +78,7 @@ boost::asio::awaitable<UploadResult> ImageService::Publish(StagedBlob& staged,
     // The record's transaction verifies the bytes under the blob row's lock (storing them
     // when missing), the lock every remover takes: no record ever points at missing bytes,
     // whichever node deletes the same bytes meanwhile.
-    std::optional<MetaStore::CommitResult> cr = co_await Offload(pools_.blocking, [&] {
+    std::optional<ImageStore::CommitResult> cr = co_await Offload(pools_.blocking, [&] {
       std::lock_guard lock(locks_.For(sha));
       const std::string key = OriginalKey(sha);
       bool committed = false;
@@ -155,8 +156,8 @@ boost::asio::awaitable<UploadResult> ImageService::Upload(const User& owner, Chu
     co_return co_await Publish(
         staged, hasher.FinalHex(), meta.policy,
         [&](const BlobInfo& blob,
-            const MetaStore::EnsureBytes& ensure) -> std::optional<MetaStore::CommitResult> {
-          return meta_.CommitImage(NewImage(owner, meta, blob), meta.policy, ensure);
+            const ImageStore::EnsureBytes& ensure) -> std::optional<ImageStore::CommitResult> {
+          return records_.CommitImage(NewImage(owner, meta, blob), meta.policy, ensure);
         });
   });
 }
@@ -184,9 +185,9 @@ boost::asio::awaitable<UploadResult> ImageService::UploadPending(const std::stri
     }
     co_await Offload(pools_.blocking, [&] { staged.Finish(); });
     co_return co_await Publish(staged, hasher.FinalHex(), policy,
-                               [&](const BlobInfo& blob, const MetaStore::EnsureBytes& ensure) {
-                                 return meta_.CompletePendingImage(image_id, blob, NowMs(), policy,
-                                                                   ensure);
+                               [&](const BlobInfo& blob, const ImageStore::EnsureBytes& ensure) {
+                                 return records_.CompletePendingImage(image_id, blob, NowMs(),
+                                                                      policy, ensure);
                                });
   });
 }
@@ -220,13 +221,13 @@ boost::asio::awaitable<Image> ImageService::CreatePending(const User& owner, con
   Image im = NewImage(owner, meta, declared);
   im.status = kStatusPending;
   im.expires_ms = expires_ms;
-  co_await Offload(pools_.blocking, [&] { meta_.CreatePendingImage(im); });
+  co_await Offload(pools_.blocking, [&] { records_.CreatePendingImage(im); });
   co_return im;
 }
 
 boost::asio::awaitable<Image> ImageService::GetOwned(const User& caller, const std::string& id) {
   if (!IsUuid(id)) throw NotFound("no image " + id);
-  auto image = co_await Offload(pools_.blocking, [&] { return meta_.GetImage(id); });
+  auto image = co_await Offload(pools_.blocking, [&] { return records_.GetImage(id); });
   if (!image) throw NotFound("no image " + id);
   if (image->user_id != caller.id && !caller.is_admin) {
     throw Forbidden("image " + id + " belongs to another user");
@@ -241,14 +242,14 @@ boost::asio::awaitable<Image> ImageService::Get(const User& caller, const std::s
 boost::asio::awaitable<std::vector<Image>> ImageService::List(const User& caller, int limit,
                                                               const std::string& after_id) {
   co_return co_await Offload(pools_.blocking,
-                             [&] { return meta_.ListImages(caller.id, limit, after_id); });
+                             [&] { return records_.ListImages(caller.id, limit, after_id); });
 }
 
 boost::asio::awaitable<Image> ImageService::Update(const User& caller, const std::string& id,
-                                                   MetaStore::ImageChanges changes) {
+                                                   ImageStore::ImageChanges changes) {
   co_await GetOwned(caller, id);
   auto updated = co_await Offload(
-      pools_.blocking, [&] { return meta_.UpdateImage(id, changes, caller.id, NowMs()); });
+      pools_.blocking, [&] { return records_.UpdateImage(id, changes, caller.id, NowMs()); });
   ready_.Erase(id);
   if (!updated) throw NotFound("no image " + id);
   co_return *updated;
@@ -261,7 +262,7 @@ boost::asio::awaitable<void> ImageService::Delete(const User& caller, const std:
     // across nodes, RemoveBlobIfUnreferenced holds the blob row while it removes them.
     std::unique_lock<std::mutex> lock;
     if (!image.sha256.empty()) lock = std::unique_lock(locks_.For(image.sha256));
-    auto r = meta_.DeleteImage(id);
+    auto r = records_.DeleteImage(id);
     if (!r.found) throw NotFound("no image " + id);
     return r.blob_released && RemoveBlob(r.sha256);
   });
@@ -282,13 +283,13 @@ boost::asio::awaitable<Content> ImageService::OpenContent(const std::string& id)
       // Deleted on another node since it was cached: ask the store again.
       ready_.Erase(id);
     }
-    c.image = RequireReady(meta_.GetImage(id), id);
+    c.image = RequireReady(records_.GetImage(id), id);
     ready_.Put(c.image);
     c.reader = blobs_.Open(OriginalKey(c.image.sha256));
     if (!c.reader) {
       // Deleted between the two lookups (404), or lost outside imgd's control (503).
       ready_.Erase(id);
-      RequireReady(meta_.GetImage(id), id);
+      RequireReady(records_.GetImage(id), id);
       throw OriginalMissing(id);
     }
     return c;
@@ -297,7 +298,7 @@ boost::asio::awaitable<Content> ImageService::OpenContent(const std::string& id)
 
 boost::asio::awaitable<void> ImageService::ConfirmReady(const std::string& id) {
   ready_.Erase(id);
-  auto image = co_await Offload(pools_.blocking, [&] { return meta_.GetImage(id); });
+  auto image = co_await Offload(pools_.blocking, [&] { return records_.GetImage(id); });
   RequireReady(std::move(image), id);
 }
 
@@ -309,7 +310,7 @@ boost::asio::awaitable<Image> ImageService::GetReady(const std::string& id, cons
     if (!IsUuid(id)) throw NotFound("no image " + id);
     // Content reads: a warm one is answered without leaving the network thread.
     if (auto hit = ready_.Get(id)) co_return std::move(*hit);
-    image = co_await Offload(pools_.blocking, [&] { return meta_.GetImage(id); });
+    image = co_await Offload(pools_.blocking, [&] { return records_.GetImage(id); });
     if (image) ready_.Put(*image);
   }
   co_return RequireReady(std::move(image), id);
@@ -331,7 +332,7 @@ boost::asio::awaitable<std::string> ImageService::ReadAll(const Image& image, ui
 }
 
 bool ImageService::RemoveBlob(const std::string& sha) {
-  return meta_.RemoveBlobIfUnreferenced(sha, [&] {
+  return blob_records_.RemoveBlobIfUnreferenced(sha, [&] {
     blobs_.Remove(OriginalKey(sha));
     if (on_blob_released_) on_blob_released_(sha);
   });
@@ -341,7 +342,7 @@ std::pair<size_t, size_t> ImageService::CollectGarbage(int64_t staging_older_tha
                                                        int64_t orphan_older_than_ms) {
   size_t staged = blobs_.SweepStaging(staging_older_than_ms);
   size_t orphans = 0;
-  for (const auto& sha : meta_.UnreferencedBlobs(10'000)) {
+  for (const auto& sha : blob_records_.UnreferencedBlobs(10'000)) {
     std::lock_guard lock(locks_.For(sha));
     if (RemoveBlob(sha)) ++orphans;
   }
@@ -355,8 +356,8 @@ std::pair<size_t, size_t> ImageService::CollectGarbage(int64_t staging_older_tha
     // Bytes no row knows of (a crash between storing them and recording the image) get an
     // unreferenced row and go the one way bytes are removed: under the row lock, so a
     // commit of the same bytes on another node either keeps them or stores them again.
-    if (meta_.GetBlob(sha)) continue;
-    meta_.TrackUnrecordedBlob(sha, size);
+    if (blob_records_.GetBlob(sha)) continue;
+    blob_records_.TrackUnrecordedBlob(sha, size);
     if (RemoveBlob(sha)) ++orphans;
   }
   // Variants whose original is gone (a crash between removing an original and its
@@ -370,7 +371,7 @@ std::pair<size_t, size_t> ImageService::CollectGarbage(int64_t staging_older_tha
     std::string sha = VariantOriginal(key);
     if (sha.empty()) continue;
     std::lock_guard lock(locks_.For(sha));
-    if (meta_.BlobReferenced(sha)) continue;
+    if (blob_records_.BlobReferenced(sha)) continue;
     blobs_.Remove(key);
     ++orphans;
   }

@@ -14,7 +14,8 @@
 #include "core/offload.h"
 #include "core/types.h"
 #include "image/jpeg_validate.h"
-#include "meta/meta_store.h"
+#include "meta/blob_record_store.h"
+#include "meta/image_store.h"
 #include "obs/metrics.h"
 #include "service/blob_locks.h"
 #include "service/ready_image_cache.h"
@@ -48,8 +49,8 @@ struct Content {
 
 class ImageService {
  public:
-  ImageService(MetaStore& meta, BlobStore& blobs, Pools pools, Metrics& metrics,
-               ImageServiceOptions opts);
+  ImageService(ImageStore& records, BlobRecordStore& blob_records, BlobStore& blobs, Pools pools,
+               Metrics& metrics, ImageServiceOptions opts);
 
   // Streams `bytes` into staging while hashing, validates them as a JPEG, publishes them
   // under their SHA-256 and records the image per meta.policy. Throws ApiError 409 (reject
@@ -81,8 +82,8 @@ class ImageService {
   // write the metadata; record returns nullopt when its target is gone (→ 409). 409 on a
   // duplicate under kReject. The caller discards staged afterwards.
   // Records the image for blob, passing ensure_bytes to the MetaStore call.
-  using Recorder = std::function<std::optional<MetaStore::CommitResult>(
-      const BlobInfo&, const MetaStore::EnsureBytes& ensure_bytes)>;
+  using Recorder = std::function<std::optional<ImageStore::CommitResult>(
+      const BlobInfo&, const ImageStore::EnsureBytes& ensure_bytes)>;
   boost::asio::awaitable<UploadResult> Publish(StagedBlob& staged, const std::string& sha,
                                                DuplicatePolicy policy, const Recorder& record);
   // A new ready-image record for owner's bytes `blob`.
@@ -95,7 +96,7 @@ class ImageService {
   // Owner or admin only. A change of visibility holds on this node at once (its cached
   // record is dropped) and on others within the image cache TTL.
   boost::asio::awaitable<Image> Update(const User& caller, const std::string& id,
-                                       MetaStore::ImageChanges changes);
+                                       ImageStore::ImageChanges changes);
   boost::asio::awaitable<void> Delete(const User& caller, const std::string& id);
 
   // A ready image's bytes, for anyone holding its id (404 missing, 409 pending).
@@ -129,10 +130,11 @@ class ImageService {
   boost::asio::awaitable<UploadResult> WithStaging(F body);
   void CountReject(const ApiError& e);
   // Removes an unreferenced blob's bytes and derived data (blocking; see
-  // MetaStore::RemoveBlobIfUnreferenced). Returns whether it did.
+  // BlobRecordStore::RemoveBlobIfUnreferenced). Returns whether it did.
   bool RemoveBlob(const std::string& sha);
 
-  MetaStore& meta_;
+  ImageStore& records_;
+  BlobRecordStore& blob_records_;
   BlobStore& blobs_;
   Pools pools_;
   Metrics& metrics_;

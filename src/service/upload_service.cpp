@@ -65,11 +65,13 @@ class LeaseRenewer final : public ChunkSource {
 
 }  // namespace
 
-UploadService::UploadService(ImageService& images, MetaStore& meta, BlobStore& blobs, Pools pools,
+UploadService::UploadService(ImageService& images, ImageStore& image_records,
+                             UploadStore& upload_records, BlobStore& blobs, Pools pools,
                              Metrics& metrics, const UrlSigner& signer, UrlFetcher& fetcher,
                              UploadServiceOptions opts)
     : images_(images),
-      meta_(meta),
+      image_records_(image_records),
+      upload_records_(upload_records),
       blobs_(blobs),
       pools_(pools),
       metrics_(metrics),
@@ -119,7 +121,7 @@ boost::asio::awaitable<UploadResult> UploadService::CompletePresigned(
     throw Forbidden("the upload URL expired at " + FormatIsoMs(token->expires_s * 1000));
   }
   std::optional<Image> image =
-      co_await Offload(pools_.blocking, [&] { return meta_.GetImage(token->image_id); });
+      co_await Offload(pools_.blocking, [&] { return image_records_.GetImage(token->image_id); });
   if (!image) throw NotFound("image " + token->image_id + " no longer exists");
   if (image->status != kStatusPending) {
     throw Conflict("this upload URL was already used: image " + image->id + " is ready",
@@ -169,8 +171,8 @@ boost::asio::awaitable<UploadResult> UploadService::CompleteDirect(const User& c
       return hasher.FinalHex();
     });
     result = co_await images_.Publish(
-        *staged, sha, policy, [&](const BlobInfo& blob, const MetaStore::EnsureBytes& ensure) {
-          return meta_.CompletePendingImage(id, blob, NowMs(), policy, ensure);
+        *staged, sha, policy, [&](const BlobInfo& blob, const ImageStore::EnsureBytes& ensure) {
+          return image_records_.CompletePendingImage(id, blob, NowMs(), policy, ensure);
         });
     metrics_.Inc("imgd_presigned_uploads_total", {{"step", "completed"}});
   } catch (const StagedBlobChanged&) {
@@ -239,7 +241,7 @@ boost::asio::awaitable<ResumableUpload> UploadService::CreateResumable(const Use
   u.expires_ms = u.created_ms + opts_.resumable_ttl_ms;
   co_await Offload(pools_.blocking, [&] {
     blobs_.OpenResumable(u.id, true);
-    meta_.CreateUpload(u);
+    upload_records_.CreateUpload(u);
   });
   metrics_.Inc("imgd_resumable_uploads_total", {{"step", "created"}});
   co_return u;
@@ -248,7 +250,7 @@ boost::asio::awaitable<ResumableUpload> UploadService::CreateResumable(const Use
 boost::asio::awaitable<ResumableUpload> UploadService::GetOwnedUpload(const User& caller,
                                                                       const std::string& id) {
   if (!IsUuid(id)) throw NotFound("no upload " + id);
-  auto u = co_await Offload(pools_.blocking, [&] { return meta_.GetUpload(id); });
+  auto u = co_await Offload(pools_.blocking, [&] { return upload_records_.GetUpload(id); });
   if (!u) throw NotFound("no upload " + id);
   if (u->user_id != caller.id && !caller.is_admin) {
     throw Forbidden("upload " + id + " belongs to another user");
@@ -266,8 +268,8 @@ boost::asio::awaitable<UploadService::Progress> UploadService::Status(const User
   p.upload = co_await GetOwnedUpload(caller, id);
   if (!p.upload.image_id.empty()) {
     p.offset = p.upload.length;
-    auto image =
-        co_await Offload(pools_.blocking, [&] { return meta_.GetImage(p.upload.image_id); });
+    auto image = co_await Offload(pools_.blocking,
+                                  [&] { return image_records_.GetImage(p.upload.image_id); });
     if (image) p.image = UploadResult{*image, false};
     co_return p;
   }
@@ -309,7 +311,7 @@ boost::asio::awaitable<std::shared_ptr<UploadService::HashState>> UploadService:
       try {
         leased = co_await Offload(pools_.blocking, [&] {
           const int64_t now = NowMs();
-          return meta_.LeaseUpload(id, node_id_, now, now + opts_.lease_ms);
+          return upload_records_.LeaseUpload(id, node_id_, now, now + opts_.lease_ms);
         });
       } catch (...) {
         failure = std::current_exception();
@@ -341,7 +343,7 @@ boost::asio::awaitable<void> UploadService::UnlockUpload(const std::string& id,
                                                          const std::shared_ptr<HashState>& state,
                                                          bool forget) {
   try {
-    co_await Offload(pools_.blocking, [&] { meta_.ReleaseUploadLease(id, node_id_); });
+    co_await Offload(pools_.blocking, [&] { upload_records_.ReleaseUploadLease(id, node_id_); });
   } catch (const std::exception&) {
     // The lease expires by itself.
   }
@@ -362,7 +364,7 @@ boost::asio::awaitable<UploadService::Progress> UploadService::Patch(const User&
   std::unique_ptr<StagedBlob> staged;
   try {
     // Re-read under the lock: a concurrent PATCH may have completed it meanwhile.
-    auto fresh = co_await Offload(pools_.blocking, [&] { return meta_.GetUpload(id); });
+    auto fresh = co_await Offload(pools_.blocking, [&] { return upload_records_.GetUpload(id); });
     if (!fresh) throw NotFound("no upload " + id);
     p.upload = *fresh;
     if (!p.upload.image_id.empty()) {
@@ -392,7 +394,7 @@ boost::asio::awaitable<UploadService::Progress> UploadService::Patch(const User&
         body,
         [&] {
           const int64_t now = NowMs();
-          return meta_.LeaseUpload(id, node_id_, now, now + opts_.lease_ms);
+          return upload_records_.LeaseUpload(id, node_id_, now, now + opts_.lease_ms);
         },
         std::chrono::milliseconds(opts_.lease_ms / 3), pools_);
     JpegPrefixCheck checked(renewing, offset);
@@ -445,10 +447,10 @@ boost::asio::awaitable<UploadResult> UploadService::CompleteResumable(const Resu
   UploadResult r = co_await images_.Publish(
       staged, sha, meta.policy,
       [&](const BlobInfo& blob,
-          const MetaStore::EnsureBytes& ensure) -> std::optional<MetaStore::CommitResult> {
+          const ImageStore::EnsureBytes& ensure) -> std::optional<ImageStore::CommitResult> {
         // nullopt (completed meanwhile) is answered as upload-not-pending by Publish.
-        return meta_.CompleteUpload(u.id, ImageService::NewImage(owner, meta, blob), meta.policy,
-                                    ensure);
+        return upload_records_.CompleteUpload(u.id, ImageService::NewImage(owner, meta, blob),
+                                              meta.policy, ensure);
       });
   // The bytes moved to their content address, or were a duplicate of stored ones.
   co_await Offload(pools_.blocking, [&] { blobs_.RemoveResumable(u.id); });
@@ -458,7 +460,7 @@ boost::asio::awaitable<UploadResult> UploadService::CompleteResumable(const Resu
 
 void UploadService::Discard(const std::string& id) {
   try {
-    meta_.DeleteUpload(id);
+    upload_records_.DeleteUpload(id);
     blobs_.RemoveResumable(id);
   } catch (const std::exception&) {
     // The sweep removes what is left.
@@ -469,7 +471,7 @@ boost::asio::awaitable<void> UploadService::Terminate(const User& caller, const 
   co_await GetOwnedUpload(caller, id);
   std::shared_ptr<HashState> state = co_await LockUpload(id);
   co_await Offload(pools_.blocking, [&] {
-    meta_.DeleteUpload(id);
+    upload_records_.DeleteUpload(id);
     blobs_.RemoveResumable(id);
   });
   co_await UnlockUpload(id, state, true);
@@ -477,8 +479,8 @@ boost::asio::awaitable<void> UploadService::Terminate(const User& caller, const 
 }
 
 size_t UploadService::Sweep(int64_t now_ms, int64_t orphan_before_ms) {
-  size_t removed = meta_.DeleteExpiredPending(now_ms).size();
-  for (const auto& id : meta_.DeleteExpiredUploads(now_ms)) {
+  size_t removed = image_records_.DeleteExpiredPending(now_ms).size();
+  for (const auto& id : upload_records_.DeleteExpiredUploads(now_ms)) {
     blobs_.RemoveResumable(id);
     std::lock_guard lock(mu_);
     if (auto it = states_.find(id); it != states_.end() && !it->second->busy) states_.erase(it);
@@ -489,7 +491,7 @@ size_t UploadService::Sweep(int64_t now_ms, int64_t orphan_before_ms) {
     if (mtime < orphan_before_ms) orphans.push_back(id);
   });
   for (const auto& id : orphans) {
-    if (meta_.GetUpload(id)) continue;
+    if (upload_records_.GetUpload(id)) continue;
     blobs_.RemoveResumable(id);
     ++removed;
   }

@@ -17,7 +17,8 @@
 #include "core/hash.h"
 #include "core/offload.h"
 #include "core/url_signer.h"
-#include "meta/meta_store.h"
+#include "meta/image_store.h"
+#include "meta/upload_store.h"
 #include "net/url_fetcher.h"
 #include "obs/metrics.h"
 #include "service/image_service.h"
@@ -34,9 +35,9 @@ struct UploadServiceOptions {
 
 class UploadService {
  public:
-  UploadService(ImageService& images, MetaStore& meta, BlobStore& blobs, Pools pools,
-                Metrics& metrics, const UrlSigner& signer, UrlFetcher& fetcher,
-                UploadServiceOptions opts);
+  UploadService(ImageService& images, ImageStore& image_records, UploadStore& upload_records,
+                BlobStore& blobs, Pools pools, Metrics& metrics, const UrlSigner& signer,
+                UrlFetcher& fetcher, UploadServiceOptions opts);
 
   // --- pre-signed ---
   struct Presigned {
@@ -125,7 +126,8 @@ class UploadService {
   void Discard(const std::string& id);
 
   ImageService& images_;
-  MetaStore& meta_;
+  ImageStore& image_records_;
+  UploadStore& upload_records_;
   BlobStore& blobs_;
   Pools pools_;
   Metrics& metrics_;

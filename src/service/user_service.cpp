@@ -29,12 +29,12 @@ void CheckField(const std::string& value, const char* field, size_t max) {
 
 std::optional<std::string> UserService::EnsureAdmin(const std::string& configured_key) {
   if (!configured_key.empty()) {
-    meta_.SetAdminKey(Sha256Hex(configured_key));
+    users_.SetAdminKey(Sha256Hex(configured_key));
     return std::nullopt;
   }
-  if (meta_.HasAdmin()) return std::nullopt;
+  if (users_.HasAdmin()) return std::nullopt;
   std::string key = NewApiKey();
-  meta_.SetAdminKey(Sha256Hex(key));
+  users_.SetAdminKey(Sha256Hex(key));
   return key;
 }
 
@@ -55,7 +55,7 @@ boost::asio::awaitable<std::pair<User, std::string>> UserService::CreateUser(con
   u.created_ms = NowMs();
   std::string key = NewApiKey();
   std::string hash = Sha256Hex(key);
-  co_await Offload(pools_.blocking, [&] { meta_.CreateUser(u, hash); });
+  co_await Offload(pools_.blocking, [&] { users_.CreateUser(u, hash); });
   co_return std::make_pair(u, key);
 }
 
@@ -71,7 +71,7 @@ boost::asio::awaitable<User> UserService::Authenticate(const std::string& author
   std::string key = authorization.substr(kBearer.size());
   if (key.size() > 256) throw Unauthorized("invalid API key");
   std::string hash = Sha256Hex(key);
-  auto user = co_await Offload(pools_.blocking, [&] { return meta_.FindUserByKeyHash(hash); });
+  auto user = co_await Offload(pools_.blocking, [&] { return users_.FindUserByKeyHash(hash); });
   if (!user) throw Unauthorized("invalid API key");
   co_return *user;
 }

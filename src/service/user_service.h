@@ -6,13 +6,13 @@
 
 #include "core/offload.h"
 #include "core/types.h"
-#include "meta/meta_store.h"
+#include "meta/user_store.h"
 
 namespace imgd {
 
 class UserService {
  public:
-  UserService(MetaStore& meta, Pools pools) : meta_(meta), pools_(pools) {}
+  UserService(UserStore& users, Pools pools) : users_(users), pools_(pools) {}
 
   // Blocking, at startup: makes `configured_key` the admin key, or when empty and no admin
   // exists yet, generates one. Returns a newly generated key (to print once), else nullopt.
@@ -26,7 +26,7 @@ class UserService {
   boost::asio::awaitable<User> Authenticate(const std::string& authorization);
 
  private:
-  MetaStore& meta_;
+  UserStore& users_;
   Pools pools_;
 };
 

@@ -7,7 +7,8 @@
 
 namespace imgd::api {
 
-UploadSlot::UploadSlot(ApiDeps& deps, ChunkSource& body) : deps_(deps), metered_(*this, body) {
+UploadSlot::UploadSlot(ApiDeps& deps, ChunkSource& body)
+    : deps_(deps), metered_(body, [this](size_t n) { OnBodyBytes(n); }) {
   const int now = ++*deps_.uploads_in_flight;
   counted_global_ = true;
   if (deps_.max_concurrent_uploads > 0 && now > deps_.max_concurrent_uploads) {
@@ -53,7 +54,7 @@ void UploadSlot::AdmitOwner(const std::string& user_id, uint64_t declared_bytes)
   // The declared length up front (a request the budget cannot pay is refused before its
   // first byte), at least one byte so an empty or chunked request still costs.
   Pay(std::max<uint64_t>(1, declared_bytes));
-  metered_.charged = declared_bytes;
+  paid_ = declared_bytes;
 }
 
 void UploadSlot::Pay(uint64_t bytes) {
@@ -66,16 +67,13 @@ void UploadSlot::Pay(uint64_t bytes) {
   }
 }
 
-boost::asio::awaitable<std::span<const char>> UploadSlot::Metered::Next() {
-  std::span<const char> chunk = co_await inner.Next();
-  received += chunk.size();
-  // Bytes beyond what was paid up front (all of a chunked body's) are paid as they come:
-  // a body without a length cannot outrun the budget.
-  if (received > charged) {
-    slot.Pay(received - charged);
-    charged = received;
+void UploadSlot::OnBodyBytes(size_t n) {
+  received_ += n;
+  // A body without a length cannot outrun the budget.
+  if (received_ > paid_) {
+    Pay(received_ - paid_);
+    paid_ = received_;
   }
-  co_return chunk;
 }
 
 std::unique_ptr<UploadSlot> AdmitUpload(ApiDeps& deps, const User* caller,

@@ -81,20 +81,15 @@ class UploadSlot {
   void Pay(uint64_t bytes);
 
  private:
-  struct Metered : ChunkSource {
-    UploadSlot& slot;
-    ChunkSource& inner;
-    uint64_t received = 0;
-    uint64_t charged = 0;
-    Metered(UploadSlot& s, ChunkSource& b) : slot(s), inner(b) {}
-    boost::asio::awaitable<std::span<const char>> Next() override;
-  };
+  // Bytes beyond what was paid up front (all of a chunked body's) are paid as they come.
+  void OnBodyBytes(size_t n);
   void Release();  // the concurrency slots, once
 
   ApiDeps& deps_;
   std::string user_id_;  // empty until AdmitOwner
   bool counted_global_ = false, counted_user_ = false;
-  Metered metered_;
+  uint64_t received_ = 0, paid_ = 0;  // of the body
+  TappedSource metered_;
 };
 std::unique_ptr<UploadSlot> AdmitUpload(ApiDeps& deps, const User* caller,
                                         http::RequestContext& ctx);

@@ -339,20 +339,15 @@ std::vector<std::tuple<std::string, uint64_t, int64_t>> List(S3Client& client,
 S3BlobStore::S3BlobStore(S3Config cfg, size_t part_size)
     : client_(std::make_shared<S3Client>(std::move(cfg))), part_size_(part_size) {
   if (part_size_ < (5u << 20)) throw std::invalid_argument("S3 parts must be at least 5 MiB");
-  // At start an engine still starting or briefly overloaded may answer oddly (Swift's s3api
-  // has answered 400): a few tries, about 2 s in all, before giving up.
+  // An engine starting or overloaded may answer oddly (400 seen): ~2 s of tries, not one.
   S3Response r;
   for (int attempt = 0;; ++attempt) {
     r = client_->Send({"HEAD", "", {}, {}, {}, true});
     if (r.status == 200 || r.status == 404 || r.status == 403 || attempt >= 4) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(200 * (attempt + 1)));
   }
-  if (r.status == 404) {
-    r = client_->Send({"PUT", "", {}, {}, {}, true});
-    Expect("create bucket " + client_->config().bucket, r, {200, 409});
-  } else {
-    Expect("bucket " + client_->config().bucket, r, {200});
-  }
+  if (r.status == 404) r = client_->Send({"PUT", "", {}, {}, {}, true});  // create it
+  Expect("bucket " + client_->config().bucket, r, {200, 409});
 }
 
 std::unique_ptr<StagedBlob> S3BlobStore::Stage() {

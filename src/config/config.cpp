@@ -40,10 +40,10 @@ void Config::Validate() const {
   if (tls_cert.empty() != tls_key.empty()) {
     throw std::invalid_argument("--tls-cert and --tls-key go together");
   }
-  if (only_allowed_sizes && ParseSizeList(allowed_sizes).empty()) {
+  if (only_allowed_sizes && ParseSizeList(allowed_sizes).empty()) {  // throws when malformed
     throw std::invalid_argument("--only-allowed-sizes needs --allowed-sizes");
   }
-  ParseSizeList(allowed_sizes);  // throws on a malformed list
+  if (!only_allowed_sizes) ParseSizeList(allowed_sizes);
   if (!ParseHexColour(background)) {
     throw std::invalid_argument("--background must be 6 hex digits (RRGGBB)");
   }

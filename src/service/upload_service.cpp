@@ -196,20 +196,9 @@ boost::asio::awaitable<UploadResult> UploadService::CompleteDirect(const User& c
 boost::asio::awaitable<UploadResult> UploadService::UploadFromUrl(
     const User& owner, const std::string& url, const UploadMeta& meta,
     const std::function<void(uint64_t)>& on_bytes) {
-  // Every fetched piece is reported before it is stored.
-  struct Counted : ChunkSource {
-    ChunkSource& inner;
-    const std::function<void(uint64_t)>& on_bytes;
-    Counted(ChunkSource& in, const std::function<void(uint64_t)>& f) : inner(in), on_bytes(f) {}
-    boost::asio::awaitable<std::span<const char>> Next() override {
-      std::span<const char> chunk = co_await inner.Next();
-      if (on_bytes && !chunk.empty()) on_bytes(chunk.size());
-      co_return chunk;
-    }
-  };
   try {
     std::unique_ptr<ChunkSource> fetched = co_await fetcher_.Open(url);
-    Counted body(*fetched, on_bytes);
+    TappedSource body(*fetched, on_bytes);  // each piece reported before it is stored
     UploadResult r = co_await images_.Upload(owner, body, meta);
     metrics_.Inc("imgd_url_fetches_total", {{"result", "ok"}});
     co_return r;

@@ -146,7 +146,12 @@ TEST_P(BlobStoreTest, AnAdoptedObjectIsCommittedOnlyAsTheVersionThatWasRead) {
   const std::string key = "staging/" + NewUuidV7();
   store_->Put(key, "version A");
   auto adopted = store_->AdoptStaged(key);
-  if (!adopted) GTEST_SKIP() << "this store takes no direct uploads";
+  if (GetParam() == "fs") {  // no direct uploads: nothing to adopt, by contract
+    EXPECT_EQ(adopted, nullptr);
+    store_->Remove(key);
+    return;
+  }
+  ASSERT_TRUE(adopted);
   EXPECT_EQ(ReadAll(*adopted->OpenReader()), "version A");
   // The client PUTs again to its pre-signed URL while the upload is being completed.
   store_->Put(key, "version B, longer");

@@ -11,7 +11,6 @@
 #include "core/clock.h"
 #include "core/errors.h"
 #include "core/ids.h"
-#include "meta/sqlite_meta_store.h"
 #include "store_fixtures.h"
 #include "test_util.h"
 

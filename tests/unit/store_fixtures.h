@@ -14,8 +14,7 @@
 #include "core/clock.h"
 #include "core/ids.h"
 #include "meta/meta_store.h"
-#include "meta/pg_meta_store.h"
-#include "meta/sqlite_meta_store.h"
+#include "meta/sql_session.h"
 #include "test_util.h"
 
 namespace imgd::testing {
@@ -69,6 +68,11 @@ class MetaStoreTest : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<MetaStore> Open() {
     if (GetParam() == "postgres") return OpenMetaStore(pg_.url());
     return OpenMetaStore("sqlite://" + (dir_.path() / "t.db").string());
+  }
+  // The SQL engine under the store, for tests that shape the database by hand.
+  std::unique_ptr<SqlEngine> Engine() {
+    if (GetParam() == "postgres") return OpenPgEngine(pg_.url(), 1);
+    return OpenSqliteEngine((dir_.path() / "t.db").string(), 1);
   }
   Image Candidate(const std::string& user, const std::string& sha) {
     Image im;

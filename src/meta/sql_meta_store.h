@@ -1,37 +1,42 @@
 #pragma once
-// PostgreSQL MetaStore (libpq). Stateless nodes share one database: every rule that must
-// hold across nodes (one record per user and content, reference counts, one admin, one
-// idempotency claim, a single migration) is a transaction plus a constraint, never an
-// in-process lock. A pool of connections, each with its statements prepared on first use.
-// Transactions that lose a race (unique violation, serialization failure, deadlock) are
-// retried from the start, so they end as some sequential order would. Avoids what
-// PostgreSQL-protocol distributed databases lack on the hot path: no sequences (ids are
-// UUIDv7 from the application), no LISTEN/NOTIFY; the advisory lock is used only around
-// migrations.
+// The MetaStore on an SQL database: the schema, statements, row mapping and rules written
+// once (sql_meta_store.cpp, sql_image_rows.cpp, sql_records.cpp, sql_schema.cpp) over the
+// SqlEngine interface, whose SQLite and PostgreSQL engines differ only in how they connect,
+// number placeholders, lock rows and report lost races (sql_session.h).
+//
+// Atomicity: every multi-row rule is one database transaction, with constraints (the
+// per-user duplicate slot, one admin, reference counts >= 0) deciding races between nodes.
+// A transaction that loses one (SqlRetry) is rerun from the start with a short backoff, up
+// to 8 times, so concurrent calls end as some sequential order of them would.
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
-#include "core/circuit_breaker.h"
 #include "meta/meta_store.h"
+#include "meta/sql_session.h"
 
 namespace imgd {
 
-class PgMetaStore final : public MetaStore {
+class SqlMetaStore final : public MetaStore {
  public:
-  // conninfo: a libpq URI (postgres://user@host:port/db?...). Connections open lazily.
-  explicit PgMetaStore(std::string conninfo, int pool_size = 8);
-  ~PgMetaStore() override;
+  explicit SqlMetaStore(std::unique_ptr<SqlEngine> engine);
+  ~SqlMetaStore() override;
 
   void Migrate() override;
   void Ping() override;
+  const CircuitBreaker* breaker() const override { return engine_->breaker(); }
+
   void CreateUser(const User& user, const std::string& key_hash) override;
   std::optional<User> FindUserByKeyHash(const std::string& key_hash) override;
   std::optional<User> GetUser(const std::string& user_id) override;
   void SetAdminKey(const std::string& key_hash) override;
   bool HasAdmin() override;
+
   using MetaStore::CommitImage;
   using MetaStore::CompletePendingImage;
   CommitResult CommitImage(const Image& candidate, DuplicatePolicy policy,
@@ -42,6 +47,20 @@ class PgMetaStore final : public MetaStore {
                                                    DuplicatePolicy policy,
                                                    const EnsureBytes& ensure_bytes) override;
   std::vector<std::string> DeleteExpiredPending(int64_t now_ms) override;
+  std::optional<Image> GetImage(const std::string& image_id) override;
+  std::vector<Image> ListImages(const std::string& user_id, int limit,
+                                const std::string& after_id) override;
+  std::optional<Image> UpdateImage(const std::string& image_id, const ImageChanges& changes,
+                                   const std::string& modified_by, int64_t modified_ms) override;
+  DeleteResult DeleteImage(const std::string& image_id) override;
+
+  std::optional<BlobInfo> GetBlob(const std::string& sha256) override;
+  bool BlobReferenced(const std::string& sha256) override;
+  std::vector<std::string> UnreferencedBlobs(int limit) override;
+  void TrackUnrecordedBlob(const std::string& sha256, uint64_t size) override;
+  bool RemoveBlobIfUnreferenced(const std::string& sha256,
+                                const std::function<void()>& remove_bytes) override;
+
   void CreateUpload(const ResumableUpload& upload) override;
   std::optional<ResumableUpload> GetUpload(const std::string& upload_id) override;
   std::optional<CommitResult> CompleteUpload(const std::string& upload_id, const Image& candidate,
@@ -52,6 +71,7 @@ class PgMetaStore final : public MetaStore {
                    int64_t until_ms) override;
   void ReleaseUploadLease(const std::string& upload_id, const std::string& owner) override;
   std::vector<std::string> DeleteExpiredUploads(int64_t now_ms) override;
+
   bool ClaimIdempotencyKey(const std::string& user_id, const std::string& key,
                            const std::string& fingerprint, int64_t now_ms, int64_t stale_before_ms,
                            int64_t expired_before_ms) override;
@@ -61,41 +81,42 @@ class PgMetaStore final : public MetaStore {
                               const IdempotencyRecord& record) override;
   void ReleaseIdempotencyKey(const std::string& user_id, const std::string& key) override;
   size_t DeleteExpiredIdempotencyKeys(int64_t before_ms) override;
+
   std::string GetOrCreateSecret(const std::string& name, const std::string& candidate) override;
+
   std::vector<UserExport> ExportUsers(const std::string& after_id, int limit) override;
   void ImportUser(const UserExport& user) override;
   std::vector<Image> ExportImages(const std::string& after_id, int limit) override;
   bool ImportImage(const Image& image) override;
-  std::optional<Image> GetImage(const std::string& image_id) override;
-  std::vector<Image> ListImages(const std::string& user_id, int limit,
-                                const std::string& after_id) override;
-  std::optional<Image> UpdateImage(const std::string& image_id, const ImageChanges& changes,
-                                   const std::string& modified_by, int64_t modified_ms) override;
-  DeleteResult DeleteImage(const std::string& image_id) override;
-  std::optional<BlobInfo> GetBlob(const std::string& sha256) override;
-  bool BlobReferenced(const std::string& sha256) override;
-  std::vector<std::string> UnreferencedBlobs(int limit) override;
-  void TrackUnrecordedBlob(const std::string& sha256, uint64_t size) override;
-  bool RemoveBlobIfUnreferenced(const std::string& sha256,
-                                const std::function<void()>& remove_bytes) override;
-
-  class Conn;  // one libpq connection and its prepared statements
-  const CircuitBreaker* breaker() const override { return &breaker_; }
 
  private:
-  class Lease;
-  Conn* Acquire();
-  void Release(Conn* c);
-  // Runs fn(conn) inside BEGIN/COMMIT, retrying when the transaction lost a race.
+  enum class Txn { kNone, kRead, kWrite };
+  // Runs fn on a pooled session (inside a transaction unless kNone), rerunning it from the
+  // start when it lost a race.
+  void RunRetrying(Txn txn, const std::function<void(SqlSession&)>& fn);
   template <typename F>
-  auto InTxn(F fn);
+  auto Run(Txn txn, F fn) {
+    using R = std::invoke_result_t<F, SqlSession&>;
+    if constexpr (std::is_void_v<R>) {
+      RunRetrying(txn, fn);
+    } else {
+      std::optional<R> out;
+      RunRetrying(txn, [&](SqlSession& s) { out.emplace(fn(s)); });
+      return std::move(*out);
+    }
+  }
+  // A single statement, or reads that need no snapshot.
+  template <typename F>
+  auto Run(F fn) {
+    return Run(Txn::kNone, std::move(fn));
+  }
+  const SqlDialect& dialect() const { return engine_->dialect(); }
 
-  std::string conninfo_;
-  CircuitBreaker breaker_{"the metadata database"};
+  std::unique_ptr<SqlEngine> engine_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<Conn*> idle_;
-  std::vector<std::unique_ptr<Conn>> all_;
+  std::vector<SqlSession*> idle_;
+  std::vector<std::unique_ptr<SqlSession>> all_;
 };
 
 }  // namespace imgd

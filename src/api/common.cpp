@@ -6,9 +6,6 @@
 
 namespace imgd::api {
 
-namespace json = boost::json;
-using http::RequestContext;
-
 json::object ImageJson(const Image& im, const ContentAccess& access) {
   json::object o;
   o["imageId"] = im.id;
@@ -63,6 +60,16 @@ void RejectUnknownQuery(const RequestContext& ctx, std::initializer_list<const c
     for (const char* a : allowed) ok = ok || k == a;
     if (!ok) throw BadRequest("unknown query parameter '" + k + "'", "unknown-parameter");
   }
+}
+
+Response UploadAnswer(const UploadResult& result, const ContentAccess& access,
+                      bool created_status) {
+  json::object o = ImageJson(result.image, access);
+  if (result.duplicate) o["duplicate"] = true;
+  Response r = http::Json(
+      created_status && !result.duplicate ? bhttp::status::created : bhttp::status::ok, o);
+  r.headers.set(bhttp::field::location, "/v1/images/" + result.image.id);
+  return r;
 }
 
 std::string CheckVisibility(const std::string& v) {

@@ -1,20 +1,35 @@
 #pragma once
-// Pieces the API handlers share: the image JSON, client text checks, query helpers.
+// Pieces the API handlers share: the image JSON and a finished upload's answer, client text
+// checks, query helpers, and the names every api/ file uses.
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/http/status.hpp>
 #include <boost/json/object.hpp>
 #include <initializer_list>
 #include <string>
 
 #include "core/types.h"
 #include "http/request.h"
+#include "http/response.h"
 #include "service/content_access.h"
+#include "service/image_service.h"
 
 namespace imgd::api {
+
+namespace json = boost::json;
+namespace bhttp = boost::beast::http;
+using boost::asio::awaitable;
+using http::RequestContext;
+using http::Response;
 
 constexpr size_t kMaxName = 1024;
 constexpr size_t kMaxDescription = 8192;
 
 // The seed's image JSON; imageUrl from access (signed when it has to be).
 boost::json::object ImageJson(const Image& im, const ContentAccess& access);
+// A finished upload's answer: the image JSON (with duplicate: true when the bytes matched an
+// image the caller had) and its Location; 201 for a new image when `created_status`, 200
+// otherwise.
+Response UploadAnswer(const UploadResult& result, const ContentAccess& access, bool created_status);
 // ?visibility= / a visibility field: "public" or "private", 400 naming it otherwise.
 std::string CheckVisibility(const std::string& v);
 // Text from a client: bounded, valid UTF-8 without control characters (newline and tab

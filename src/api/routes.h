@@ -13,6 +13,7 @@
 #include "http/router.h"
 #include "obs/metrics.h"
 #include "service/content_access.h"
+#include "service/delivery_service.h"
 #include "service/idempotency_service.h"
 #include "service/image_service.h"
 #include "service/transform_service.h"
@@ -27,6 +28,7 @@ struct ApiDeps {
   TransformService& transforms;
   UploadService& uploads;
   IdempotencyService& idempotency;
+  DeliveryService& delivery;
   Metrics& metrics;
   Pools pools;
   std::string public_base_url;
@@ -93,6 +95,11 @@ class UploadSlot {
 };
 std::unique_ptr<UploadSlot> AdmitUpload(ApiDeps& deps, const User* caller,
                                         http::RequestContext& ctx);
+// One file each: /healthz, /readyz, /metrics; /v1/users; /v1/images; content and transform.
+void RegisterOpsRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps);
+void RegisterUserRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, AuthFn auth);
+void RegisterImageRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, AuthFn auth);
+void RegisterContentRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, AuthFn auth);
 // /v1/uploads: pre-signed PUT and tus.
 void RegisterUploadRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, AuthFn auth);
 

@@ -16,12 +16,6 @@
 
 namespace imgd::api {
 
-namespace json = boost::json;
-namespace bhttp = boost::beast::http;
-using boost::asio::awaitable;
-using http::RequestContext;
-using http::Response;
-
 namespace {
 
 constexpr const char* kTusVersion = "1.0.0";
@@ -125,11 +119,7 @@ awaitable<Response> PostImageJson(ApiDeps& deps, const User& caller, UploadSlot&
     // The fetched bytes are the caller's upload: charged to their budget as they arrive.
     UploadResult result = co_await deps.uploads.UploadFromUrl(caller, url, meta,
                                                               [&slot](uint64_t n) { slot.Pay(n); });
-    json::object o = ImageJson(result.image, deps.access);
-    if (result.duplicate) o["duplicate"] = true;
-    Response r = http::Json(result.duplicate ? bhttp::status::ok : bhttp::status::created, o);
-    r.headers.set(bhttp::field::location, "/v1/images/" + result.image.id);
-    co_return r;
+    co_return UploadAnswer(result, deps.access, true);
   }
   std::string format = TextField(body, "format").value_or("jpg");
   for (char& c : format) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -216,9 +206,7 @@ void RegisterUploadRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, A
                RejectUnknownQuery(ctx, {"onDuplicate"});
                UploadResult result = co_await deps->uploads.CompleteDirect(
                    caller, ctx.params["imageId"], ParsePolicy(ctx));
-               json::object o = ImageJson(result.image, deps->access);
-               if (result.duplicate) o["duplicate"] = true;
-               co_return http::Json(bhttp::status::ok, o);
+               co_return UploadAnswer(result, deps->access, false);
              });
 
   // The pre-signed URL: no API key, the signature is the authorisation.
@@ -238,11 +226,7 @@ void RegisterUploadRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, A
                UploadResult result = co_await deps->uploads.CompletePresigned(
                    token, "PUT", length, slot->body(),
                    [&](const std::string& owner, uint64_t size) { slot->AdmitOwner(owner, size); });
-               json::object o = ImageJson(result.image, deps->access);
-               if (result.duplicate) o["duplicate"] = true;
-               Response r = http::Json(bhttp::status::ok, o);
-               r.headers.set(bhttp::field::location, "/v1/images/" + result.image.id);
-               co_return r;
+               co_return UploadAnswer(result, deps->access, false);
              });
 
   router.Add(bhttp::verb::options, "/v1/uploads", [deps](RequestContext&) -> awaitable<Response> {
@@ -333,10 +317,7 @@ void RegisterUploadRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, A
                r.status = bhttp::status::no_content;
                if (p.image) {
                  // The last chunk: answer with the image (tus clients accept any 2xx).
-                 json::object o = ImageJson(p.image->image, deps->access);
-                 if (p.image->duplicate) o["duplicate"] = true;
-                 r = http::Json(bhttp::status::ok, o);
-                 r.headers.set(bhttp::field::location, "/v1/images/" + p.image->image.id);
+                 r = UploadAnswer(*p.image, deps->access, false);
                }
                TusHeaders(r);
                r.headers.set("Upload-Offset", std::to_string(p.offset));

@@ -100,17 +100,11 @@ int RunServe(Config& cfg) {
   ao.url_ttl_s = cfg.signed_url_ttl_s;
   ao.cache_control = cfg.cache_control;
   ContentAccess access(*app.delivery_signer, ao);
-  api::ApiDeps deps{*app.users,
-                    *app.images,
-                    *app.transforms,
-                    *app.uploads,
-                    *app.idempotency,
-                    app.metrics,
-                    Pools{app.blocking, app.cpu},
-                    cfg.public_base_url,
-                    cfg.cache_control,
-                    cfg.max_inline_bytes,
-                    access};
+  DeliveryService delivery(*app.images, *app.transforms, access);
+  api::ApiDeps deps{
+      *app.users,          *app.images,       *app.transforms,      *app.uploads,
+      *app.idempotency,    delivery,          app.metrics,          Pools{app.blocking, app.cpu},
+      cfg.public_base_url, cfg.cache_control, cfg.max_inline_bytes, access};
   deps.readiness_checks = {{"meta", [&app] { app.meta->Ping(); }},
                            {"blob", [&app] { app.blobs->Ping(); }}};
   if (key_requests.enabled()) deps.key_requests = &key_requests;

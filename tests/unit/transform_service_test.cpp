@@ -5,8 +5,6 @@
 
 #include <gtest/gtest.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <set>
 
@@ -15,28 +13,15 @@
 #include "core/hash.h"
 #include "core/offload.h"
 #include "image/vips_decode.h"
+#include "run_to_end.h"
 #include "test_util.h"
 
 namespace imgd {
 namespace {
 
 using testing::ReadCorpus;
+using testing::RunToEnd;
 using testing::TempDir;
-
-// Runs one coroutine to its end on this thread (its offloaded steps on the pools).
-template <typename T>
-T RunToEnd(boost::asio::awaitable<T> a) {
-  boost::asio::io_context ioc;
-  std::optional<T> out;
-  std::exception_ptr failure;
-  boost::asio::co_spawn(ioc, std::move(a), [&](std::exception_ptr e, T v) {
-    failure = e;
-    if (!e) out = std::move(v);
-  });
-  ioc.run();
-  if (failure) std::rethrow_exception(failure);
-  return std::move(*out);
-}
 
 class TransformServiceTest : public ::testing::Test {
  protected:

@@ -1,0 +1,175 @@
+// Delivery: an image's bytes (original or variant) for anyone the access rules let in, and
+// the owner's PUT /transform. Encoding only: conditional requests, ranges, HEAD.
+#include <boost/json.hpp>
+#include <set>
+
+#include "api/common.h"
+#include "api/json_body.h"
+#include "api/routes.h"
+#include "core/clock.h"
+#include "core/errors.h"
+#include "core/etag.h"
+#include "core/ids.h"
+#include "core/memory_source.h"
+#include "http/range.h"
+#include "image/transform_spec.h"
+
+namespace imgd::api {
+
+namespace {
+
+// Headers every answer about immutable image bytes carries, 304 included.
+Response ContentHeaders(const std::string& etag, const std::string& cache_control) {
+  Response r;
+  r.headers.set(bhttp::field::etag, etag);
+  r.headers.set(bhttp::field::cache_control, cache_control);
+  r.headers.set(bhttp::field::accept_ranges, "bytes");
+  r.headers.set("X-Content-Type-Options", "nosniff");
+  return r;
+}
+
+// Answers a GET/HEAD for immutable bytes: strong ETag, 304 (when If-None-Match matches,
+// or bytes is null: the service found it matching before opening or making any), single
+// ranges, HEAD.
+Response ServeBytes(const RequestContext& ctx, const std::string& etag,
+                    const std::string& cache_control, std::shared_ptr<ByteSource> bytes) {
+  Response r = ContentHeaders(etag, cache_control);
+  if (!bytes || EtagMatches(ctx.Header(bhttp::field::if_none_match), etag)) {
+    r.status = bhttp::status::not_modified;
+    return r;
+  }
+  r.head = ctx.head;
+  const uint64_t size = bytes->size();
+  r.headers.set(bhttp::field::content_type, "image/jpeg");
+  r.stream = std::move(bytes);
+  r.stream_offset = 0;
+  r.stream_length = size;
+  const std::string range = ctx.Header(bhttp::field::range);
+  const std::string if_range = ctx.Header(bhttp::field::if_range);
+  if (!range.empty() && (if_range.empty() || if_range == etag)) {
+    http::ByteRange br;
+    switch (http::ParseRange(range, size, br)) {
+      case http::RangeResult::kSatisfiable:
+        r.status = bhttp::status::partial_content;
+        r.stream_offset = br.offset;
+        r.stream_length = br.length;
+        r.headers.set(bhttp::field::content_range, "bytes " + std::to_string(br.offset) + "-" +
+                                                       std::to_string(br.offset + br.length - 1) +
+                                                       "/" + std::to_string(size));
+        break;
+      case http::RangeResult::kUnsatisfiable: {
+        ApiError e(416, "range-not-satisfiable", "Range Not Satisfiable",
+                   "the image has " + std::to_string(size) + " bytes");
+        Response p = http::Problem(e, ctx.request_id);
+        p.headers.set(bhttp::field::content_range, "bytes */" + std::to_string(size));
+        return p;
+      }
+      case http::RangeResult::kNone:
+        break;
+    }
+  }
+  return r;
+}
+
+// An integer JSON field (absent → fallback; values far out of any range are clamped so
+// range checks still see them as out of range); 400 naming it when not an integer.
+int IntField(const json::object& o, const char* key, int fallback) {
+  auto it = o.find(key);
+  if (it == o.end() || it->value().is_null()) return fallback;
+  if (it->value().is_int64()) {
+    return static_cast<int>(std::clamp<int64_t>(it->value().as_int64(), -1, 1 << 20));
+  }
+  if (it->value().is_uint64()) {
+    return static_cast<int>(std::min<uint64_t>(it->value().as_uint64(), 1 << 20));
+  }
+  throw BadParameter(key, std::string("field '") + key + "' must be an integer");
+}
+
+// A boolean JSON field (absent → fallback); 400 naming it otherwise.
+bool BoolField(const json::object& o, const char* key, bool fallback) {
+  auto it = o.find(key);
+  if (it == o.end()) return fallback;
+  if (!it->value().is_bool()) throw BadParameter(key, std::string(key) + " must be true or false");
+  return it->value().as_bool();
+}
+
+}  // namespace
+
+void RegisterContentRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, AuthFn auth) {
+  router.Add(bhttp::verb::get, "/v1/images/{imageId}/content",
+             [deps, auth](RequestContext& ctx) -> awaitable<Response> {
+               ContentRequest request{ctx.params["imageId"],
+                                      ctx.path,
+                                      ctx.query,
+                                      ctx.Header(bhttp::field::if_none_match),
+                                      {}};
+               if (!ctx.Header(bhttp::field::authorization).empty()) {
+                 request.authenticate = [&ctx, auth] { return auth(ctx); };
+               }
+               Delivery d = co_await deps->delivery.Read(std::move(request));
+               co_return ServeBytes(ctx, d.etag, d.cache_control, std::move(d.bytes));
+             });
+
+  router.Add(
+      bhttp::verb::put, "/v1/images/{imageId}/transform",
+      [deps, auth](RequestContext& ctx) -> awaitable<Response> {
+        User caller = co_await auth(ctx);
+        RejectUnknownQuery(ctx, {});
+        json::object body = co_await ReadJsonObject(ctx.body);
+        for (const auto& kv : body) {
+          static const std::set<std::string> known = {"resizeWidth", "resizeHeight", "fit",
+                                                      "quality",     "enlarge",      "progressive"};
+          if (!known.count(std::string(kv.key()))) {
+            throw BadParameter(kv.key(), "unknown field '" + std::string(kv.key()) + "'",
+                               "unknown-parameter");
+          }
+        }
+        const TransformLimits& limits = deps->transforms.limits();
+        TransformSpec spec;
+        spec.background = limits.default_background;
+        spec.width = IntField(body, "resizeWidth", 0);
+        spec.height = IntField(body, "resizeHeight", 0);
+        spec.quality = IntField(body, "quality", 80);
+        spec.enlarge = BoolField(body, "enlarge", false);
+        spec.progressive = BoolField(body, "progressive", false);
+        if (auto f = body.find("fit"); f != body.end()) {
+          auto fit =
+              f->value().is_string() ? ParseFit(std::string(f->value().as_string())) : std::nullopt;
+          if (!fit) throw BadParameter("fit", "fit must be one of cover, contain, fill, inside");
+          spec.fit = *fit;
+        }
+        if (spec.quality < 1 || spec.quality > 100) {
+          throw BadParameter("quality", "quality must be an integer from 1 to 100");
+        }
+        CheckTransformSpec(spec, limits, "resizeWidth", "resizeHeight");
+        MadeVariant m = co_await deps->delivery.MakeVariant(caller, ctx.params["imageId"], spec);
+        const Variant& v = m.variant;
+        const std::string& etag = m.etag;
+        const std::string& variant_url = m.url;
+        const std::string accept = ctx.Header(bhttp::field::accept);
+        if (accept.find("image/jpeg") != std::string::npos &&
+            accept.find("application/json") == std::string::npos) {
+          Response r =
+              ServeBytes(ctx, etag, deps->cache_control, std::make_shared<MemorySource>(v.bytes));
+          r.headers.set(bhttp::field::content_location, variant_url);
+          co_return r;
+        }
+        json::object o;
+        o["imageId"] = m.image.id;
+        o["resizeWidth"] = spec.width;
+        o["resizeHeight"] = spec.height;
+        o["fit"] = FitName(spec.fit);
+        o["quality"] = spec.quality;
+        o["width"] = v.width;
+        o["height"] = v.height;
+        o["size"] = v.bytes->size();
+        o["format"] = "jpg";
+        o["variantUrl"] = variant_url;
+        o["imageData"] = Base64Encode(*v.bytes);
+        Response r = http::Json(bhttp::status::ok, o);
+        r.headers.set(bhttp::field::etag, etag);
+        co_return r;
+      });
+}
+
+}  // namespace imgd::api

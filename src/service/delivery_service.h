@@ -1,0 +1,70 @@
+#pragma once
+// Delivery: the reads of an image's bytes, the original or a variant, with every rule they
+// follow in one place: the signature (checked before any lookup, so forged links cost no
+// database work), visibility and ownership, the ETag known before any pixel is made (a
+// revalidation costs no transform), the Cache-Control each grant allows, and a delete that
+// races the read (a 404, not a store failure).
+#include <boost/asio/awaitable.hpp>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/byte_source.h"
+#include "core/types.h"
+#include "image/transform_spec.h"
+#include "service/content_access.h"
+#include "service/image_service.h"
+#include "service/transform_service.h"
+
+namespace imgd {
+
+// GET /v1/images/{id}/content[?w=&h=...], as the handler parsed it.
+struct ContentRequest {
+  std::string image_id;
+  std::string path;           // the decoded path, as signed
+  QueryParams query;          // every parameter, signature ones included
+  std::string if_none_match;  // "" when absent
+  // The caller's user from the request's API key; empty when it carried none. Asked only
+  // when the image needs a signature the request lacks.
+  std::function<boost::asio::awaitable<User>()> authenticate;
+};
+
+struct Delivery {
+  Image image;
+  std::string etag;
+  std::string cache_control;
+  std::shared_ptr<ByteSource> bytes;  // null when If-None-Match matched: answer 304
+};
+
+// PUT /v1/images/{id}/transform: a variant made for its owner now.
+struct MadeVariant {
+  Image image;
+  Variant variant;
+  std::string etag;
+  std::string url;  // where the variant is read from (signed when needed)
+};
+
+class DeliveryService {
+ public:
+  DeliveryService(ImageService& images, TransformService& transforms, const ContentAccess& access);
+
+  // A content read. Throws ApiError: 403 (signature or key), 400 (transform parameters),
+  // 404 (no such image, or deleted during the read), 409 (pending), 422/503 as
+  // TransformService::Get.
+  boost::asio::awaitable<Delivery> Read(ContentRequest request);
+  // The caller's variant of their image (403 for another user's).
+  boost::asio::awaitable<MadeVariant> MakeVariant(const User& caller, const std::string& image_id,
+                                                  const TransformSpec& spec);
+
+ private:
+  boost::asio::awaitable<std::string> Authorize(ContentRequest& request, const Image& image,
+                                                int64_t signed_until);
+  boost::asio::awaitable<Variant> VariantOf(const Image& image, const TransformSpec& spec);
+
+  ImageService& images_;
+  TransformService& transforms_;
+  const ContentAccess& access_;
+};
+
+}  // namespace imgd

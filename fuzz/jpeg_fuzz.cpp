@@ -21,7 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   limits.max_decode_memory = 256ull << 20;
   try {
     (void)imgd::ValidateJpeg(src, limits);
-  } catch (const imgd::ApiError&) {
+  } catch (const imgd::Error&) {
   }
   return 0;
 }

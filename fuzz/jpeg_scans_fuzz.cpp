@@ -2,7 +2,7 @@
 // size and a list of scans (band, successive approximation), forged into a greyscale JPEG
 // whose scans cover every block with EOB runs, so libFuzzer explores the progression rules
 // and the scan and pass caps rather than Huffman noise. Whatever the script, the gate must
-// answer with an ApiError or accept, and an accepted file must be within the caps: at most
+// answer with an Error or accept, and an accepted file must be within the caps: at most
 // max_scans scans walking at most max_passes times the image's blocks.
 #include <cstddef>
 #include <cstdint>
@@ -28,7 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   imgd::MemorySource src(imgd::forge::Progressive(width, height, scans));
   try {
     (void)imgd::ValidateJpeg(src, limits);
-  } catch (const imgd::ApiError&) {
+  } catch (const imgd::Error&) {
     return 0;
   }
   // Accepted: one component, so every scan is one pass.

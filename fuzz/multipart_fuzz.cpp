@@ -29,7 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       parser.Feed(std::span<const char>(body.data() + i, n));
       i += n;
     }
-  } catch (const imgd::ApiError&) {
+  } catch (const imgd::Error&) {
   }
   if (bytes > body.size()) __builtin_trap();  // a part can never hold more than was fed
   return 0;

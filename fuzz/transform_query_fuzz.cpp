@@ -37,7 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         g.crop_y + g.crop_height > g.scaled_height) {
       __builtin_trap();
     }
-  } catch (const imgd::ApiError&) {
+  } catch (const imgd::Error&) {
   }
   // The operator's --allowed-sizes list: refusals are std::invalid_argument (a config error).
   try {

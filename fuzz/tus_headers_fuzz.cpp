@@ -13,7 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     imgd::api::TusMetadata m = imgd::api::ParseTusMetadata(text);
     if (m.name.size() > 4 * size + 16) __builtin_trap();
-  } catch (const imgd::ApiError&) {
+  } catch (const imgd::Error&) {
   }
   if (auto n = imgd::api::ParseHeaderNumber(text)) {
     std::string back = std::to_string(*n);

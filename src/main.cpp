@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
     if (user_create->parsed()) return cli::RunUserCreate(app, user_name, user_email);
     if (gc->parsed()) return cli::RunGc(app, cfg, grace_s);
     std::cout << "schema is up to date" << std::endl;  // migrate without a copy
-  } catch (const ApiError& e) {
+  } catch (const Error& e) {
     std::cerr << "imgd: " << e.detail() << std::endl;
     return 2;
   } catch (const std::exception& e) {

@@ -58,8 +58,8 @@ Response ServeBytes(const RequestContext& ctx, const std::string& etag,
                                                        "/" + std::to_string(size));
         break;
       case http::RangeResult::kUnsatisfiable: {
-        ApiError e(416, "range-not-satisfiable", "Range Not Satisfiable",
-                   "the image has " + std::to_string(size) + " bytes");
+        Error e(ErrorCode::kRangeNotSatisfiable, "range-not-satisfiable",
+                "the image has " + std::to_string(size) + " bytes");
         Response p = http::Problem(e, ctx.request_id);
         p.headers.set(bhttp::field::content_range, "bytes */" + std::to_string(size));
         return p;

@@ -33,8 +33,8 @@ void RegisterOpsRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps) {
     if (!failed.empty()) {
       std::string which;
       for (const char* name : failed) which += (which.empty() ? "" : ", ") + std::string(name);
-      ApiError e(503, "unavailable", "Service Unavailable", "a store is not reachable: " + which,
-                 {{"stores", stores}});
+      Error e(ErrorCode::kUnavailable, "unavailable", "a store is not reachable: " + which,
+              {{"stores", stores}});
       e.retry_after = 5;
       throw e;
     }

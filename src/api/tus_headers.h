@@ -16,7 +16,7 @@ struct TusMetadata {
 
 // Upload-Metadata: "key base64value,key2 base64value2" (tus creation extension); standard
 // or URL-safe base64 (keys imageName, imageDescription, filename, visibility). Unknown keys
-// are ignored. Throws ApiError 400 naming Upload-Metadata
+// are ignored. Throws Error 400 naming Upload-Metadata
 // (bad base64) or the field (text that is too long, not UTF-8, or has control characters).
 TusMetadata ParseTusMetadata(std::string_view header);
 

@@ -38,8 +38,8 @@ void TusHeaders(Response& r) {
 // 412 unless the client speaks our tus version.
 void RequireTus(const RequestContext& ctx) {
   if (ctx.Header("Tus-Resumable") != kTusVersion) {
-    ApiError e(412, "tus-version", "Precondition Failed",
-               "send Tus-Resumable: 1.0.0 (the tus version this server speaks)");
+    Error e(ErrorCode::kPreconditionFailed, "tus-version",
+            "send Tus-Resumable: 1.0.0 (the tus version this server speaks)");
     throw e;
   }
 }
@@ -269,8 +269,8 @@ void RegisterUploadRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, A
   // A pre-signed token used with another method than PUT.
   auto not_token = [](const std::string& id) {
     if (UploadService::IsPresignedToken(id)) {
-      ApiError e(405, "method-not-allowed", "Method Not Allowed",
-                 "a pre-signed upload URL only accepts PUT");
+      Error e(ErrorCode::kMethodNotAllowed, "method-not-allowed",
+              "a pre-signed upload URL only accepts PUT");
       throw e;
     }
   };

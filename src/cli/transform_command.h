@@ -19,7 +19,7 @@ struct TransformArgs {
 };
 
 void AddTransformFlags(CLI::App* cmd, TransformArgs& a);
-// Returns the exit code; throws ApiError for bad input.
+// Returns the exit code; throws Error for bad input.
 int RunTransform(const TransformArgs& a, const Config& cfg);
 
 }  // namespace imgd::cli

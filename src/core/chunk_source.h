@@ -11,7 +11,7 @@ class ChunkSource {
  public:
   virtual ~ChunkSource() = default;
   // The next piece; an empty span at the end. The span stays valid until the next call.
-  // Throws ApiError (e.g. 413) or std::runtime_error when the body cannot be read.
+  // Throws Error (e.g. 413) or std::runtime_error when the body cannot be read.
   virtual boost::asio::awaitable<std::span<const char>> Next() = 0;
 };
 

@@ -25,7 +25,7 @@ class MultipartParser {
   };
 
   MultipartParser(std::string boundary, Callbacks cb);
-  // Throws ApiError 400 on malformed input.
+  // Throws Error 400 on malformed input.
   void Feed(std::span<const char> data);
   // True once the closing delimiter was seen.
   bool done() const { return state_ == State::kEpilogue; }

@@ -14,18 +14,77 @@ Response Json(bhttp::status status, const boost::json::value& v) {
   return r;
 }
 
-Response Problem(const ApiError& e, const std::string& request_id) {
+namespace {
+
+struct StatusAndTitle {
+  bhttp::status status;
+  const char* title;
+};
+
+StatusAndTitle Map(ErrorCode code) {
+  using S = bhttp::status;
+  switch (code) {
+    case ErrorCode::kInvalidArgument:
+      return {S::bad_request, "Bad Request"};
+    case ErrorCode::kUnauthenticated:
+      return {S::unauthorized, "Unauthorized"};
+    case ErrorCode::kPermissionDenied:
+      return {S::forbidden, "Forbidden"};
+    case ErrorCode::kNotFound:
+      return {S::not_found, "Not Found"};
+    case ErrorCode::kConflict:
+      return {S::conflict, "Conflict"};
+    case ErrorCode::kGone:
+      return {S::gone, "Gone"};
+    case ErrorCode::kTooLarge:
+      return {S::payload_too_large, "Payload Too Large"};
+    case ErrorCode::kUnsupportedFormat:
+      return {S::unsupported_media_type, "Unsupported Media Type"};
+    case ErrorCode::kUnprocessable:
+      return {S::unprocessable_entity, "Unprocessable Content"};
+    case ErrorCode::kBusy:
+      return {S::locked, "Locked"};
+    case ErrorCode::kRateLimited:
+      return {S::too_many_requests, "Too Many Requests"};
+    case ErrorCode::kUnavailable:
+      return {S::service_unavailable, "Service Unavailable"};
+    case ErrorCode::kUpstreamTimeout:
+      return {S::gateway_timeout, "Gateway Timeout"};
+    case ErrorCode::kRangeNotSatisfiable:
+      return {S::range_not_satisfiable, "Range Not Satisfiable"};
+    case ErrorCode::kMethodNotAllowed:
+      return {S::method_not_allowed, "Method Not Allowed"};
+    case ErrorCode::kPreconditionFailed:
+      return {S::precondition_failed, "Precondition Failed"};
+    case ErrorCode::kInternal:
+      break;
+  }
+  return {S::internal_server_error, "Internal Server Error"};
+}
+
+std::string Whole(double v) { return std::to_string(static_cast<long long>(v)); }
+
+}  // namespace
+
+bhttp::status HttpStatus(ErrorCode code) { return Map(code).status; }
+
+Response Problem(const Error& e, const std::string& request_id) {
+  const StatusAndTitle st = Map(e.code());
   boost::json::object o = e.extra();
   o["type"] = "/problems/" + e.slug();
-  o["title"] = e.title();
-  o["status"] = e.status();
+  o["title"] = st.title;
+  o["status"] = static_cast<int>(st.status);
   o["detail"] = e.detail();
   o["requestId"] = request_id;
   Response r;
-  r.status = static_cast<bhttp::status>(e.status());
+  r.status = st.status;
   r.headers.set(bhttp::field::content_type, "application/problem+json");
   if (e.retry_after > 0) r.headers.set(bhttp::field::retry_after, std::to_string(e.retry_after));
-  for (const auto& [name, value] : e.headers) r.headers.set(name, value);
+  if (e.rate_limit) {
+    r.headers.set("RateLimit-Limit", Whole(e.rate_limit->limit));
+    r.headers.set("RateLimit-Remaining", Whole(e.rate_limit->remaining));
+    r.headers.set("RateLimit-Reset", Whole(e.rate_limit->reset_s + 0.999));
+  }
   r.body = boost::json::serialize(o);
   return r;
 }

@@ -27,6 +27,10 @@ struct Response {
 };
 
 Response Json(boost::beast::http::status status, const boost::json::value& v);
-Response Problem(const ApiError& e, const std::string& request_id);
+// The one place an Error becomes HTTP: its code's status and title, RFC 9457 problem+json
+// (type, title, status, detail, requestId and the error's facts), Retry-After and the
+// RateLimit-* fields of a spent limit.
+Response Problem(const Error& e, const std::string& request_id);
+boost::beast::http::status HttpStatus(ErrorCode code);
 
 }  // namespace imgd::http

@@ -353,8 +353,8 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
             if (!allow.empty()) allow += ", ";
             allow += std::string(bhttp::to_string(v));
           }
-          ApiError e(405, "method-not-allowed", "Method Not Allowed",
-                     method + " is not allowed here; allowed: " + allow);
+          Error e(ErrorCode::kMethodNotAllowed, "method-not-allowed",
+                  method + " is not allowed here; allowed: " + allow);
           resp = Problem(e, request_id);
           resp.headers.set(bhttp::field::allow, allow);
         } else {
@@ -379,7 +379,7 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
       }
     } catch (const ClientGone&) {
       client_gone = true;
-    } catch (const ApiError& e) {
+    } catch (const Error& e) {
       resp = Problem(e, request_id);
     } catch (const StoreError& e) {
       LogJson("error", "store failure",
@@ -389,8 +389,8 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
     } catch (const std::exception& e) {
       LogJson("error", "unhandled error",
               {{"requestId", request_id}, {"traceId", trace.trace_id}, {"error", e.what()}});
-      resp = Problem(ApiError(500, "internal", "Internal Server Error",
-                              "an unexpected error occurred; it has been logged"),
+      resp = Problem(Error(ErrorCode::kInternal, "internal",
+                           "an unexpected error occurred; it has been logged"),
                      request_id);
     }
     if (client_gone) break;

@@ -9,7 +9,7 @@
 
 namespace imgd {
 
-// Throws ApiError 503 once the deadline has passed (checked by libjpeg's progress monitor
+// Throws Error 503 once the deadline has passed (checked by libjpeg's progress monitor
 // through every pass, so a progressive encode's final passes are covered too).
 std::string EncodeJpeg(const Pixels& pixels, int quality, bool progressive,
                        const Deadline& deadline = {});

@@ -19,7 +19,7 @@ bool CanDecodeFast(const JpegInfo& info);
 // must cover min_width x min_height.
 int FastDecodeScale(int width, int height, int min_width, int min_height);
 
-// Decodes at FastDecodeScale. Throws ApiError 422 on undecodable data, 503 when the
+// Decodes at FastDecodeScale. Throws Error 422 on undecodable data, 503 when the
 // deadline passes; StoreError when reading the bytes fails.
 Pixels DecodeJpegFast(ByteSource& src, const JpegInfo& info, int min_width, int min_height,
                       const Deadline& deadline);

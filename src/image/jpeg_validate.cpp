@@ -9,8 +9,8 @@ namespace imgd {
 
 JpegHeader ValidateJpeg(ByteSource& src, const JpegLimits& limits) {
   if (!HasJpegSignature(src)) {
-    throw ApiError(415, "not-jpeg", "Unsupported Media Type",
-                   "the data is not a JPEG image (no FF D8 FF signature); only JPEG is accepted");
+    throw Error(ErrorCode::kUnsupportedFormat, "not-jpeg",
+                "the data is not a JPEG image (no FF D8 FF signature); only JPEG is accepted");
   }
   JpegHeaderResult hr = ReadJpegHeader(src);
   if (!hr.header) throw Unprocessable("malformed JPEG: " + hr.error, "malformed-jpeg");

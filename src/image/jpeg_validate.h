@@ -1,6 +1,6 @@
 #pragma once
 // The upload gate: decides by the bytes alone whether an upload is an acceptable JPEG,
-// cheapest check first. Throws ApiError 415 (not a JPEG) or 422 (a JPEG we cannot or will
+// cheapest check first. Throws Error 415 (not a JPEG) or 422 (a JPEG we cannot or will
 // not decode). Blocking and CPU-heavy: run it on the CPU pool.
 #include <chrono>
 #include <cstdint>

@@ -8,7 +8,7 @@
 namespace imgd {
 
 // Resamples in (1 or 3 channels) to out_width x out_height. Up- and downscaling. Checks the
-// deadline every 64 output rows of each pass; throws ApiError 503 once it has passed.
+// deadline every 64 output rows of each pass; throws Error 503 once it has passed.
 Pixels Resample(const Pixels& in, int out_width, int out_height, const Deadline& deadline = {});
 
 // Only the window of Resample(in, out_width, out_height) (inside it), computed without the

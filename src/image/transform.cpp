@@ -115,22 +115,21 @@ uint64_t CheckTransformCost(const JpegInfo& info, const TransformSpec& spec,
   const TransformGeometry g = PlanFor(info, spec).geo;
   const uint64_t out_pixels = static_cast<uint64_t>(g.canvas_width) * g.canvas_height;
   if (out_pixels > limits.max_output_pixels) {
-    throw ApiError(
-        400, "output-too-large", "Bad Request",
-        fmt::format("the variant would be {}x{} ({} pixels), over the limit of {} "
-                    "output pixels; ask for a smaller w or h, or leave enlarge off",
-                    g.canvas_width, g.canvas_height, out_pixels, limits.max_output_pixels),
-        {{"width", g.canvas_width},
-         {"height", g.canvas_height},
-         {"limit", limits.max_output_pixels}});
+    throw Error(ErrorCode::kInvalidArgument, "output-too-large",
+                fmt::format("the variant would be {}x{} ({} pixels), over the limit of {} "
+                            "output pixels; ask for a smaller w or h, or leave enlarge off",
+                            g.canvas_width, g.canvas_height, out_pixels, limits.max_output_pixels),
+                {{"width", g.canvas_width},
+                 {"height", g.canvas_height},
+                 {"limit", limits.max_output_pixels}});
   }
   const uint64_t bytes = PredictTransformMemory(info, spec);
   if (bytes > limits.max_request_memory) {
-    throw ApiError(400, "transform-too-large", "Bad Request",
-                   fmt::format("making this variant would need about {} MiB of memory, over the "
-                               "per-request limit of {} MiB; ask for a smaller size",
-                               bytes >> 20, limits.max_request_memory >> 20),
-                   {{"predictedBytes", bytes}, {"limit", limits.max_request_memory}});
+    throw Error(ErrorCode::kInvalidArgument, "transform-too-large",
+                fmt::format("making this variant would need about {} MiB of memory, over the "
+                            "per-request limit of {} MiB; ask for a smaller size",
+                            bytes >> 20, limits.max_request_memory >> 20),
+                {{"predictedBytes", bytes}, {"limit", limits.max_request_memory}});
   }
   return bytes;
 }

@@ -34,7 +34,7 @@ struct TransformResult {
   const char* path = "";  // "fast" or "vips"
 };
 
-// Throws ApiError 422 for bytes that cannot be decoded, 503 when the deadline passes (checked
+// Throws Error 422 for bytes that cannot be decoded, 503 when the deadline passes (checked
 // while decoding, in the resample's row loops and while encoding).
 // `info` is ReadJpegInfo(original), for callers that already have it.
 TransformResult TransformJpeg(ByteSource& original, const JpegInfo& info, const TransformSpec& spec,
@@ -64,8 +64,8 @@ uint64_t PredictTransformMemory(const JpegInfo& info, const TransformSpec& spec)
 
 // What the variant of this original would cost, checked against the limits before any
 // pixel is decoded: the final size (whatever w, h, fit and enlarge asked for) over
-// max_output_pixels → ApiError 400 "output-too-large"; the predicted peak memory over
-// max_request_memory → ApiError 400 "transform-too-large". Returns the prediction.
+// max_output_pixels → Error 400 "output-too-large"; the predicted peak memory over
+// max_request_memory → Error 400 "transform-too-large". Returns the prediction.
 uint64_t CheckTransformCost(const JpegInfo& info, const TransformSpec& spec,
                             const TransformLimits& limits);
 

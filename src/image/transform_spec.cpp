@@ -12,7 +12,7 @@ namespace {
 
 constexpr const char* kParams[] = {"w", "h", "fit", "q", "enlarge", "progressive", "bg"};
 
-ApiError BadParam(const std::string& name, const std::string& why) {
+Error BadParam(const std::string& name, const std::string& why) {
   return BadParameter(name, "parameter '" + name + "' " + why);
 }
 

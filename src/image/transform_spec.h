@@ -56,11 +56,11 @@ bool HasTransformParams(const std::map<std::string, std::string>& query);
 
 // Builds a spec from query parameters w, h, fit, q, enlarge, progressive, bg. Unknown
 // parameters, malformed or out-of-range values and sizes outside the allowed list throw
-// ApiError 400 naming the parameter.
+// Error 400 naming the parameter.
 TransformSpec ParseTransformQuery(const std::map<std::string, std::string>& query,
                                   const TransformLimits& limits);
 
-// Checks a spec built elsewhere (the transform JSON body); throws ApiError 400 naming
+// Checks a spec built elsewhere (the transform JSON body); throws Error 400 naming
 // `width_name` / `height_name` / the other fields.
 void CheckTransformSpec(const TransformSpec& spec, const TransformLimits& limits,
                         const char* width_name = "w", const char* height_name = "h");

@@ -99,7 +99,7 @@ Pixels DecodeJpegVips(ByteSource& src, const JpegInfo& info, int min_width, int 
   g_signal_connect(source, "read", G_CALLBACK(OnRead), &sctx);
   g_signal_connect(source, "seek", G_CALLBACK(OnSeek), &sctx);
 
-  auto fail = [&](const char* what) -> ApiError {
+  auto fail = [&](const char* what) -> Error {
     std::string e = VipsError();
     if (sctx.io_failed) throw StoreError("reading the original failed");
     return Unprocessable(std::string(what) + ": " + e);

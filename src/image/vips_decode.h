@@ -19,7 +19,7 @@ size_t VipsTrackedMemory();
 size_t VipsTrackedMemoryHighwater();
 
 // Decodes at the largest shrink-on-load (1, 2, 4, 8) that still covers
-// min_width x min_height, in sRGB (3 channels) or grey (1). Throws ApiError 422 on
+// min_width x min_height, in sRGB (3 channels) or grey (1). Throws Error 422 on
 // undecodable data, 503 when the deadline passes.
 Pixels DecodeJpegVips(ByteSource& src, const JpegInfo& info, int min_width, int min_height,
                       const Deadline& deadline);

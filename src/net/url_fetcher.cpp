@@ -34,16 +34,16 @@ struct Target {
   std::string target;  // path and query
 };
 
-ApiError BadUrl(const std::string& detail) { return BadParameter("imageUrl", detail); }
+Error BadUrl(const std::string& detail) { return BadParameter("imageUrl", detail); }
 
-ApiError FetchFailed(const std::string& detail) {
+Error FetchFailed(const std::string& detail) {
   return Unprocessable("could not fetch imageUrl: " + detail, "fetch-failed");
 }
 
-ApiError FromError(const beast::error_code& ec, const std::string& step) {
+Error FromError(const beast::error_code& ec, const std::string& step) {
   if (ec == beast::error::timeout || ec == asio::error::timed_out) {
-    return ApiError(504, "fetch-timeout", "Gateway Timeout",
-                    "fetching imageUrl timed out while " + step);
+    return Error(ErrorCode::kUpstreamTimeout, "fetch-timeout",
+                 "fetching imageUrl timed out while " + step);
   }
   return FetchFailed(step + ": " + ec.message());
 }

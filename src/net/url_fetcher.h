@@ -29,7 +29,7 @@ class UrlFetcher {
   ~UrlFetcher();
 
   // GETs url on the calling coroutine's executor and returns the body of its 2xx answer.
-  // Throws ApiError: 400 (malformed or refused URL, refused address), 413 (larger than
+  // Throws Error: 400 (malformed or refused URL, refused address), 413 (larger than
   // max_bytes, declared or received), 422 (unreachable, TLS failure, non-2xx answer, too
   // many redirects), 504 (a timeout). The body's Next() throws the same.
   boost::asio::awaitable<std::unique_ptr<ChunkSource>> Open(const std::string& url);

@@ -6,14 +6,6 @@
 #include "core/errors.h"
 
 namespace imgd {
-namespace {
-
-ApiError SignatureError(std::string slug, std::string title, std::string detail) {
-  return ApiError(403, std::move(slug), std::move(title), std::move(detail));
-}
-
-}  // namespace
-
 ContentAccess::ContentAccess(const UrlSigner& signer, ContentAccessOptions opts)
     : signer_(signer), opts_(std::move(opts)) {}
 
@@ -44,15 +36,15 @@ int64_t ContentAccess::CheckSignature(std::string_view path, QueryParams& query,
     case SignatureCheck::kAbsent:
       return 0;
     case SignatureCheck::kMalformed:
-      throw SignatureError("signature-malformed", "Forbidden",
-                           "a signed URL needs expires (Unix seconds), kid and sig together");
+      throw Forbidden("a signed URL needs expires (Unix seconds), kid and sig together",
+                      "signature-malformed");
     case SignatureCheck::kInvalid:
-      throw SignatureError("signature-invalid", "Forbidden",
-                           "the URL's signature does not match (changed, or an unknown key id)");
+      throw Forbidden("the URL's signature does not match (changed, or an unknown key id)",
+                      "signature-invalid");
     case SignatureCheck::kExpired:
-      throw SignatureError("signature-expired", "Forbidden",
-                           "the signed URL expired at " + query.at("expires") +
-                               " (Unix seconds); ask the API for a fresh one");
+      throw Forbidden("the signed URL expired at " + query.at("expires") +
+                          " (Unix seconds); ask the API for a fresh one",
+                      "signature-expired");
     case SignatureCheck::kValid:
       break;
   }
@@ -68,12 +60,12 @@ ReadGrant ContentAccess::Authorize(const Image& image, int64_t signed_until,
   if (!SignatureRequired(image)) return ReadGrant::kOpen;
   if (caller && (caller->id == image.user_id || caller->is_admin)) return ReadGrant::kOwner;
   if (caller) throw Forbidden("image " + image.id + " is private to its owner");
-  throw SignatureError(
-      "signature-required", "Forbidden",
+  throw Forbidden(
       image.is_private()
           ? "image " + image.id + " is private: use a signed URL from the API or the owner's key"
           : "content URLs must be signed: use the imageUrl/variantUrl the API "
-            "returns, or the owner's key");
+            "returns, or the owner's key",
+      "signature-required");
 }
 
 std::string ContentAccess::CacheControl(const Image& image, ReadGrant grant, int64_t signed_until,

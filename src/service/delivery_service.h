@@ -49,7 +49,7 @@ class DeliveryService {
  public:
   DeliveryService(ImageService& images, TransformService& transforms, const ContentAccess& access);
 
-  // A content read. Throws ApiError: 403 (signature or key), 400 (transform parameters),
+  // A content read. Throws Error: 403 (signature or key), 400 (transform parameters),
   // 404 (no such image, or deleted during the read), 409 (pending), 422/503 as
   // TransformService::Get.
   boost::asio::awaitable<Delivery> Read(ContentRequest request);

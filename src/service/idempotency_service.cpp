@@ -40,8 +40,8 @@ boost::asio::awaitable<std::optional<IdempotencyRecord>> IdempotencyService::Cla
     if (!existing) co_return std::nullopt;
     if (existing->done) co_return existing;
     if (std::chrono::steady_clock::now() >= deadline) {
-      ApiError e = Conflict("a request with this Idempotency-Key is still running",
-                            "idempotency-key-in-use");
+      Error e = Conflict("a request with this Idempotency-Key is still running",
+                         "idempotency-key-in-use");
       e.retry_after = 1;
       throw e;
     }

@@ -109,13 +109,13 @@ boost::asio::awaitable<UploadResult> ImageService::Publish(StagedBlob& staged,
     metrics_.Inc("imgd_uploads_total", {{"result", cr->created ? "created" : "duplicate"}});
     metrics_.Inc("imgd_upload_bytes_total", {}, static_cast<double>(blob.size));
     co_return result;
-  } catch (const ApiError& e) {
+  } catch (const Error& e) {
     CountReject(e);
     throw;
   }
 }
 
-void ImageService::CountReject(const ApiError& e) {
+void ImageService::CountReject(const Error& e) {
   if (e.slug() == "duplicate-image") return;
   metrics_.Inc("imgd_upload_rejects_total", {{"reason", e.slug()}});
   metrics_.Inc("imgd_uploads_total", {{"result", "rejected"}});
@@ -148,7 +148,7 @@ boost::asio::awaitable<UploadResult> ImageService::Upload(const User& owner, Chu
     Sha256 hasher;
     try {
       co_await Append(bytes, staged, hasher, opts_.max_upload_bytes);
-    } catch (const ApiError& e) {
+    } catch (const Error& e) {
       CountReject(e);
       throw;
     }
@@ -171,15 +171,15 @@ boost::asio::awaitable<UploadResult> ImageService::UploadPending(const std::stri
     bool over = false;
     try {
       co_await Append(bytes, staged, hasher, declared_size);
-    } catch (const ApiError& e) {
-      if (e.status() != 413) throw;
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::kTooLarge) throw;
       over = true;
     }
     if (over || staged.size() != declared_size) {
-      ApiError mismatch = Unprocessable(
-          "the upload URL was made for exactly " + std::to_string(declared_size) +
-              " bytes; the body has " + (over ? "more" : std::to_string(staged.size())),
-          "size-mismatch");
+      Error mismatch = Unprocessable("the upload URL was made for exactly " +
+                                         std::to_string(declared_size) + " bytes; the body has " +
+                                         (over ? "more" : std::to_string(staged.size())),
+                                     "size-mismatch");
       CountReject(mismatch);
       throw mismatch;
     }

@@ -53,7 +53,7 @@ class ImageService {
                Metrics& metrics, ImageServiceOptions opts);
 
   // Streams `bytes` into staging while hashing, validates them as a JPEG, publishes them
-  // under their SHA-256 and records the image per meta.policy. Throws ApiError 409 (reject
+  // under their SHA-256 and records the image per meta.policy. Throws Error 409 (reject
   // policy and a duplicate), 413, 415, 422; nothing is left behind on failure.
   // meta is read after the last byte, so fields that arrive with the body (multipart)
   // can still be filled in while streaming.
@@ -128,7 +128,7 @@ class ImageService {
   // Runs body with a fresh staged blob, discarding it afterwards; times the upload.
   template <typename F>
   boost::asio::awaitable<UploadResult> WithStaging(F body);
-  void CountReject(const ApiError& e);
+  void CountReject(const Error& e);
   // Removes an unreferenced blob's bytes and derived data (blocking; see
   // BlobRecordStore::RemoveBlobIfUnreferenced). Returns whether it did.
   bool RemoveBlob(const std::string& sha);

@@ -16,9 +16,9 @@ void TransformPool::Admit(uint64_t bytes) {
   if (bytes > opts_.memory_budget) {
     // Could never run within the budget, idle or not: the request is too big, not early.
     metrics_.Inc("imgd_transform_rejects_total", {{"reason", "too_large"}});
-    throw ApiError(400, "transform-too-large", "Bad Request",
-                   "making this variant would need more memory than all transforms together "
-                   "may use; ask for a smaller size");
+    throw Error(ErrorCode::kInvalidArgument, "transform-too-large",
+                "making this variant would need more memory than all transforms together "
+                "may use; ask for a smaller size");
   }
   const uint64_t reserved = reserved_.load();
   if (reserved + bytes > opts_.memory_budget) {

@@ -113,7 +113,7 @@ boost::asio::awaitable<Variant> TransformService::Make(const Image& image,
   try {
     r = co_await pool_.Run(found.predicted, topts.deadline,
                            [&] { return TransformJpeg(*found.original, found.info, spec, topts); });
-  } catch (const ApiError& e) {
+  } catch (const Error& e) {
     metrics_.Inc("imgd_transforms_total", {{"path", "none"}, {"result", e.slug()}});
     throw;
   }

@@ -40,7 +40,7 @@ class TransformService {
   // A strong ETag for the variant, known without making it.
   static std::string VariantEtag(const std::string& sha256, const TransformSpec& spec);
 
-  // The variant of a ready image. Throws ApiError 503 (overloaded, time limit), 422
+  // The variant of a ready image. Throws Error 503 (overloaded, time limit), 422
   // (original cannot be decoded), StoreError.
   boost::asio::awaitable<Variant> Get(const Image& image, const TransformSpec& spec);
 

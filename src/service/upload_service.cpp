@@ -48,8 +48,8 @@ class LeaseRenewer final : public ChunkSource {
     if (std::chrono::steady_clock::now() >= next_) {
       next_ = std::chrono::steady_clock::now() + every_;
       if (!co_await Offload(pools_.blocking, [this] { return renew_(); })) {
-        throw ApiError(409, "upload-lease-lost", "Conflict",
-                       "another request took over this upload; resume from its offset");
+        throw Error(ErrorCode::kConflict, "upload-lease-lost",
+                    "another request took over this upload; resume from its offset");
       }
     }
     co_return co_await in_.Next();
@@ -202,7 +202,7 @@ boost::asio::awaitable<UploadResult> UploadService::UploadFromUrl(
     UploadResult r = co_await images_.Upload(owner, body, meta);
     metrics_.Inc("imgd_url_fetches_total", {{"result", "ok"}});
     co_return r;
-  } catch (const ApiError& e) {
+  } catch (const Error& e) {
     metrics_.Inc("imgd_url_fetches_total", {{"result", e.slug()}});
     throw;
   }
@@ -245,8 +245,8 @@ boost::asio::awaitable<ResumableUpload> UploadService::GetOwnedUpload(const User
     throw Forbidden("upload " + id + " belongs to another user");
   }
   if (u->expires_ms < NowMs()) {
-    throw ApiError(410, "upload-expired", "Gone",
-                   "upload " + id + " expired at " + FormatIsoMs(u->expires_ms));
+    throw Error(ErrorCode::kGone, "upload-expired",
+                "upload " + id + " expired at " + FormatIsoMs(u->expires_ms));
   }
   co_return *u;
 }
@@ -318,8 +318,8 @@ boost::asio::awaitable<std::shared_ptr<UploadService::HashState>> UploadService:
     }
     // A dropped connection's PATCH (here or on another node) may still be finishing.
     if (std::chrono::steady_clock::now() >= deadline) {
-      ApiError e(423, "upload-busy", "Locked",
-                 "another request is writing to upload " + id + "; retry shortly");
+      Error e(ErrorCode::kBusy, "upload-busy",
+              "another request is writing to upload " + id + "; retry shortly");
       e.retry_after = 1;
       throw e;
     }
@@ -357,14 +357,14 @@ boost::asio::awaitable<UploadService::Progress> UploadService::Patch(const User&
     if (!fresh) throw NotFound("no upload " + id);
     p.upload = *fresh;
     if (!p.upload.image_id.empty()) {
-      throw ApiError(409, "upload-completed", "Conflict",
-                     "upload " + id + " is complete: image " + p.upload.image_id);
+      throw Error(ErrorCode::kConflict, "upload-completed",
+                  "upload " + id + " is complete: image " + p.upload.image_id);
     }
     staged = co_await Offload(pools_.blocking, [&] { return blobs_.OpenResumable(id, true); });
     if (offset != staged->size()) {
-      ApiError e(409, "offset-mismatch", "Conflict",
-                 "Upload-Offset is " + std::to_string(offset) + " but the server has " +
-                     std::to_string(staged->size()) + " bytes of upload " + id);
+      Error e(ErrorCode::kConflict, "offset-mismatch",
+              "Upload-Offset is " + std::to_string(offset) + " but the server has " +
+                  std::to_string(staged->size()) + " bytes of upload " + id);
       e.retry_after = 0;
       throw e;
     }
@@ -403,9 +403,10 @@ boost::asio::awaitable<UploadService::Progress> UploadService::Patch(const User&
       p.image = co_await CompleteResumable(p.upload, *staged, *state);
       forget = true;
     }
-  } catch (const ApiError& e) {
+  } catch (const Error& e) {
     // Bytes that are not a JPEG never will be: the upload is over.
-    if (e.status() == 415 || e.status() == 422 || e.slug() == "duplicate-image") {
+    if (e.code() == ErrorCode::kUnsupportedFormat || e.code() == ErrorCode::kUnprocessable ||
+        e.slug() == "duplicate-image") {
       forget = true;
       Discard(id);
     }

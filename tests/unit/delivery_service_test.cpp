@@ -144,14 +144,14 @@ TEST_F(DeliveryServiceTest, PrivateImageNeedsASignatureOrTheOwnersKey) {
   try {
     RunToEnd(delivery_->Read(Unsigned(im)));
     FAIL() << "read without credentials";
-  } catch (const ApiError& e) {
-    EXPECT_EQ(e.status(), 403);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kPermissionDenied);
     EXPECT_EQ(e.slug(), "signature-required");
   }
   // Another user's key is refused; the owner's is let in, privately.
   ContentRequest theirs = Unsigned(im);
   theirs.authenticate = [this]() -> boost::asio::awaitable<User> { co_return other_; };
-  EXPECT_THROW(RunToEnd(delivery_->Read(std::move(theirs))), ApiError);
+  EXPECT_THROW(RunToEnd(delivery_->Read(std::move(theirs))), Error);
   ContentRequest mine = Unsigned(im);
   mine.authenticate = [this]() -> boost::asio::awaitable<User> { co_return owner_; };
   Delivery d = RunToEnd(delivery_->Read(std::move(mine)));
@@ -185,8 +185,8 @@ TEST_F(DeliveryServiceTest, ForgedSignatureIsRefusedBeforeAnyLookup) {
   try {
     RunToEnd(delivery_->Read(r));
     FAIL() << "forged link served";
-  } catch (const ApiError& e) {
-    EXPECT_EQ(e.status(), 403);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kPermissionDenied);
   }
 }
 
@@ -195,8 +195,8 @@ TEST_F(DeliveryServiceTest, UnknownParameterOnAnOriginalIs400) {
   try {
     RunToEnd(delivery_->Read(Unsigned(im, {{"colour", "red"}})));
     FAIL() << "unknown parameter accepted";
-  } catch (const ApiError& e) {
-    EXPECT_EQ(e.status(), 400);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
   }
 }
 
@@ -211,8 +211,8 @@ TEST_F(DeliveryServiceTest, DeleteRacingAVariantReadIs404) {
   try {
     RunToEnd(delivery_->Read(Unsigned(im, {{"w", "120"}})));
     FAIL() << "deleted image served";
-  } catch (const ApiError& e) {
-    EXPECT_EQ(e.status(), 404);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kNotFound);
   }
 }
 
@@ -223,7 +223,7 @@ TEST_F(DeliveryServiceTest, MakeVariantIsForTheOwnerOnly) {
   MadeVariant m = RunToEnd(delivery_->MakeVariant(owner_, im.id, spec));
   EXPECT_EQ(m.variant.width, 200);
   EXPECT_NE(m.url.find("w=200"), std::string::npos);
-  EXPECT_THROW(RunToEnd(delivery_->MakeVariant(other_, im.id, spec)), ApiError);
+  EXPECT_THROW(RunToEnd(delivery_->MakeVariant(other_, im.id, spec)), Error);
 }
 
 }  // namespace

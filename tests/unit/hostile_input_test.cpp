@@ -19,12 +19,12 @@
 namespace imgd {
 namespace {
 
-// The slug of the ApiError f throws, "" when it throws none.
+// The slug of the Error f throws, "" when it throws none.
 template <typename F>
 std::string Slug(F f) {
   try {
     f();
-  } catch (const ApiError& e) {
+  } catch (const Error& e) {
     return e.slug();
   }
   return "";

@@ -108,9 +108,9 @@ TEST(Multipart, RejectsMalformedInput) {
     MultipartParser p("B", {});
     p.Feed({body.data(), body.size()});
   };
-  EXPECT_THROW(feed("--B\r\nNoColonHere\r\n\r\nx\r\n--B--"), ApiError);
-  EXPECT_THROW(feed("--B\r\nContent-Disposition: attachment\r\n\r\nx\r\n--B--"), ApiError);
-  EXPECT_THROW(feed(std::string(70000, 'x')), ApiError);  // no boundary at all
+  EXPECT_THROW(feed("--B\r\nNoColonHere\r\n\r\nx\r\n--B--"), Error);
+  EXPECT_THROW(feed("--B\r\nContent-Disposition: attachment\r\n\r\nx\r\n--B--"), Error);
+  EXPECT_THROW(feed(std::string(70000, 'x')), Error);  // no boundary at all
 }
 
 TEST(Multipart, BoundaryFromContentType) {

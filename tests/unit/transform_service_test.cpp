@@ -121,8 +121,8 @@ TEST_F(TransformServiceTest, AnOversizedVariantIsRefusedBeforeThePool) {
   try {
     RunToEnd(s->Get(image_, spec));
     FAIL() << "expected 400";
-  } catch (const ApiError& e) {
-    EXPECT_EQ(e.status(), 400);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
     EXPECT_EQ(e.slug(), "output-too-large");
   }
   EXPECT_EQ(metrics_.Render().find("imgd_transforms_total{"), std::string::npos);

@@ -179,8 +179,8 @@ TEST(TransformSpecTest, EveryBadParameterIsA400NamingIt) {
     try {
       ParseTransformQuery(c.q, limits);
       ADD_FAILURE() << "accepted " << c.parameter;
-    } catch (const ApiError& e) {
-      EXPECT_EQ(e.status(), 400);
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
       ASSERT_TRUE(e.extra().contains("parameter")) << e.detail();
       EXPECT_EQ(e.extra().at("parameter").as_string(), c.parameter) << e.detail();
     }
@@ -197,8 +197,8 @@ TEST(TransformSpecTest, AllowedSizesSwitch) {
   EXPECT_NO_THROW(ParseTransformQuery({{"w", "300"}, {"h", "200"}}, limits));
   EXPECT_NO_THROW(ParseTransformQuery({{"w", "1200"}}, limits));
   EXPECT_NO_THROW(ParseTransformQuery({{"h", "800"}, {"q", "50"}}, limits));
-  EXPECT_THROW(ParseTransformQuery({{"w", "301"}, {"h", "200"}}, limits), ApiError);
-  EXPECT_THROW(ParseTransformQuery({{"w", "300"}}, limits), ApiError);
+  EXPECT_THROW(ParseTransformQuery({{"w", "301"}, {"h", "200"}}, limits), Error);
+  EXPECT_THROW(ParseTransformQuery({{"w", "300"}}, limits), Error);
   EXPECT_THROW(ParseSizeList("300"), std::invalid_argument);
   EXPECT_THROW(ParseSizeList("x"), std::invalid_argument);
   EXPECT_THROW(ParseSizeList("0x5"), std::invalid_argument);
@@ -500,8 +500,8 @@ TEST_F(TransformTest, DeadlineStopsWork) {
     try {
       TransformJpeg(src, Size(3000, 0), o);
       ADD_FAILURE() << "no timeout";
-    } catch (const ApiError& e) {
-      EXPECT_EQ(e.status(), 503);
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kUnavailable);
     }
   }
 }

@@ -1,7 +1,9 @@
-// Abuse limits applied by the handlers: upload admission (see routes.h).
+// Abuse limits: upload admission, applied by the handlers, and the per-address request limit
+// the server applies before routing (see routes.h).
 #include <boost/beast/http/field.hpp>
 #include <string>
 
+#include "api/common.h"
 #include "api/routes.h"
 #include "core/errors.h"
 
@@ -92,6 +94,22 @@ std::unique_ptr<UploadSlot> AdmitUpload(ApiDeps& deps, const User* caller,
     slot->AdmitOwner(caller->id, declared);
   }
   return slot;
+}
+
+std::function<void(bhttp::verb, std::string_view, const std::string&)> ClientRequestLimit(
+    RateLimiter& limiter, Metrics& metrics) {
+  return [&limiter, &metrics](bhttp::verb method, std::string_view path,
+                              const std::string& client_ip) {
+    const bool operational = (method == bhttp::verb::get || method == bhttp::verb::head) &&
+                             (path == "/healthz" || path == "/readyz" || path == "/metrics");
+    if (operational) return;
+    RateDecision d = limiter.Take(client_ip);
+    if (!d.allowed) {
+      metrics.Inc("imgd_rate_limited_total", {{"limit", "client_requests"}});
+      throw TooManyRequests("too many requests from this address", d.retry_after_s, d.limit,
+                            d.remaining, d.reset_s);
+    }
+  };
 }
 
 }  // namespace imgd::api

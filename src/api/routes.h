@@ -55,6 +55,12 @@ struct ApiDeps {
 
 void RegisterRoutes(http::Router& router, ApiDeps deps);
 
+// The per-client-address request limit, for http::ServerOptions::admit: 429 beyond it.
+// Health checks and scrapes (GET or HEAD of /healthz, /readyz, /metrics) come from a few
+// monitoring addresses and are never limited; another method there is a request like any.
+std::function<void(boost::beast::http::verb, std::string_view, const std::string&)>
+ClientRequestLimit(RateLimiter& limiter, Metrics& metrics);
+
 // Internal to the api/ files.
 using AuthFn = std::function<boost::asio::awaitable<User>(http::RequestContext&)>;
 // POST /v1/images with a JSON body: the pre-signed flow, or imageUrl.

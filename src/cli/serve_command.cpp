@@ -8,6 +8,7 @@
 
 #include "api/routes.h"
 #include "cli/app.h"
+#include "cli/periodic_tasks.h"
 #include "core/clock.h"
 #include "core/rate_limiter.h"
 #include "http/server.h"
@@ -78,14 +79,15 @@ int RunServe(Config& cfg) {
   RateLimiter upload_bytes(
       cfg.rate_limit_upload_bytes,
       std::max(cfg.rate_limit_upload_bytes * 60, static_cast<double>(cfg.max_upload_bytes)));
-  if (ip_requests.enabled()) so.client_requests = &ip_requests;
+  if (ip_requests.enabled()) so.admit = api::ClientRequestLimit(ip_requests, app.metrics);
   http::Server server(so, router, app.metrics, app.blocking);
-  server.AddPeriodic("sweep", std::chrono::seconds(cfg.gc_interval_s),
-                     [&app, grace = cfg.gc_grace_s] { Sweep(app, grace); });
+  PeriodicTasks maintenance;
+  maintenance.Add("sweep", std::chrono::seconds(cfg.gc_interval_s),
+                  [&app, grace = cfg.gc_grace_s] { Sweep(app, grace); });
   // The allocator keeps freed transform buffers for reuse (see main's mallopt); every half
   // minute what is still free goes back to the system, so a burst of large transforms does
   // not hold its peak, and memory tracks what is live.
-  server.AddPeriodic("memory-trim", std::chrono::seconds(30), [] { malloc_trim(0); });
+  maintenance.Add("memory-trim", std::chrono::seconds(30), [] { malloc_trim(0); });
   auto ep = server.Listen();
   std::string bound =
       (ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string()) +
@@ -118,7 +120,9 @@ int RunServe(Config& cfg) {
            {"blob", cfg.blob_url},
            {"version", IMGD_VERSION}});
   std::cout << "imgd listening on " << cfg.Scheme() << "://" << bound << std::endl;
+  maintenance.Start();
   server.Run(cfg.io_threads > 0 ? cfg.io_threads : Cores());
+  maintenance.Stop();
   // Work still ending on the pools (the tail of an offloaded call, a background variant
   // store) holds executors of the server's io_context: it must finish before the server,
   // and with it the io_context, is destroyed.

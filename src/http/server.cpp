@@ -87,30 +87,7 @@ tcp::endpoint Server::Listen() {
   return acceptor_.local_endpoint();
 }
 
-void Server::AddPeriodic(std::string name, std::chrono::seconds interval,
-                         std::function<void()> fn) {
-  periodic_.push_back({std::move(name), interval, std::move(fn)});
-}
-
-asio::awaitable<void> Server::Periodic(std::string name, std::chrono::seconds interval,
-                                       std::function<void()> fn) {
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  for (;;) {
-    timer.expires_after(interval);
-    auto [ec] = co_await timer.async_wait(kTuple);
-    if (ec || draining_.load()) co_return;
-    try {
-      co_await Offload(blocking_, fn);
-    } catch (const std::exception& e) {
-      LogJson("error", "periodic task failed", {{"task", name}, {"error", e.what()}});
-    }
-  }
-}
-
 void Server::Run(int threads) {
-  for (auto& t : periodic_) {
-    asio::co_spawn(ioc_, Periodic(t.name, t.interval, t.fn), asio::detached);
-  }
   asio::signal_set signals(ioc_, SIGTERM, SIGINT);
   signals.async_wait([this](const boost::system::error_code& ec, int sig) {
     if (ec) return;
@@ -332,19 +309,7 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
     auto parsed = ParseTarget(target);
     try {
       if (!parsed) throw BadRequest("malformed request target");
-      // Health checks and scrapes come from a few monitoring addresses: never limited. Only
-      // their own methods: another method there is just a request like any other.
-      const bool operational =
-          (hdr.method() == bhttp::verb::get || hdr.method() == bhttp::verb::head) &&
-          (parsed->path == "/healthz" || parsed->path == "/readyz" || parsed->path == "/metrics");
-      if (opts_.client_requests && !operational) {
-        RateDecision d = opts_.client_requests->Take(client_ip);
-        if (!d.allowed) {
-          metrics_.Inc("imgd_rate_limited_total", {{"limit", "client_requests"}});
-          throw TooManyRequests("too many requests from this address", d.retry_after_s, d.limit,
-                                d.remaining, d.reset_s);
-        }
-      }
+      if (opts_.admit) opts_.admit(hdr.method(), parsed->path, client_ip);
       auto match = router_.Find(hdr.method(), parsed->path);
       if (!match.route) {
         if (!match.allowed.empty()) {

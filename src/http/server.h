@@ -17,9 +17,9 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
-#include "core/rate_limiter.h"
 #include "http/router.h"
 #include "obs/metrics.h"
 
@@ -39,8 +39,11 @@ struct ServerOptions {
   // Open connections beyond these get a 503 and are closed at once.
   size_t max_connections = 10000;
   size_t max_connections_per_ip = 256;
-  // Requests per client address (token bucket; null = no limit). 429 beyond it.
-  RateLimiter* client_requests = nullptr;
+  // Called for every request before it is routed, with its method, path and the client's
+  // address; throws Error to refuse it (a per-address rate limit). Empty: all admitted.
+  std::function<void(boost::beast::http::verb method, std::string_view path,
+                     const std::string& client_ip)>
+      admit;
   // New traces (requests without a traceparent) sampled for export, 0..1; a caller's
   // sampled flag is followed as it is.
   double trace_sample_ratio = 0;
@@ -58,9 +61,6 @@ class Server {
 
   // Binds and listens; returns the bound endpoint (port 0 picks a free one).
   boost::asio::ip::tcp::endpoint Listen();
-  // Runs fn on the blocking pool every `interval` while serving (maintenance sweeps).
-  // Call before Run. Exceptions from fn are logged, not fatal.
-  void AddPeriodic(std::string name, std::chrono::seconds interval, std::function<void()> fn);
   // Serves on `threads` threads until SIGTERM/SIGINT has drained in-flight requests.
   void Run(int threads);
 
@@ -68,8 +68,6 @@ class Server {
 
  private:
   boost::asio::awaitable<void> Accept();
-  boost::asio::awaitable<void> Periodic(std::string name, std::chrono::seconds interval,
-                                        std::function<void()> fn);
   // Stream: beast::tcp_stream, or the TLS stream over it.
   template <class Stream>
   boost::asio::awaitable<void> Session(std::shared_ptr<Conn> conn, Stream& stream);
@@ -86,7 +84,7 @@ class Server {
   // The other network threads' contexts. Declared before ioc_ so they outlive it: an accept
   // still pending on ioc_ at shutdown holds a socket of one of them.
   std::vector<std::unique_ptr<boost::asio::io_context>> extra_;
-  // Runs the acceptor, signals, periodic tasks and its share of the connections.
+  // Runs the acceptor, signals and its share of the connections.
   boost::asio::io_context ioc_{1};
   size_t next_context_ = 0;
   boost::asio::ip::tcp::acceptor acceptor_;
@@ -96,12 +94,6 @@ class Server {
   std::atomic<bool> draining_{false};
   std::atomic<int> active_{0};
   std::atomic<int> in_flight_{0};
-  struct PeriodicTask {
-    std::string name;
-    std::chrono::seconds interval;
-    std::function<void()> fn;
-  };
-  std::vector<PeriodicTask> periodic_;
   std::unique_ptr<boost::asio::ssl::context> tls_;  // null: plain HTTP
 };
 

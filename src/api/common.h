@@ -11,7 +11,7 @@
 #include "http/request.h"
 #include "http/response.h"
 #include "service/content_access.h"
-#include "service/image_service.h"
+#include "service/publish_step.h"
 
 namespace imgd::api {
 

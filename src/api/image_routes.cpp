@@ -53,7 +53,7 @@ void RegisterImageRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, Au
               co_return chunk;
             }
           } late(source, meta);
-          result = co_await deps->images.Upload(caller, late, meta);
+          result = co_await deps->direct_uploads.Upload(caller, late, meta);
         } else if (media == "application/json") {
           co_return co_await PostImageJson(*deps, caller, *slot, meta);
         } else {
@@ -62,7 +62,7 @@ void RegisterImageRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, Au
           if (auto* d = ctx.Query("imageDescription")) {
             meta.description = CheckText(*d, "imageDescription", kMaxDescription, true);
           }
-          result = co_await deps->images.Upload(caller, slot->body(), meta);
+          result = co_await deps->direct_uploads.Upload(caller, slot->body(), meta);
         }
         co_return UploadAnswer(result, deps->access, true);
       }));

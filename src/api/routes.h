@@ -14,10 +14,13 @@
 #include "obs/metrics.h"
 #include "service/content_access.h"
 #include "service/delivery_service.h"
+#include "service/direct_upload_service.h"
 #include "service/idempotency_service.h"
 #include "service/image_service.h"
+#include "service/presigned_upload_service.h"
+#include "service/resumable_upload_service.h"
 #include "service/transform_service.h"
-#include "service/upload_service.h"
+#include "service/url_upload_service.h"
 #include "service/user_service.h"
 
 namespace imgd::api {
@@ -26,7 +29,10 @@ struct ApiDeps {
   UserService& users;
   ImageService& images;
   TransformService& transforms;
-  UploadService& uploads;
+  DirectUploadService& direct_uploads;
+  UrlUploadService& url_uploads;
+  PresignedUploadService& presigned;
+  ResumableUploadService& resumable;
   IdempotencyService& idempotency;
   DeliveryService& delivery;
   Metrics& metrics;

@@ -117,8 +117,8 @@ awaitable<Response> PostImageJson(ApiDeps& deps, const User& caller, UploadSlot&
   if (by_url) {
     std::string url = TextField(body, "imageUrl").value_or("");
     // The fetched bytes are the caller's upload: charged to their budget as they arrive.
-    UploadResult result = co_await deps.uploads.UploadFromUrl(caller, url, meta,
-                                                              [&slot](uint64_t n) { slot.Pay(n); });
+    UploadResult result = co_await deps.url_uploads.UploadFromUrl(
+        caller, url, meta, [&slot](uint64_t n) { slot.Pay(n); });
     co_return UploadAnswer(result, deps.access, true);
   }
   std::string format = TextField(body, "format").value_or("jpg");
@@ -126,7 +126,8 @@ awaitable<Response> PostImageJson(ApiDeps& deps, const User& caller, UploadSlot&
   if (format != "jpg" && format != "jpeg") {
     throw UnsupportedMediaType("format must be jpg or jpeg: imgd stores JPEG images only");
   }
-  UploadService::Presigned p = co_await deps.uploads.CreatePresigned(caller, meta, SizeField(body));
+  PresignedUploadService::Presigned p =
+      co_await deps.presigned.CreatePresigned(caller, meta, SizeField(body));
   json::object o = ImageJson(p.image, deps.access);
   o["preSignedUrl"] = p.url.starts_with("/") ? deps.public_base_url + p.url : p.url;
   o["uploadMethod"] = "PUT";
@@ -204,7 +205,7 @@ void RegisterUploadRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, A
              [deps, auth](RequestContext& ctx) -> awaitable<Response> {
                User caller = co_await auth(ctx);
                RejectUnknownQuery(ctx, {"onDuplicate"});
-               UploadResult result = co_await deps->uploads.CompleteDirect(
+               UploadResult result = co_await deps->presigned.CompleteDirect(
                    caller, ctx.params["imageId"], ParsePolicy(ctx));
                co_return UploadAnswer(result, deps->access, false);
              });
@@ -213,7 +214,7 @@ void RegisterUploadRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, A
   router.Add(bhttp::verb::put, "/v1/uploads/{token}",
              [deps](RequestContext& ctx) -> awaitable<Response> {
                const std::string& token = ctx.params["token"];
-               if (!UploadService::IsPresignedToken(token)) {
+               if (!PresignedUploadService::IsPresignedToken(token)) {
                  throw Forbidden("PUT needs a pre-signed upload URL; resumable uploads use PATCH");
                }
                std::optional<uint64_t> length;
@@ -223,7 +224,7 @@ void RegisterUploadRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, A
                // No API key here (the URL is the credential): the upload counts for the key
                // that made the URL, once the token names it.
                auto slot = AdmitUpload(*deps, nullptr, ctx);
-               UploadResult result = co_await deps->uploads.CompletePresigned(
+               UploadResult result = co_await deps->presigned.CompletePresigned(
                    token, "PUT", length, slot->body(),
                    [&](const std::string& owner, uint64_t size) { slot->AdmitOwner(owner, size); });
                co_return UploadAnswer(result, deps->access, false);
@@ -235,7 +236,7 @@ void RegisterUploadRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, A
     TusHeaders(r);
     r.headers.set("Tus-Version", kTusVersion);
     r.headers.set("Tus-Extension", "creation,termination,expiration");
-    r.headers.set("Tus-Max-Size", std::to_string(deps->uploads.options().max_upload_bytes));
+    r.headers.set("Tus-Max-Size", std::to_string(deps->resumable.options().max_upload_bytes));
     co_return r;
   });
 
@@ -256,7 +257,7 @@ void RegisterUploadRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, A
                meta.name = std::move(tus.name);
                meta.description = std::move(tus.description);
                meta.visibility = std::move(tus.visibility);
-               ResumableUpload u = co_await deps->uploads.CreateResumable(caller, meta, *length);
+               ResumableUpload u = co_await deps->resumable.CreateResumable(caller, meta, *length);
                Response r;
                r.status = bhttp::status::created;
                TusHeaders(r);
@@ -268,7 +269,7 @@ void RegisterUploadRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, A
 
   // A pre-signed token used with another method than PUT.
   auto not_token = [](const std::string& id) {
-    if (UploadService::IsPresignedToken(id)) {
+    if (PresignedUploadService::IsPresignedToken(id)) {
       Error e(ErrorCode::kMethodNotAllowed, "method-not-allowed",
               "a pre-signed upload URL only accepts PUT");
       throw e;
@@ -280,7 +281,7 @@ void RegisterUploadRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, A
              [deps, auth, not_token](RequestContext& ctx) -> awaitable<Response> {
                not_token(ctx.params["uploadId"]);
                User caller = co_await auth(ctx);
-               auto p = co_await deps->uploads.Status(caller, ctx.params["uploadId"]);
+               auto p = co_await deps->resumable.Status(caller, ctx.params["uploadId"]);
                json::object o;
                o["uploadId"] = p.upload.id;
                o["offset"] = p.offset;
@@ -311,8 +312,8 @@ void RegisterUploadRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, A
                auto offset = NumberHeader(ctx, "Upload-Offset");
                if (!offset) throw BadParameter("Upload-Offset", "Upload-Offset is required");
                auto slot = AdmitUpload(*deps, &caller, ctx);
-               auto p = co_await deps->uploads.Patch(caller, ctx.params["uploadId"], *offset,
-                                                     slot->body());
+               auto p = co_await deps->resumable.Patch(caller, ctx.params["uploadId"], *offset,
+                                                       slot->body());
                Response r;
                r.status = bhttp::status::no_content;
                if (p.image) {
@@ -330,7 +331,7 @@ void RegisterUploadRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, A
                not_token(ctx.params["uploadId"]);
                User caller = co_await auth(ctx);
                RequireTus(ctx);
-               co_await deps->uploads.Terminate(caller, ctx.params["uploadId"]);
+               co_await deps->resumable.Terminate(caller, ctx.params["uploadId"]);
                Response r;
                r.status = bhttp::status::no_content;
                TusHeaders(r);

@@ -36,17 +36,21 @@ App::App(Config& cfg)
   meta->Migrate();
   blobs = OpenBlobStore(cfg.blob_url);
   ImageServiceOptions opts;
-  opts.max_upload_bytes = cfg.max_upload_bytes;
-  opts.jpeg.max_pixels = cfg.max_pixels;
-  opts.jpeg.max_decode_memory = cfg.max_decode_memory;
-  opts.jpeg.max_scans = cfg.max_jpeg_scans;
-  opts.jpeg.decode_timeout =
-      std::chrono::milliseconds(static_cast<int64_t>(cfg.validate_timeout_s * 1000));
   opts.image_cache_ttl =
       std::chrono::milliseconds(static_cast<int64_t>(cfg.image_cache_ttl * 1000));
   users = std::make_unique<UserService>(*meta, Pools{blocking, cpu});
-  images =
-      std::make_unique<ImageService>(*meta, *meta, *blobs, Pools{blocking, cpu}, metrics, opts);
+  images = std::make_unique<ImageService>(*meta, *meta, *blobs, blob_locks, Pools{blocking, cpu},
+                                          metrics, opts);
+  PublishOptions po;
+  po.max_upload_bytes = cfg.max_upload_bytes;
+  po.jpeg.max_pixels = cfg.max_pixels;
+  po.jpeg.max_decode_memory = cfg.max_decode_memory;
+  po.jpeg.max_scans = cfg.max_jpeg_scans;
+  po.jpeg.decode_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(cfg.validate_timeout_s * 1000));
+  publish = std::make_unique<PublishStep>(*meta, *meta, *meta, *blobs, blob_locks,
+                                          Pools{blocking, cpu}, metrics, po);
+  direct_uploads = std::make_unique<DirectUploadService>(*publish);
   TransformServiceOptions to;
   to.pool.threads = cfg.transform_threads > 0 ? cfg.transform_threads : Cores();
   to.pool.max_queued = cfg.transform_queue;
@@ -86,12 +90,16 @@ App::App(Config& cfg)
   fo.total_timeout = std::chrono::milliseconds(static_cast<int64_t>(cfg.fetch_timeout_s * 1000));
   fo.max_bytes = cfg.max_upload_bytes;
   fetcher = std::make_unique<UrlFetcher>(std::move(fo));
-  UploadServiceOptions uo;
-  uo.presign_ttl_ms = int64_t{cfg.presign_ttl_s} * 1000;
-  uo.resumable_ttl_ms = int64_t{cfg.resumable_ttl_s} * 1000;
-  uo.max_upload_bytes = cfg.max_upload_bytes;
-  uploads = std::make_unique<UploadService>(*images, *meta, *meta, *blobs, Pools{blocking, cpu},
-                                            metrics, *signer, *fetcher, uo);
+  url_uploads = std::make_unique<UrlUploadService>(*publish, *fetcher, metrics);
+  PresignedUploadOptions pso;
+  pso.presign_ttl_ms = int64_t{cfg.presign_ttl_s} * 1000;
+  presigned = std::make_unique<PresignedUploadService>(*publish, *meta, *blobs,
+                                                       Pools{blocking, cpu}, metrics, *signer, pso);
+  ResumableUploadOptions ro;
+  ro.resumable_ttl_ms = int64_t{cfg.resumable_ttl_s} * 1000;
+  ro.max_upload_bytes = cfg.max_upload_bytes;
+  resumable = std::make_unique<ResumableUploadService>(*publish, *meta, *meta, *blobs,
+                                                       Pools{blocking, cpu}, metrics, ro);
   idempotency =
       std::make_unique<IdempotencyService>(*meta, Pools{blocking, cpu}, IdempotencyOptions{});
   // 0 closed, 1 open (failing fast), 2 half-open (probing); always 0 for the embedded
@@ -114,7 +122,7 @@ SweepCounts Sweep(App& app, int64_t grace_s) {
   const int64_t cutoff = now - grace_s * 1000;
   SweepCounts c;
   std::tie(c.staged, c.orphans) = app.images->CollectGarbage(cutoff, cutoff);
-  c.uploads = app.uploads->Sweep(now, cutoff);
+  c.uploads = app.presigned->Sweep(now) + app.resumable->Sweep(now, cutoff);
   c.idempotency_keys = app.idempotency->Sweep(now);
   // Variants other nodes stored are counted against the bounds from here on.
   app.transforms->RefreshVariantLedger();

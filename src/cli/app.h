@@ -12,10 +12,14 @@
 #include "meta/meta_store.h"
 #include "net/url_fetcher.h"
 #include "obs/metrics.h"
+#include "service/direct_upload_service.h"
 #include "service/idempotency_service.h"
 #include "service/image_service.h"
+#include "service/presigned_upload_service.h"
+#include "service/publish_step.h"
+#include "service/resumable_upload_service.h"
 #include "service/transform_service.h"
-#include "service/upload_service.h"
+#include "service/url_upload_service.h"
 #include "service/user_service.h"
 
 namespace imgd::cli {
@@ -44,7 +48,12 @@ struct App {
   std::unique_ptr<UrlSigner> signer;           // pre-signed upload URLs
   std::unique_ptr<UrlSigner> delivery_signer;  // signed content URLs
   std::unique_ptr<UrlFetcher> fetcher;
-  std::unique_ptr<UploadService> uploads;
+  BlobLocks blob_locks;  // shared by uploads and deletes (see BlobLocks)
+  std::unique_ptr<PublishStep> publish;
+  std::unique_ptr<DirectUploadService> direct_uploads;
+  std::unique_ptr<UrlUploadService> url_uploads;
+  std::unique_ptr<PresignedUploadService> presigned;
+  std::unique_ptr<ResumableUploadService> resumable;
   std::unique_ptr<IdempotencyService> idempotency;
 };
 

@@ -103,10 +103,21 @@ int RunServe(Config& cfg) {
   ao.cache_control = cfg.cache_control;
   ContentAccess access(*app.delivery_signer, ao);
   DeliveryService delivery(*app.images, *app.transforms, access);
-  api::ApiDeps deps{
-      *app.users,          *app.images,       *app.transforms,      *app.uploads,
-      *app.idempotency,    delivery,          app.metrics,          Pools{app.blocking, app.cpu},
-      cfg.public_base_url, cfg.cache_control, cfg.max_inline_bytes, access};
+  api::ApiDeps deps{*app.users,
+                    *app.images,
+                    *app.transforms,
+                    *app.direct_uploads,
+                    *app.url_uploads,
+                    *app.presigned,
+                    *app.resumable,
+                    *app.idempotency,
+                    delivery,
+                    app.metrics,
+                    Pools{app.blocking, app.cpu},
+                    cfg.public_base_url,
+                    cfg.cache_control,
+                    cfg.max_inline_bytes,
+                    access};
   deps.readiness_checks = {{"meta", [&app] { app.meta->Ping(); }},
                            {"blob", [&app] { app.blobs->Ping(); }}};
   if (key_requests.enabled()) deps.key_requests = &key_requests;

@@ -1,19 +1,18 @@
 #pragma once
-// The rules for images: upload (stream → hash → validate → publish → record, with
-// content-addressed dedup), read, list, rename and delete with reference counting.
+// The rules for image records once they exist: read, list, change and delete (with
+// reference counting and the removal of bytes nothing references), the reads content
+// delivery makes, and garbage collection. Uploads are the flows' (see PublishStep).
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "blob/blob_store.h"
-#include "core/chunk_source.h"
 #include "core/errors.h"
-#include "core/hash.h"
 #include "core/offload.h"
 #include "core/types.h"
-#include "image/jpeg_validate.h"
 #include "meta/blob_record_store.h"
 #include "meta/image_store.h"
 #include "obs/metrics.h"
@@ -23,23 +22,9 @@
 namespace imgd {
 
 struct ImageServiceOptions {
-  uint64_t max_upload_bytes = 1ull << 30;
-  JpegLimits jpeg;
   // Ready records kept in memory for content reads (see ReadyImageCache); 0 = off.
   std::chrono::milliseconds image_cache_ttl{5000};
   size_t image_cache_entries = 200000;
-};
-
-struct UploadMeta {
-  std::string name;
-  std::string description;
-  DuplicatePolicy policy = DuplicatePolicy::kReturnExisting;
-  std::string visibility = kVisibilityPublic;
-};
-
-struct UploadResult {
-  Image image;
-  bool duplicate = false;  // the bytes matched an image this user already had
 };
 
 struct Content {
@@ -49,45 +34,9 @@ struct Content {
 
 class ImageService {
  public:
-  ImageService(ImageStore& records, BlobRecordStore& blob_records, BlobStore& blobs, Pools pools,
-               Metrics& metrics, ImageServiceOptions opts);
-
-  // Streams `bytes` into staging while hashing, validates them as a JPEG, publishes them
-  // under their SHA-256 and records the image per meta.policy. Throws Error 409 (reject
-  // policy and a duplicate), 413, 415, 422; nothing is left behind on failure.
-  // meta is read after the last byte, so fields that arrive with the body (multipart)
-  // can still be filled in while streaming.
-  boost::asio::awaitable<UploadResult> Upload(const User& owner, ChunkSource& bytes,
-                                              const UploadMeta& meta);
-
-  // The seed's pre-signed flow, step 1: records a pending image of `size` declared bytes
-  // (400 when 0, 413 over the upload limit) that expires at expires_ms.
-  boost::asio::awaitable<Image> CreatePending(const User& owner, const UploadMeta& meta,
-                                              uint64_t size, int64_t expires_ms);
-  // Step 2: the bytes of pending image image_id, exactly declared_size of them (422
-  // otherwise), handled as Upload does; 409 when the image is not pending any more.
-  boost::asio::awaitable<UploadResult> UploadPending(const std::string& image_id,
-                                                     uint64_t declared_size, ChunkSource& bytes,
-                                                     DuplicatePolicy policy);
-
-  // --- the steps every upload flow shares (direct, pre-signed, resumable, by URL) ---
-  // Writes bytes to the end of staged while hashing them; 413 once staged would exceed
-  // limit. Returns how many bytes were appended. After an exception, hasher has seen
-  // exactly the bytes staged.size() counts.
-  boost::asio::awaitable<uint64_t> Append(ChunkSource& bytes, StagedBlob& staged, Sha256& hasher,
-                                          uint64_t limit);
-  // Records the image once its bytes are staged (finished) under SHA-256 sha: validates
-  // them (415/422) unless the same bytes are already stored, publishes them under their
-  // content address, then calls record (on the blocking pool, holding the blob's lock) to
-  // write the metadata; record returns nullopt when its target is gone (→ 409). 409 on a
-  // duplicate under kReject. The caller discards staged afterwards.
-  // Records the image for blob, passing ensure_bytes to the MetaStore call.
-  using Recorder = std::function<std::optional<ImageStore::CommitResult>(
-      const BlobInfo&, const ImageStore::EnsureBytes& ensure_bytes)>;
-  boost::asio::awaitable<UploadResult> Publish(StagedBlob& staged, const std::string& sha,
-                                               DuplicatePolicy policy, const Recorder& record);
-  // A new ready-image record for owner's bytes `blob`.
-  static Image NewImage(const User& owner, const UploadMeta& meta, const BlobInfo& blob);
+  // locks: shared with PublishStep (see BlobLocks).
+  ImageService(ImageStore& records, BlobRecordStore& blob_records, BlobStore& blobs,
+               BlobLocks& locks, Pools pools, Metrics& metrics, ImageServiceOptions opts);
 
   // Owner or admin only (403 otherwise, 404 when missing).
   boost::asio::awaitable<Image> Get(const User& caller, const std::string& id);
@@ -125,10 +74,6 @@ class ImageService {
 
  private:
   boost::asio::awaitable<Image> GetOwned(const User& caller, const std::string& id);
-  // Runs body with a fresh staged blob, discarding it afterwards; times the upload.
-  template <typename F>
-  boost::asio::awaitable<UploadResult> WithStaging(F body);
-  void CountReject(const Error& e);
   // Removes an unreferenced blob's bytes and derived data (blocking; see
   // BlobRecordStore::RemoveBlobIfUnreferenced). Returns whether it did.
   bool RemoveBlob(const std::string& sha);
@@ -136,10 +81,10 @@ class ImageService {
   ImageStore& records_;
   BlobRecordStore& blob_records_;
   BlobStore& blobs_;
+  BlobLocks& locks_;
   Pools pools_;
   Metrics& metrics_;
   ImageServiceOptions opts_;
-  BlobLocks locks_;
   ReadyImageCache ready_;
   std::function<void(const std::string&)> on_blob_released_;
 };

@@ -14,6 +14,7 @@
 #include "image/vips_decode.h"
 #include "meta/meta_store.h"
 #include "run_to_end.h"
+#include "service/publish_step.h"
 #include "test_util.h"
 
 namespace imgd {
@@ -45,8 +46,10 @@ class DeliveryServiceTest : public ::testing::Test {
     meta_ = OpenMetaStore("sqlite://" + (dir_.path() / "meta.db").string());
     meta_->Migrate();
     blobs_ = std::make_unique<FsBlobStore>(dir_.path() / "blobs");
-    images_ = std::make_unique<ImageService>(*meta_, *meta_, *blobs_, pools_, metrics_,
+    images_ = std::make_unique<ImageService>(*meta_, *meta_, *blobs_, locks_, pools_, metrics_,
                                              ImageServiceOptions{});
+    publish_ = std::make_unique<PublishStep>(*meta_, *meta_, *meta_, *blobs_, locks_, pools_,
+                                             metrics_, PublishOptions{});
     transforms_ =
         std::make_unique<TransformService>(*blobs_, pools_, metrics_, TransformServiceOptions{});
     ContentAccessOptions ao;
@@ -62,7 +65,7 @@ class DeliveryServiceTest : public ::testing::Test {
     OneChunk body(ReadCorpus("real/real_01_skagen_800x533.jpg"));
     UploadMeta meta;
     meta.visibility = visibility;
-    return RunToEnd(images_->Upload(owner_, body, meta)).image;
+    return RunToEnd(publish_->StoreNew(owner_, body, meta)).image;
   }
   // A content request for the image's URL as the API hands it out (signed when needed),
   // with the extra query parameters.
@@ -105,7 +108,9 @@ class DeliveryServiceTest : public ::testing::Test {
   UrlSigner signer_{{{"k1", "a-secret-of-twenty-bytes"}}};
   std::unique_ptr<MetaStore> meta_;
   std::unique_ptr<FsBlobStore> blobs_;
+  BlobLocks locks_;
   std::unique_ptr<ImageService> images_;
+  std::unique_ptr<PublishStep> publish_;
   std::unique_ptr<TransformService> transforms_;
   std::unique_ptr<ContentAccess> access_;
   std::unique_ptr<DeliveryService> delivery_;
@@ -205,7 +210,9 @@ TEST_F(DeliveryServiceTest, DeleteRacingAVariantReadIs404) {
   // This node has the record cached when another node deletes the image: the read finds
   // the bytes gone, asks the database again and answers 404, not 503.
   RunToEnd(delivery_->Read(Unsigned(im)));
-  ImageService other_node(*meta_, *meta_, *blobs_, pools_, metrics_, ImageServiceOptions{});
+  BlobLocks other_locks;
+  ImageService other_node(*meta_, *meta_, *blobs_, other_locks, pools_, metrics_,
+                          ImageServiceOptions{});
   RunToEnd(other_node.Delete(owner_, im.id));
   EXPECT_TRUE(RunToEnd(images_->GetReady(im.id)).id == im.id);  // still cached here
   try {

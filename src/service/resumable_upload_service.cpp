@@ -1,4 +1,4 @@
-#include "service/upload_service.h"
+#include "service/resumable_upload_service.h"
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -8,7 +8,6 @@
 #include "core/clock.h"
 #include "core/errors.h"
 #include "core/ids.h"
-#include "service/upload_token.h"
 
 namespace imgd {
 namespace {
@@ -65,154 +64,21 @@ class LeaseRenewer final : public ChunkSource {
 
 }  // namespace
 
-UploadService::UploadService(ImageService& images, ImageStore& image_records,
-                             UploadStore& upload_records, BlobStore& blobs, Pools pools,
-                             Metrics& metrics, const UrlSigner& signer, UrlFetcher& fetcher,
-                             UploadServiceOptions opts)
-    : images_(images),
+ResumableUploadService::ResumableUploadService(PublishStep& publish, ImageStore& image_records,
+                                               UploadStore& upload_records, BlobStore& blobs,
+                                               Pools pools, Metrics& metrics,
+                                               ResumableUploadOptions opts)
+    : publish_(publish),
       image_records_(image_records),
       upload_records_(upload_records),
       blobs_(blobs),
       pools_(pools),
       metrics_(metrics),
-      signer_(signer),
-      fetcher_(fetcher),
       opts_(opts),
       node_id_(RandomToken(12)) {}
 
-// --- pre-signed -------------------------------------------------------------------------
-
-boost::asio::awaitable<UploadService::Presigned> UploadService::CreatePresigned(
-    const User& owner, const UploadMeta& meta, uint64_t size) {
-  Presigned p;
-  // Whole seconds: the expiry travels in the URL.
-  const int64_t expires_s = (NowMs() + opts_.presign_ttl_ms + 999) / 1000;
-  p.expires_ms = expires_s * 1000;
-  p.image = co_await images_.CreatePending(owner, meta, size, p.expires_ms);
-  std::optional<std::string> direct = co_await Offload(pools_.blocking, [&] {
-    return blobs_.PresignPut("staging/" + p.image.id, size, p.expires_ms);
-  });
-  if (direct) {
-    p.url = *direct;
-    p.direct = true;
-  } else {
-    p.url =
-        "/v1/uploads/" + MakeUploadToken(signer_, "PUT", p.image.id, size, expires_s, meta.policy);
-  }
-  metrics_.Inc("imgd_presigned_uploads_total", {{"step", "created"}});
-  co_return p;
-}
-
-bool UploadService::IsPresignedToken(std::string_view segment) {
-  return LooksLikeUploadToken(segment);
-}
-
-boost::asio::awaitable<UploadResult> UploadService::CompletePresigned(
-    std::string_view text, std::string_view method, std::optional<uint64_t> content_length,
-    ChunkSource& body, const AdmitFn& admit) {
-  std::optional<UploadToken> token = VerifyUploadToken(signer_, method, text);
-  if (!token) {
-    metrics_.Inc("imgd_presigned_uploads_total", {{"step", "refused"}});
-    throw Forbidden("the upload URL is not valid (altered, or not for " + std::string(method) +
-                    ")");
-  }
-  if (NowMs() >= token->expires_s * 1000) {
-    metrics_.Inc("imgd_presigned_uploads_total", {{"step", "expired"}});
-    throw Forbidden("the upload URL expired at " + FormatIsoMs(token->expires_s * 1000));
-  }
-  std::optional<Image> image =
-      co_await Offload(pools_.blocking, [&] { return image_records_.GetImage(token->image_id); });
-  if (!image) throw NotFound("image " + token->image_id + " no longer exists");
-  if (image->status != kStatusPending) {
-    throw Conflict("this upload URL was already used: image " + image->id + " is ready",
-                   "upload-completed");
-  }
-  if (admit) admit(image->user_id, token->size);
-  if (content_length && *content_length != token->size) {
-    throw Unprocessable("the upload URL was made for exactly " + std::to_string(token->size) +
-                            " bytes; Content-Length is " + std::to_string(*content_length),
-                        "size-mismatch");
-  }
-  UploadResult r =
-      co_await images_.UploadPending(token->image_id, token->size, body, token->policy);
-  metrics_.Inc("imgd_presigned_uploads_total", {{"step", "completed"}});
-  co_return r;
-}
-
-boost::asio::awaitable<UploadResult> UploadService::CompleteDirect(const User& caller,
-                                                                   const std::string& id,
-                                                                   DuplicatePolicy policy) {
-  Image image = co_await images_.Get(caller, id);
-  if (image.status != kStatusPending) {
-    throw Conflict("image " + id + " is not waiting for its bytes", "upload-completed");
-  }
-  if (image.expires_ms < NowMs()) {
-    throw Forbidden("the upload URL of image " + id + " expired at " +
-                    FormatIsoMs(image.expires_ms));
-  }
-  std::unique_ptr<StagedBlob> staged =
-      co_await Offload(pools_.blocking, [&] { return blobs_.AdoptStaged("staging/" + id); });
-  if (!staged) {
-    throw Conflict("nothing was uploaded to the pre-signed URL of image " + id + " yet",
-                   "upload-missing");
-  }
-  std::exception_ptr failure;
-  UploadResult result;
-  try {
-    if (staged->size() != image.size) {
-      throw Unprocessable("the upload URL was made for exactly " + std::to_string(image.size) +
-                              " bytes; " + std::to_string(staged->size()) + " were uploaded",
-                          "size-mismatch");
-    }
-    // One streamed pass for the hash; validation reads what it needs.
-    const std::string sha = co_await Offload(pools_.blocking, [&] {
-      Sha256 hasher;
-      HashPrefix(*staged->OpenReader(), staged->size(), hasher);
-      return hasher.FinalHex();
-    });
-    result = co_await images_.Publish(
-        *staged, sha, policy, [&](const BlobInfo& blob, const ImageStore::EnsureBytes& ensure) {
-          return image_records_.CompletePendingImage(id, blob, NowMs(), policy, ensure);
-        });
-    metrics_.Inc("imgd_presigned_uploads_total", {{"step", "completed"}});
-  } catch (const StagedBlobChanged&) {
-    // What was hashed and validated is not what is there now: nothing was recorded.
-    metrics_.Inc("imgd_presigned_uploads_total", {{"step", "refused"}});
-    failure = std::make_exception_ptr(
-        Conflict("the object uploaded to the pre-signed URL of image " + id +
-                     " was replaced while it was being completed; complete again",
-                 "upload-changed"));
-  } catch (...) {
-    failure = std::current_exception();
-  }
-  // Dropping the staged object deletes the upload (committed copies stay).
-  co_await Offload(pools_.blocking, [&] { staged.reset(); });
-  if (failure) std::rethrow_exception(failure);
-  co_return result;
-}
-
-// --- by URL -----------------------------------------------------------------------------
-
-boost::asio::awaitable<UploadResult> UploadService::UploadFromUrl(
-    const User& owner, const std::string& url, const UploadMeta& meta,
-    const std::function<void(uint64_t)>& on_bytes) {
-  try {
-    std::unique_ptr<ChunkSource> fetched = co_await fetcher_.Open(url);
-    TappedSource body(*fetched, on_bytes);  // each piece reported before it is stored
-    UploadResult r = co_await images_.Upload(owner, body, meta);
-    metrics_.Inc("imgd_url_fetches_total", {{"result", "ok"}});
-    co_return r;
-  } catch (const Error& e) {
-    metrics_.Inc("imgd_url_fetches_total", {{"result", e.slug()}});
-    throw;
-  }
-}
-
-// --- resumable --------------------------------------------------------------------------
-
-boost::asio::awaitable<ResumableUpload> UploadService::CreateResumable(const User& owner,
-                                                                       const UploadMeta& meta,
-                                                                       uint64_t length) {
+boost::asio::awaitable<ResumableUpload> ResumableUploadService::CreateResumable(
+    const User& owner, const UploadMeta& meta, uint64_t length) {
   if (length == 0) throw BadParameter("Upload-Length", "Upload-Length must be at least 1");
   if (length > opts_.max_upload_bytes) {
     throw PayloadTooLarge("Upload-Length exceeds the upload limit of " +
@@ -236,8 +102,8 @@ boost::asio::awaitable<ResumableUpload> UploadService::CreateResumable(const Use
   co_return u;
 }
 
-boost::asio::awaitable<ResumableUpload> UploadService::GetOwnedUpload(const User& caller,
-                                                                      const std::string& id) {
+boost::asio::awaitable<ResumableUpload> ResumableUploadService::GetOwnedUpload(
+    const User& caller, const std::string& id) {
   if (!IsUuid(id)) throw NotFound("no upload " + id);
   auto u = co_await Offload(pools_.blocking, [&] { return upload_records_.GetUpload(id); });
   if (!u) throw NotFound("no upload " + id);
@@ -251,8 +117,8 @@ boost::asio::awaitable<ResumableUpload> UploadService::GetOwnedUpload(const User
   co_return *u;
 }
 
-boost::asio::awaitable<UploadService::Progress> UploadService::Status(const User& caller,
-                                                                      const std::string& id) {
+boost::asio::awaitable<ResumableUploadService::Progress> ResumableUploadService::Status(
+    const User& caller, const std::string& id) {
   Progress p;
   p.upload = co_await GetOwnedUpload(caller, id);
   if (!p.upload.image_id.empty()) {
@@ -279,8 +145,8 @@ boost::asio::awaitable<UploadService::Progress> UploadService::Status(const User
   co_return p;
 }
 
-boost::asio::awaitable<std::shared_ptr<UploadService::HashState>> UploadService::LockUpload(
-    const std::string& id) {
+boost::asio::awaitable<std::shared_ptr<ResumableUploadService::HashState>>
+ResumableUploadService::LockUpload(const std::string& id) {
   const auto deadline = std::chrono::steady_clock::now() + opts_.busy_wait;
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
   for (;;) {
@@ -328,9 +194,8 @@ boost::asio::awaitable<std::shared_ptr<UploadService::HashState>> UploadService:
   }
 }
 
-boost::asio::awaitable<void> UploadService::UnlockUpload(const std::string& id,
-                                                         const std::shared_ptr<HashState>& state,
-                                                         bool forget) {
+boost::asio::awaitable<void> ResumableUploadService::UnlockUpload(
+    const std::string& id, const std::shared_ptr<HashState>& state, bool forget) {
   try {
     co_await Offload(pools_.blocking, [&] { upload_records_.ReleaseUploadLease(id, node_id_); });
   } catch (const std::exception&) {
@@ -341,10 +206,8 @@ boost::asio::awaitable<void> UploadService::UnlockUpload(const std::string& id,
   if (forget) states_.erase(id);
 }
 
-boost::asio::awaitable<UploadService::Progress> UploadService::Patch(const User& caller,
-                                                                     const std::string& id,
-                                                                     uint64_t offset,
-                                                                     ChunkSource& body) {
+boost::asio::awaitable<ResumableUploadService::Progress> ResumableUploadService::Patch(
+    const User& caller, const std::string& id, uint64_t offset, ChunkSource& body) {
   Progress p;
   p.upload = co_await GetOwnedUpload(caller, id);
   std::shared_ptr<HashState> state = co_await LockUpload(id);
@@ -389,7 +252,7 @@ boost::asio::awaitable<UploadService::Progress> UploadService::Patch(const User&
     JpegPrefixCheck checked(renewing, offset);
     std::exception_ptr body_failure;
     try {
-      co_await images_.Append(checked, *staged, *state->hasher, p.upload.length);
+      co_await publish_.Append(checked, *staged, *state->hasher, p.upload.length);
     } catch (...) {
       body_failure = std::current_exception();
     }
@@ -420,9 +283,8 @@ boost::asio::awaitable<UploadService::Progress> UploadService::Patch(const User&
   co_return p;
 }
 
-boost::asio::awaitable<UploadResult> UploadService::CompleteResumable(const ResumableUpload& u,
-                                                                      StagedBlob& staged,
-                                                                      HashState& state) {
+boost::asio::awaitable<UploadResult> ResumableUploadService::CompleteResumable(
+    const ResumableUpload& u, StagedBlob& staged, HashState& state) {
   User owner;
   owner.id = u.user_id;
   UploadMeta meta;
@@ -432,23 +294,17 @@ boost::asio::awaitable<UploadResult> UploadService::CompleteResumable(const Resu
   meta.policy = ParsePolicyName(u.policy).value_or(DuplicatePolicy::kReturnExisting);
   const std::string sha = state.hasher->FinalHex();
   // The running hash is spent: if recording fails (the bytes stay, HEAD still reports them),
-  // the retry rebuilds it from the stored bytes.
+  // the retry rebuilds it from the stored bytes. Recording is one store call.
   state.offset = 0;
-  UploadResult r = co_await images_.Publish(
-      staged, sha, meta.policy,
-      [&](const BlobInfo& blob,
-          const ImageStore::EnsureBytes& ensure) -> std::optional<ImageStore::CommitResult> {
-        // nullopt (completed meanwhile) is answered as upload-not-pending by Publish.
-        return upload_records_.CompleteUpload(u.id, ImageService::NewImage(owner, meta, blob),
-                                              meta.policy, ensure);
-      });
+  const RecordAs as = ResumableRecord{u.id, owner, meta};
+  UploadResult r = co_await publish_.Publish(staged, sha, meta.policy, as);
   // The bytes moved to their content address, or were a duplicate of stored ones.
   co_await Offload(pools_.blocking, [&] { blobs_.RemoveResumable(u.id); });
   metrics_.Inc("imgd_resumable_uploads_total", {{"step", "completed"}});
   co_return r;
 }
 
-void UploadService::Discard(const std::string& id) {
+void ResumableUploadService::Discard(const std::string& id) {
   try {
     upload_records_.DeleteUpload(id);
     blobs_.RemoveResumable(id);
@@ -457,7 +313,8 @@ void UploadService::Discard(const std::string& id) {
   }
 }
 
-boost::asio::awaitable<void> UploadService::Terminate(const User& caller, const std::string& id) {
+boost::asio::awaitable<void> ResumableUploadService::Terminate(const User& caller,
+                                                               const std::string& id) {
   co_await GetOwnedUpload(caller, id);
   std::shared_ptr<HashState> state = co_await LockUpload(id);
   co_await Offload(pools_.blocking, [&] {
@@ -468,8 +325,8 @@ boost::asio::awaitable<void> UploadService::Terminate(const User& caller, const 
   metrics_.Inc("imgd_resumable_uploads_total", {{"step", "terminated"}});
 }
 
-size_t UploadService::Sweep(int64_t now_ms, int64_t orphan_before_ms) {
-  size_t removed = image_records_.DeleteExpiredPending(now_ms).size();
+size_t ResumableUploadService::Sweep(int64_t now_ms, int64_t orphan_before_ms) {
+  size_t removed = 0;
   for (const auto& id : upload_records_.DeleteExpiredUploads(now_ms)) {
     blobs_.RemoveResumable(id);
     std::lock_guard lock(mu_);

@@ -71,7 +71,8 @@ class Imgd:
     # Every load here comes from one address and one key at rates far beyond a person's:
     # the abuse limits would measure themselves, not imgd. The other peers have none either.
     NO_LIMITS = ["--rate-limit-ip", "0", "--rate-limit-key", "0", "--rate-limit-upload-bytes",
-                 "0", "--max-concurrent-uploads", "0", "--max-connections-per-ip", "1000000"]
+                 "0", "--max-concurrent-uploads", "0", "--max-concurrent-uploads-per-key", "0",
+                 "--max-connections-per-ip", "1000000"]
 
     def __init__(self, cold=False, extra_args=()):
         args = self.NO_LIMITS + list(extra_args)

@@ -98,9 +98,10 @@ bool BoolField(const json::object& o, const char* key, bool fallback) {
 void RegisterContentRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, AuthFn auth) {
   router.Add(bhttp::verb::get, "/v1/images/{imageId}/content",
              [deps, auth](RequestContext& ctx) -> awaitable<Response> {
-               ContentRequest request{ctx.params["imageId"],
-                                      ctx.path,
-                                      ctx.query,
+               // The handler's own copies of the target's parts: moved, not copied again.
+               ContentRequest request{std::move(ctx.params["imageId"]),
+                                      std::move(ctx.path),
+                                      std::move(ctx.query),
                                       ctx.Header(bhttp::field::if_none_match),
                                       {}};
                if (!ctx.Header(bhttp::field::authorization).empty()) {

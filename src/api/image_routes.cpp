@@ -106,12 +106,14 @@ void RegisterImageRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, Au
                    throw BadRequest("include must be imageData", "invalid-parameter");
                  with_data = true;
                }
-               Image im = co_await deps->images.Get(caller, ctx.params["imageId"]);
-               json::object o = ImageJson(im, deps->access);
-               if (with_data && im.status == kStatusReady) {
-                 std::string bytes = co_await deps->images.ReadAll(im, deps->max_inline_bytes);
-                 o["imageData"] = Base64Encode(bytes);
+               if (!with_data) {
+                 Image im = co_await deps->images.Get(caller, ctx.params["imageId"]);
+                 co_return http::Json(bhttp::status::ok, ImageJson(im, deps->access));
                }
+               auto r = co_await deps->images.GetWithData(caller, ctx.params["imageId"],
+                                                          deps->max_inline_bytes);
+               json::object o = ImageJson(r.image, deps->access);
+               if (r.data) o["imageData"] = Base64Encode(*r.data);
                co_return http::Json(bhttp::status::ok, o);
              });
 

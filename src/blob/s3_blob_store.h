@@ -23,14 +23,20 @@ class S3BlobStore final : public BlobStore {
   // Creates the bucket when it does not exist.
   explicit S3BlobStore(S3Config cfg, size_t part_size = 8u << 20);
 
+  // Bytes stay in memory up to one part, then stream as a multipart upload to staging/.
   std::unique_ptr<StagedBlob> Stage() override;
+  // One PUT of the in-memory bytes, or a server-side copy from staging/ (conditional on
+  // the ETag read when an uploaded object was adopted).
   void Commit(StagedBlob& staged, const std::string& key) override;
   void Put(const std::string& key, std::string_view bytes) override;
+  // Each read of the reader is one ranged GET.
   std::unique_ptr<BlobReader> Open(const std::string& key) override;
-  std::optional<uint64_t> Stat(const std::string& key) override;
+  std::optional<uint64_t> Stat(const std::string& key) override;  // HEAD
   void Remove(const std::string& key) override;
+  // ListObjectsV2, page by page.
   void ForEach(const std::string& prefix,
                const std::function<void(const std::string&, uint64_t, int64_t)>& fn) override;
+  // Also aborts multipart uploads a crash left in staging/.
   size_t SweepStaging(int64_t older_than_ms) override;
   void Ping() override;
   std::optional<std::string> PresignPut(const std::string& key, uint64_t size,

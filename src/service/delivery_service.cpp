@@ -19,26 +19,41 @@ awaitable<Delivery> DeliveryService::Read(ContentRequest request) {
   // Before any lookup, so forged links cost no database work; what remains in the query
   // are the transform parameters.
   const int64_t signed_until = access_.CheckSignature(request.path, request.query, NowMs() / 1000);
-  Delivery d;
-  if (!HasTransformParams(request.query)) {
-    for (const auto& [name, value] : request.query) {
-      throw BadRequest("unknown query parameter '" + name + "'", "unknown-parameter");
-    }
-    Content c = co_await images_.OpenContent(request.image_id);
-    d.cache_control = co_await Authorize(request, c.image, signed_until);
-    d.etag = "\"" + c.image.sha256 + "\"";
-    if (!EtagMatches(request.if_none_match, d.etag)) d.bytes = std::move(c.reader);
-    d.image = std::move(c.image);
-    co_return d;
+  std::optional<TransformSpec> spec;
+  if (HasTransformParams(request.query)) {
+    spec = ParseTransformQuery(request.query, transforms_.limits());
+  } else if (!request.query.empty()) {
+    throw BadRequest("unknown query parameter '" + request.query.begin()->first + "'",
+                     "unknown-parameter");
   }
-  const TransformSpec spec = ParseTransformQuery(request.query, transforms_.limits());
-  d.image = co_await images_.GetReady(request.image_id);
-  d.cache_control = co_await Authorize(request, d.image, signed_until);
-  // Known before the variant exists: a revalidation costs no transform.
-  d.etag = TransformService::VariantEtag(d.image.sha256, spec);
-  if (EtagMatches(request.if_none_match, d.etag)) co_return d;
-  Variant v = co_await VariantOf(d.image, spec);
-  d.bytes = std::make_shared<MemorySource>(v.bytes);
+  // The original's reader is opened with its record (one hop to the blocking pool); a
+  // variant needs only the record, usually from memory.
+  Content c;
+  if (spec) {
+    c.image = co_await images_.GetReady(request.image_id);
+  } else {
+    c = co_await images_.OpenContent(request.image_id);
+  }
+  // The caller's key is only looked at when a signature is required and absent.
+  std::optional<User> caller;
+  if (signed_until == 0 && request.authenticate && access_.SignatureRequired(c.image)) {
+    caller = co_await request.authenticate();
+  }
+  const ReadGrant grant = access_.Authorize(c.image, signed_until, caller ? &*caller : nullptr);
+  Delivery d;
+  d.cache_control = access_.CacheControl(c.image, grant, signed_until, NowMs() / 1000);
+  // A variant's ETag is known before the variant exists: a revalidation costs no transform.
+  d.etag =
+      spec ? TransformService::VariantEtag(c.image.sha256, *spec) : "\"" + c.image.sha256 + "\"";
+  if (!EtagMatches(request.if_none_match, d.etag)) {
+    if (spec) {
+      Variant v = co_await VariantOf(c.image, *spec);
+      d.bytes = std::make_shared<MemorySource>(std::move(v.bytes));
+    } else {
+      d.bytes = std::move(c.reader);
+    }
+  }
+  d.image = std::move(c.image);
   co_return d;
 }
 
@@ -50,18 +65,6 @@ awaitable<MadeVariant> DeliveryService::MakeVariant(const User& caller, const st
   m.etag = TransformService::VariantEtag(m.image.sha256, spec);
   m.url = access_.Url(m.image, spec.QueryParams());
   co_return m;
-}
-
-// Once the image is known: the caller's key is only looked at when a signature is required
-// and absent. Returns the Cache-Control the grant allows.
-awaitable<std::string> DeliveryService::Authorize(ContentRequest& request, const Image& image,
-                                                  int64_t signed_until) {
-  std::optional<User> caller;
-  if (signed_until == 0 && access_.SignatureRequired(image) && request.authenticate) {
-    caller = co_await request.authenticate();
-  }
-  ReadGrant grant = access_.Authorize(image, signed_until, caller ? &*caller : nullptr);
-  co_return access_.CacheControl(image, grant, signed_until, NowMs() / 1000);
 }
 
 // The image may be deleted while its variant is made (the original gone before or during

@@ -58,8 +58,6 @@ class DeliveryService {
                                                   const TransformSpec& spec);
 
  private:
-  boost::asio::awaitable<std::string> Authorize(ContentRequest& request, const Image& image,
-                                                int64_t signed_until);
   boost::asio::awaitable<Variant> VariantOf(const Image& image, const TransformSpec& spec);
 
   ImageService& images_;

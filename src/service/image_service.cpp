@@ -125,6 +125,15 @@ boost::asio::awaitable<Image> ImageService::GetReady(const std::string& id, cons
   co_return RequireReady(std::move(image), id);
 }
 
+boost::asio::awaitable<ImageService::WithData> ImageService::GetWithData(const User& caller,
+                                                                         const std::string& id,
+                                                                         uint64_t max_bytes) {
+  WithData out;
+  out.image = co_await GetOwned(caller, id);
+  if (out.image.status == kStatusReady) out.data = co_await ReadAll(out.image, max_bytes);
+  co_return out;
+}
+
 boost::asio::awaitable<std::string> ImageService::ReadAll(const Image& image, uint64_t max_bytes) {
   if (image.size > max_bytes) {
     throw BadRequest("image is " + std::to_string(image.size) +

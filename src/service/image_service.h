@@ -6,6 +6,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,14 @@ class ImageService {
 
   // Owner or admin only (403 otherwise, 404 when missing).
   boost::asio::awaitable<Image> Get(const User& caller, const std::string& id);
+  // As Get, with the whole original in memory (the seed's imageData) when the image is
+  // ready; 400 too-large-to-inline beyond max_bytes.
+  struct WithData {
+    Image image;
+    std::optional<std::string> data;  // unset while pending
+  };
+  boost::asio::awaitable<WithData> GetWithData(const User& caller, const std::string& id,
+                                               uint64_t max_bytes);
   boost::asio::awaitable<std::vector<Image>> List(const User& caller, int limit,
                                                   const std::string& after_id);
   // Owner or admin only. A change of visibility holds on this node at once (its cached
@@ -62,8 +71,6 @@ class ImageService {
   void OnBlobReleased(std::function<void(const std::string& sha256)> fn) {
     on_blob_released_ = std::move(fn);
   }
-  // The whole original in memory (seed's imageData), refusing beyond max_bytes.
-  boost::asio::awaitable<std::string> ReadAll(const Image& image, uint64_t max_bytes);
 
   // Blocking maintenance (imgd gc, startup): removes staged files older than
   // staging_older_than_ms, and stored originals no image references and variants of such
@@ -74,6 +81,8 @@ class ImageService {
 
  private:
   boost::asio::awaitable<Image> GetOwned(const User& caller, const std::string& id);
+  // The whole original in memory, refusing beyond max_bytes.
+  boost::asio::awaitable<std::string> ReadAll(const Image& image, uint64_t max_bytes);
   // Removes an unreferenced blob's bytes and derived data (blocking; see
   // BlobRecordStore::RemoveBlobIfUnreferenced). Returns whether it did.
   bool RemoveBlob(const std::string& sha);

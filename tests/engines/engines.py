@@ -315,6 +315,142 @@ use = egg:swift#dlo
         wait_until(lambda: self._healthy("proxy"), 60, "swift proxy", self.procs["proxy"].log)
 
 
+JVM17_FLAGS = [
+    # Cassandra's own conf/jvm17-server.options (JPMS) and bin/cassandra.in.sh's extras.
+    "-Djdk.attach.allowAttachSelf=true",
+    "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED",
+    "--add-exports", "java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED",
+    "--add-exports", "java.rmi/sun.rmi.registry=ALL-UNNAMED",
+    "--add-exports", "java.rmi/sun.rmi.server=ALL-UNNAMED",
+    "--add-exports", "java.sql/java.sql=ALL-UNNAMED",
+    "--add-exports", "java.base/java.lang.ref=ALL-UNNAMED",
+    "--add-exports", "jdk.unsupported/sun.misc=ALL-UNNAMED",
+    "--add-exports", "jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED",
+    "--add-exports", "jdk.attach/sun.tools.attach=ALL-UNNAMED",
+    "--add-opens", "java.base/java.lang.module=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.loader=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.ref=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.reflect=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.math=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.module=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.util.jar=ALL-UNNAMED",
+    "--add-opens", "jdk.management/com.sun.management.internal=ALL-UNNAMED",
+    "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED",
+    "--add-opens", "java.base/java.io=ALL-UNNAMED",
+    "--add-opens", "java.base/java.lang.reflect=ALL-UNNAMED",
+    "--add-opens", "jdk.compiler/com.sun.tools.javac=ALL-UNNAMED",
+    "--add-opens", "java.base/java.lang=ALL-UNNAMED",
+    "--add-opens", "java.base/java.util=ALL-UNNAMED",
+    "-Dio.netty.tryReflectionSetAccessible=true",
+]
+
+LOGBACK = """<configuration>
+  <appender name="FILE" class="ch.qos.logback.core.FileAppender">
+    <file>${cassandra.logdir}/system.log</file>
+    <encoder><pattern>%-5level [%thread] %date{ISO8601} %F:%L - %msg%n</pattern></encoder>
+  </appender>
+  <root level="INFO"><appender-ref ref="FILE"/></root>
+</configuration>
+"""
+
+
+class Cassandra:
+    """One Apache Cassandra 5.0 node (CassandraDaemon from the Maven-resolved lib folder,
+    scripts/install-cassandra.sh) on `address`, in datacenter `dc`, with the fast-start
+    settings: no gossip settle wait, short ring delay, a single token."""
+
+    def __init__(self, root, address="127.0.0.1", dc="dc1", seed=None, name="cassandra"):
+        self.dir = os.path.join(root, name)
+        os.makedirs(os.path.join(self.dir, "log"), exist_ok=True)
+        self.address, self.dc = address, dc
+        self.seed = seed or address
+        self.native_port = free_port()
+        self.storage_port = free_port()
+        self.proc = None
+        self.url = f"cassandra://{address}:{self.native_port}/imgd?dc={dc}"
+
+    @staticmethod
+    def lib():
+        here = os.path.dirname(os.path.abspath(__file__))
+        out = subprocess.run([os.path.join(here, "..", "..", "scripts", "install-cassandra.sh")],
+                             check=True, capture_output=True, text=True, timeout=1800)
+        return out.stdout.strip().splitlines()[-1]
+
+    def _write_configs(self):
+        d = self.dir
+        with open(os.path.join(d, "cassandra.yaml"), "w") as f:
+            f.write(f"""cluster_name: imgd-test
+num_tokens: 1
+initial_token: {-9223372036854775808 if self.dc == "dc1" else 0}
+partitioner: org.apache.cassandra.dht.Murmur3Partitioner
+endpoint_snitch: GossipingPropertyFileSnitch
+commitlog_sync: periodic
+commitlog_sync_period: 10000ms
+data_file_directories: [{d}/data]
+commitlog_directory: {d}/commitlog
+saved_caches_directory: {d}/saved_caches
+hints_directory: {d}/hints
+cdc_raw_directory: {d}/cdc_raw
+listen_address: {self.address}
+rpc_address: {self.address}
+storage_port: {self.storage_port}
+native_transport_port: {self.native_port}
+start_native_transport: true
+seed_provider:
+  - class_name: org.apache.cassandra.locator.SimpleSeedProvider
+    parameters:
+      - seeds: "{self.seed}"
+authenticator: AllowAllAuthenticator
+authorizer: AllowAllAuthorizer
+concurrent_reads: 8
+concurrent_writes: 8
+memtable_heap_space: 64MiB
+""")
+        with open(os.path.join(d, "cassandra-rackdc.properties"), "w") as f:
+            f.write(f"dc={self.dc}\nrack=rack1\n")
+        with open(os.path.join(d, "logback.xml"), "w") as f:
+            f.write(LOGBACK)
+
+    def start(self):
+        self._write_configs()
+        lib = self.lib()
+        jamm = next(os.path.join(lib, j) for j in sorted(os.listdir(lib))
+                    if j.startswith("jamm-") and j.endswith(".jar"))
+        d = self.dir
+        args = ["java", "-Xms512m", "-Xmx1g", "-XX:+UseG1GC", f"-javaagent:{jamm}",
+                *JVM17_FLAGS,
+                f"-Dcassandra.config=file://{d}/cassandra.yaml",
+                f"-Dcassandra-rackdc.properties=file://{d}/cassandra-rackdc.properties",
+                f"-Dcassandra.storagedir={d}", f"-Dcassandra.logdir={d}/log",
+                f"-Dlogback.configurationFile={d}/logback.xml",
+                "-Dcassandra-foreground=yes",
+                "-Dcassandra.skip_wait_for_gossip_to_settle=0",
+                "-Dcassandra.ring_delay_ms=100",
+                "-Dcassandra.superuser_setup_delay_ms=0",
+                "-cp", f"{d}:{lib}/*", "org.apache.cassandra.service.CassandraDaemon"]
+        self.started = time.monotonic()
+        self.proc = Process(args, os.path.join(d, "stdout.log"))
+        wait_until(self.ready, 120, f"cassandra {self.dc}", os.path.join(d, "log", "system.log"))
+        self.startup_s = time.monotonic() - self.started
+        return self
+
+    def ready(self):
+        if not self.proc.alive():
+            raise RuntimeError("cassandra exited:\n" +
+                               open(self.proc.log, errors="replace").read()[-3000:])
+        try:
+            with socket.create_connection((self.address, self.native_port), timeout=1):
+                pass
+        except OSError:
+            return False
+        log = os.path.join(self.dir, "log", "system.log")
+        return os.path.exists(log) and "Startup complete" in open(log, errors="replace").read()
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop()
+
+
 class Engines:
     """Both servers under one temporary directory."""
 

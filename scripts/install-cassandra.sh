@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Apache Cassandra for the tests: cassandra-all and its dependencies from Maven Central
+# (tests/engines/cassandra/pom.xml, versions pinned there) into a cache outside the source
+# tree, once. Prints the lib folder. Needs Java 17 and Maven (scripts/install-deps.sh).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+POM="$ROOT/tests/engines/cassandra/pom.xml"
+VERSION="$(sed -n 's:.*<cassandra.version>\(.*\)</cassandra.version>.*:\1:p' "$POM")"
+LIB="${IMGD_CASSANDRA_LIB:-${XDG_CACHE_HOME:-$HOME/.cache}/imgd/cassandra-$VERSION/lib}"
+if [ -f "$LIB/.complete" ]; then
+  echo "$LIB"
+  exit 0
+fi
+echo "install-cassandra: resolving cassandra-all $VERSION into $LIB" >&2
+rm -rf "$LIB"
+mkdir -p "$LIB"
+mvn -q -B -f "$POM" dependency:copy-dependencies -DoutputDirectory="$LIB" >&2
+ls "$LIB"/cassandra-all-*.jar "$LIB"/jamm-*.jar >/dev/null
+touch "$LIB/.complete"
+echo "$LIB"

@@ -9,7 +9,12 @@ session and stopped by PID (never by name). Used by the integration harness and 
   IMGD_TEST_S3_URL    s3://imgd-test?endpoint=http://127.0.0.1:PORT&region=us-east-1&style=path
   IMGD_S3_ACCESS_KEY, IMGD_S3_SECRET_KEY
 
-runs CMD, and stops them. Packages: postgresql-15, python3-swift, memcached
+runs CMD, and stops them. With `run --cassandra -- CMD` it also starts one Apache Cassandra
+5.0 node (scripts/install-cassandra.sh) and exports
+
+  IMGD_TEST_CASSANDRA_URL  cassandra://127.0.0.1:PORT/imgd?dc=dc1
+
+Packages: postgresql-15, python3-swift, memcached
 (scripts/install-deps.sh). PostgreSQL refuses to run as root, so as root it runs as
 `nobody`. Swift must use Debian's /usr/bin/python3 (it is not in pyenv's path).
 """
@@ -435,16 +440,17 @@ memtable_heap_space: 64MiB
         return self
 
     def ready(self):
+        """The native port answers a CQL v4 OPTIONS request with SUPPORTED."""
         if not self.proc.alive():
             raise RuntimeError("cassandra exited:\n" +
                                open(self.proc.log, errors="replace").read()[-3000:])
         try:
-            with socket.create_connection((self.address, self.native_port), timeout=1):
-                pass
+            with socket.create_connection((self.address, self.native_port), timeout=2) as c:
+                c.sendall(bytes([0x04, 0, 0, 0, 0x05, 0, 0, 0, 0]))  # v4 request, OPTIONS
+                head = c.recv(9)
+                return len(head) >= 5 and head[0] == 0x84 and head[4] == 0x06  # SUPPORTED
         except OSError:
             return False
-        log = os.path.join(self.dir, "log", "system.log")
-        return os.path.exists(log) and "Startup complete" in open(log, errors="replace").read()
 
     def stop(self):
         if self.proc:
@@ -452,18 +458,22 @@ memtable_heap_space: 64MiB
 
 
 class Engines:
-    """Both servers under one temporary directory."""
+    """The servers under one temporary directory: PostgreSQL and S3, and Cassandra when
+    asked for (it takes a JVM and ~1 GB; nothing in make test needs it yet)."""
 
-    def __init__(self):
+    def __init__(self, cassandra=False):
         self.tmp = tempfile.mkdtemp(prefix="imgd-engines-")
         self.pg = Postgres(self.tmp)
         self.s3 = Swift(self.tmp)
+        self.cassandra = Cassandra(self.tmp) if cassandra else None
 
     def start(self):
         started = time.monotonic()
         try:
             self.pg.start()
             self.s3.start()
+            if self.cassandra:
+                self.cassandra.start()
         except BaseException:
             self.stop()
             raise
@@ -471,11 +481,16 @@ class Engines:
         return self
 
     def env(self):
-        return {"IMGD_TEST_PG_URL": self.pg.url, "IMGD_TEST_S3_URL": self.s3.url,
-                "IMGD_S3_ACCESS_KEY": self.s3.access_key,
-                "IMGD_S3_SECRET_KEY": self.s3.secret_key}
+        env = {"IMGD_TEST_PG_URL": self.pg.url, "IMGD_TEST_S3_URL": self.s3.url,
+               "IMGD_S3_ACCESS_KEY": self.s3.access_key,
+               "IMGD_S3_SECRET_KEY": self.s3.secret_key}
+        if self.cassandra:
+            env["IMGD_TEST_CASSANDRA_URL"] = self.cassandra.url
+        return env
 
     def stop(self):
+        if self.cassandra:
+            self.cassandra.stop()
         self.s3.stop()
         self.pg.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -483,11 +498,14 @@ class Engines:
 
 def main(argv):
     if len(argv) < 3 or argv[1] != "run" or "--" not in argv:
-        print("usage: engines.py run -- CMD...", file=sys.stderr)
+        print("usage: engines.py run [--cassandra] -- CMD...", file=sys.stderr)
         return 2
     cmd = argv[argv.index("--") + 1:]
-    engines = Engines().start()
-    print(f"engines: PostgreSQL and Swift S3 up in {engines.startup_s:.1f} s", file=sys.stderr)
+    engines = Engines(cassandra="--cassandra" in argv[:argv.index("--")]).start()
+    names = "PostgreSQL, Swift S3" + (" and Cassandra" if engines.cassandra else "")
+    print(f"engines: {names} up in {engines.startup_s:.1f} s" +
+          (f" (Cassandra {engines.cassandra.startup_s:.1f} s)" if engines.cassandra else ""),
+          file=sys.stderr)
     try:
         return subprocess.run(cmd, env=dict(os.environ, **engines.env())).returncode
     finally:

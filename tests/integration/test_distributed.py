@@ -205,9 +205,17 @@ class TwoNodes(unittest.TestCase):
                     outcomes.append("refused")
                     continue
                 self.assertEqual(r.status, 200, r.body)
-                got = node.request("GET", f"/v1/images/{created['imageId']}/content")
-                self.assertEqual(sha256(got.body), r.json()["sha256"])
-                outcomes.append("committed")
+                image = r.json()
+                if image["imageId"] != created["imageId"]:
+                    # The bytes were an earlier round's, already this user's image: the
+                    # answer is that image (onDuplicate=return) and the pending one is gone.
+                    self.assertTrue(image.get("duplicate"), image)
+                    gone = node.request("GET", f"/v1/images/{created['imageId']}", key=self.key)
+                    self.assertEqual(gone.status, 404)
+                got = node.request("GET", f"/v1/images/{image['imageId']}/content")
+                self.assertEqual(got.status, 200)
+                self.assertEqual(sha256(got.body), image["sha256"])
+                outcomes.append("duplicate" if image.get("duplicate") else "committed")
         finally:
             node.cleanup()
         print("\nreplaced while completing:", outcomes)

@@ -364,13 +364,15 @@ class Cassandra:
     scripts/install-cassandra.sh) on `address`, in datacenter `dc`, with the fast-start
     settings: no gossip settle wait, short ring delay, a single token."""
 
-    def __init__(self, root, address="127.0.0.1", dc="dc1", seed=None, name="cassandra"):
+    def __init__(self, root, address="127.0.0.1", dc="dc1", seed=None, name="cassandra",
+                 storage_port=None):
         self.dir = os.path.join(root, name)
         os.makedirs(os.path.join(self.dir, "log"), exist_ok=True)
         self.address, self.dc = address, dc
         self.seed = seed or address
         self.native_port = free_port()
-        self.storage_port = free_port()
+        # One cluster talks on one storage port (each node on its own address).
+        self.storage_port = storage_port or free_port()
         self.proc = None
         self.url = f"cassandra://{address}:{self.native_port}/imgd?dc={dc}"
 
@@ -410,6 +412,7 @@ authorizer: AllowAllAuthorizer
 concurrent_reads: 8
 concurrent_writes: 8
 memtable_heap_space: 64MiB
+auto_bootstrap: false
 """)
         with open(os.path.join(d, "cassandra-rackdc.properties"), "w") as f:
             f.write(f"dc={self.dc}\nrack=rack1\n")
@@ -430,7 +433,8 @@ memtable_heap_space: 64MiB
                 f"-Dlogback.configurationFile={d}/logback.xml",
                 "-Dcassandra-foreground=yes",
                 "-Dcassandra.skip_wait_for_gossip_to_settle=0",
-                "-Dcassandra.ring_delay_ms=100",
+                # A seed starts alone; a joining node needs time for its shadow gossip round.
+                f"-Dcassandra.ring_delay_ms={100 if self.seed == self.address else 5000}",
                 "-Dcassandra.superuser_setup_delay_ms=0",
                 "-cp", f"{d}:{lib}/*", "org.apache.cassandra.service.CassandraDaemon"]
         self.started = time.monotonic()

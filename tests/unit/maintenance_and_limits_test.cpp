@@ -50,15 +50,22 @@ TEST(PeriodicTasksTest, TasksRunOnTheirIntervalAndAFailureKeepsTheSchedule) {
 
 TEST(PeriodicTasksTest, StopWaitsForARunningTask) {
   cli::PeriodicTasks tasks;
-  std::atomic<bool> started{false}, finished{false};
+  std::atomic<bool> started{false}, stopping{false}, finished{false};
   tasks.Add("long", 1ms, [&] {
     if (started.exchange(true)) return;
-    std::this_thread::sleep_for(50ms);  // the work being waited for, not synchronisation
+    // Still running when Stop is called: it ends only once the stopper is inside Stop.
+    while (!stopping.load()) std::this_thread::yield();
     finished = true;
   });
   tasks.Start();
   ASSERT_TRUE(Eventually([&] { return started.load(); }));
-  tasks.Stop();
+  std::thread stopper([&] {
+    stopping = true;
+    tasks.Stop();
+    // Stop returned: the task that was running had finished.
+    EXPECT_TRUE(finished.load());
+  });
+  stopper.join();
   EXPECT_TRUE(finished.load());
 }
 

@@ -20,13 +20,24 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-echo "install-deps: installing ${missing[*]}" >&2
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+# The Cassandra client (src/meta/cql_shim, ScyllaDB's Rust driver): its crates from
+# crates.io at the versions in Cargo.lock. It needs Rust >= 1.88 (rustup's stable; Debian 12's
+# rustc 1.63 is too old for the driver).
+PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v cargo >/dev/null; then
+  echo "install-deps: cargo not found; install Rust with rustup (https://rustup.rs)" >&2
+  exit 1
+fi
+cargo fetch --locked --quiet --manifest-path "$ROOT/src/meta/cql_shim/Cargo.toml"
+# Apache Cassandra for the tests (Java 17 and Maven from Debian when missing), once.
+"$ROOT/scripts/install-cassandra.sh" >/dev/null

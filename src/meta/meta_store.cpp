@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 
+#include "meta/cassandra_meta_store.h"
 #include "meta/sql_meta_store.h"
 #include "meta/sql_session.h"
 
@@ -17,8 +18,12 @@ std::unique_ptr<MetaStore> OpenMetaStore(const std::string& url) {
   if (url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0) {
     return std::make_unique<SqlMetaStore>(OpenPgEngine(url));
   }
+  if (url.rfind("cassandra://", 0) == 0) {
+    return std::make_unique<CassandraMetaStore>(ParseCassandraUrl(url));
+  }
   throw std::invalid_argument(
-      "unsupported metadata URL (expected sqlite://... or postgres://...): " + url);
+      "unsupported metadata URL (expected sqlite://..., postgres://... or cassandra://...): " +
+      url);
 }
 
 }  // namespace imgd

@@ -1,5 +1,7 @@
 #include "meta/sql_image_rows.h"
 
+#include "meta/record_rows.h"
+
 namespace imgd::sql {
 
 const char* const kImageColumns =
@@ -7,36 +9,9 @@ const char* const kImageColumns =
     "format, size, width, height, COALESCE(sha256, ''), status, expires_ms, visibility";
 const char* const kUserColumns = "id, name, email, is_admin, created_ms";
 
-Image ReadImage(const SqlRows& r, size_t row) {
-  Image im;
-  im.id = r.Text(row, 0);
-  im.user_id = r.Text(row, 1);
-  im.name = r.Text(row, 2);
-  im.description = r.Text(row, 3);
-  im.created_by = r.Text(row, 4);
-  im.created_ms = r.Int(row, 5);
-  im.modified_by = r.Text(row, 6);
-  im.modified_ms = r.Int(row, 7);
-  im.format = r.Text(row, 8);
-  im.size = static_cast<uint64_t>(r.Int(row, 9));
-  im.width = static_cast<int>(r.Int(row, 10));
-  im.height = static_cast<int>(r.Int(row, 11));
-  im.sha256 = r.Text(row, 12);
-  im.status = r.Text(row, 13);
-  im.expires_ms = r.Int(row, 14);
-  im.visibility = r.Text(row, 15);
-  return im;
-}
+Image ReadImage(const SqlRows& r, size_t row) { return ImageFromRow(r, row); }
 
-User ReadUser(const SqlRows& r, size_t row) {
-  User u;
-  u.id = r.Text(row, 0);
-  u.name = r.Text(row, 1);
-  u.email = r.Text(row, 2);
-  u.is_admin = r.Int(row, 3) != 0;
-  u.created_ms = r.Int(row, 4);
-  return u;
-}
+User ReadUser(const SqlRows& r, size_t row) { return UserFromRow(r, row); }
 
 std::optional<Image> SelectImage(SqlSession& s, const SqlDialect& d, const std::string& id,
                                  bool lock) {

@@ -7,6 +7,7 @@
 #include "core/clock.h"
 #include "core/errors.h"
 #include "core/ids.h"
+#include "meta/record_rows.h"
 #include "meta/sql_image_rows.h"
 
 namespace imgd {
@@ -227,11 +228,7 @@ std::optional<BlobInfo> SqlMetaStore::GetBlob(const std::string& sha256) {
     auto r = s.Exec("SELECT sha256, size, width, height, refcount FROM blobs WHERE sha256 = ?",
                     {sha256});
     if (r.empty()) return std::nullopt;
-    BlobInfo b;
-    b.sha256 = r.Text(0, 0);
-    b.size = static_cast<uint64_t>(r.Int(0, 1));
-    b.width = static_cast<int>(r.Int(0, 2));
-    b.height = static_cast<int>(r.Int(0, 3));
+    BlobInfo b = BlobFromRow(r, 0);
     b.refcount = r.Int(0, 4);
     return b;
   });

@@ -2,6 +2,7 @@
 // export/import used by `imgd migrate`.
 #include "core/clock.h"
 #include "core/errors.h"
+#include "meta/record_rows.h"
 #include "meta/sql_image_rows.h"
 #include "meta/sql_meta_store.h"
 
@@ -26,18 +27,7 @@ std::optional<ResumableUpload> SqlMetaStore::GetUpload(const std::string& upload
         "COALESCE(image_id, ''), visibility FROM uploads WHERE id = ?",
         {upload_id});
     if (r.empty()) return std::nullopt;
-    ResumableUpload u;
-    u.id = r.Text(0, 0);
-    u.user_id = r.Text(0, 1);
-    u.length = static_cast<uint64_t>(r.Int(0, 2));
-    u.name = r.Text(0, 3);
-    u.description = r.Text(0, 4);
-    u.policy = r.Text(0, 5);
-    u.created_ms = r.Int(0, 6);
-    u.expires_ms = r.Int(0, 7);
-    u.image_id = r.Text(0, 8);
-    u.visibility = r.Text(0, 9);
-    return u;
+    return UploadFromRow(r, 0);
   });
 }
 
@@ -118,14 +108,7 @@ std::optional<IdempotencyRecord> SqlMetaStore::GetIdempotencyKey(const std::stri
         "WHERE user_id = ? AND key = ?",
         {user_id, key});
     if (r.empty()) return std::nullopt;
-    IdempotencyRecord rec;
-    rec.fingerprint = r.Text(0, 0);
-    rec.done = r.Int(0, 1) != 0;
-    rec.status = static_cast<int>(r.Int(0, 2));
-    rec.body = r.Text(0, 3);
-    rec.location = r.Text(0, 4);
-    rec.created_ms = r.Int(0, 5);
-    return rec;
+    return IdempotencyFromRow(r, 0);
   });
 }
 

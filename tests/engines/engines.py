@@ -413,6 +413,7 @@ concurrent_reads: 8
 concurrent_writes: 8
 memtable_heap_space: 64MiB
 auto_bootstrap: false
+auto_snapshot: false
 """)
         with open(os.path.join(d, "cassandra-rackdc.properties"), "w") as f:
             f.write(f"dc={self.dc}\nrack=rack1\n")

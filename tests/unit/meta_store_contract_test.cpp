@@ -304,15 +304,20 @@ TEST_P(MetaStoreTest, PendingImagesCompleteExpireAndDedup) {
   EXPECT_FALSE(del.blob_released);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, MetaStoreTest, ::testing::Values("sqlite", "postgres"),
+INSTANTIATE_TEST_SUITE_P(Backends, MetaStoreTest,
+                         ::testing::Values("sqlite", "postgres", "cassandra"),
                          [](const auto& info) { return info.param; });
 
 TEST_P(MetaStoreTest, ConcurrentMigrationsOfAFreshDatabaseSucceedOnce) {
   PgTestDatabase fresh_pg;
+  CassandraTestKeyspace fresh_keyspace;
   std::string url;
   if (GetParam() == "postgres") {
     ASSERT_TRUE(fresh_pg.Create());
     url = fresh_pg.url();
+  } else if (GetParam() == "cassandra") {
+    ASSERT_TRUE(fresh_keyspace.Create());
+    url = fresh_keyspace.url();
   } else {
     url = "sqlite://" + (dir_.path() / "fresh.db").string();
   }

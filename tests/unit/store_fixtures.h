@@ -13,6 +13,7 @@
 #include "blob/blob_store.h"
 #include "core/clock.h"
 #include "core/ids.h"
+#include "meta/cql_session.h"
 #include "meta/meta_store.h"
 #include "meta/sql_session.h"
 #include "test_util.h"
@@ -51,13 +52,53 @@ class PgTestDatabase {
   std::string admin_, name_, url_;
 };
 
-// MetaStore contract: GetParam() is "sqlite" or "postgres".
+// A fresh Cassandra keyspace per test (the store's Migrate creates it), dropped afterwards.
+class CassandraTestKeyspace {
+ public:
+  // Skips the test (returns false) when no node was started for the tests.
+  bool Create() {
+    const char* url = std::getenv("IMGD_TEST_CASSANDRA_URL");  // cassandra://h:p/imgd?dc=dc1
+    if (!url) return false;
+    const std::string base = url;
+    const size_t slash = base.find('/', std::string("cassandra://").size());
+    const size_t query = base.find('?', slash);
+    keyspace_ = "t_" + RandomToken(8);
+    for (char& c : keyspace_)
+      c = std::isalnum(static_cast<unsigned char>(c)) ? std::tolower(c) : '_';
+    url_ = base.substr(0, slash + 1) + keyspace_ + base.substr(query);
+    const std::string hosts = base.substr(12, slash - 12);
+    const size_t dc = base.find("dc=", query);
+    endpoint_.hosts = hosts;
+    endpoint_.local_dc = base.substr(dc + 3, base.find('&', dc) - dc - 3);
+    endpoint_.request_timeout_ms = 20'000;
+    return true;
+  }
+  ~CassandraTestKeyspace() {
+    if (keyspace_.empty()) return;
+    try {
+      CqlSession(endpoint_).Ddl("DROP KEYSPACE IF EXISTS " + keyspace_);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "drop keyspace " << keyspace_ << ": " << e.what();
+    }
+  }
+  const std::string& url() const { return url_; }
+
+ private:
+  std::string keyspace_, url_;
+  CqlEndpoint endpoint_;
+};
+
+// MetaStore contract: GetParam() is "sqlite", "postgres" or "cassandra".
 class MetaStoreTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     if (GetParam() == "postgres" && !pg_.Create()) {
       if (std::getenv("IMGD_TEST_REQUIRE_ENGINES")) FAIL() << "IMGD_TEST_PG_URL not set";
       GTEST_SKIP() << "IMGD_TEST_PG_URL not set (run through tests/engines/engines.py)";
+    }
+    if (GetParam() == "cassandra" && !cassandra_.Create()) {
+      if (std::getenv("IMGD_TEST_REQUIRE_ENGINES")) FAIL() << "IMGD_TEST_CASSANDRA_URL not set";
+      GTEST_SKIP() << "IMGD_TEST_CASSANDRA_URL not set (engines.py run --cassandra)";
     }
     store_ = Open();
     store_->Migrate();
@@ -67,6 +108,7 @@ class MetaStoreTest : public ::testing::TestWithParam<std::string> {
   // Another handle on the same database (as a second node would have).
   std::unique_ptr<MetaStore> Open() {
     if (GetParam() == "postgres") return OpenMetaStore(pg_.url());
+    if (GetParam() == "cassandra") return OpenMetaStore(cassandra_.url());
     return OpenMetaStore("sqlite://" + (dir_.path() / "t.db").string());
   }
   // The SQL engine under the store, for tests that shape the database by hand.
@@ -88,6 +130,7 @@ class MetaStoreTest : public ::testing::TestWithParam<std::string> {
   }
   TempDir dir_;
   PgTestDatabase pg_;
+  CassandraTestKeyspace cassandra_;
   std::unique_ptr<MetaStore> store_;
 };
 

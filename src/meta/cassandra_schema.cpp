@@ -1,0 +1,236 @@
+// The Cassandra MetaStore's URL, schema, readiness and expiry indexes.
+#include <stdexcept>
+
+#include "core/clock.h"
+#include "core/errors.h"
+#include "meta/cassandra_meta_store.h"
+
+namespace imgd {
+namespace {
+
+constexpr int64_t kSchemaVersion = 1;
+constexpr int64_t kExpiryShards = 16;
+
+// The tables, by the queries they serve. Every number is a bigint (one bound type).
+const char* const kTables[] = {
+    // Users by id, and API key hashes to users (both ways, for export and key rotation).
+    "CREATE TABLE IF NOT EXISTS {ks}.users (id text PRIMARY KEY, name text, email text, "
+    "is_admin boolean, created_ms bigint)",
+    "CREATE TABLE IF NOT EXISTS {ks}.api_keys (key_hash text PRIMARY KEY, user_id text, "
+    "created_ms bigint)",
+    "CREATE TABLE IF NOT EXISTS {ks}.keys_by_user (user_id text, key_hash text, "
+    "PRIMARY KEY (user_id, key_hash))",
+    // The one admin and its one key: a single row changed by lightweight transactions.
+    "CREATE TABLE IF NOT EXISTS {ks}.admin (id text PRIMARY KEY, user_id text, key_hash text)",
+    // Images by id, clustered by creation time as the seed design has it.
+    "CREATE TABLE IF NOT EXISTS {ks}.images (id text, created_ms bigint, user_id text, "
+    "name text, description text, created_by text, modified_by text, modified_ms bigint, "
+    "format text, size bigint, width bigint, height bigint, sha256 text, status text, "
+    "expires_ms bigint, visibility text, PRIMARY KEY (id, created_ms))",
+    // A user's image ids, newest first (ids are UUIDv7: time-ordered).
+    "CREATE TABLE IF NOT EXISTS {ks}.images_by_user (user_id text, id text, "
+    "PRIMARY KEY (user_id, id)) WITH CLUSTERING ORDER BY (id DESC)",
+    // A user's ready images by content, oldest first, and the duplicate slot that decides
+    // which upload of some content creates the record.
+    "CREATE TABLE IF NOT EXISTS {ks}.user_blobs (user_id text, sha256 text, image_id text, "
+    "PRIMARY KEY ((user_id, sha256), image_id))",
+    "CREATE TABLE IF NOT EXISTS {ks}.dedup_slots (user_id text, sha256 text, image_id text, "
+    "state text, claimed_ms bigint, PRIMARY KEY ((user_id, sha256)))",
+    // Blobs: the row, one reference per image, removal tokens, and the ones to remove.
+    "CREATE TABLE IF NOT EXISTS {ks}.blobs (sha256 text PRIMARY KEY, size bigint, "
+    "width bigint, height bigint, created_ms bigint)",
+    "CREATE TABLE IF NOT EXISTS {ks}.blob_refs (sha256 text, image_id text, "
+    "PRIMARY KEY (sha256, image_id))",
+    "CREATE TABLE IF NOT EXISTS {ks}.blob_removals (sha256 text, remover text, "
+    "PRIMARY KEY (sha256, remover))",
+    "CREATE TABLE IF NOT EXISTS {ks}.unreferenced_blobs (shard bigint, sha256 text, "
+    "PRIMARY KEY (shard, sha256))",
+    // Pending images, uploads and idempotency keys by when they expire, 16 shards a kind.
+    "CREATE TABLE IF NOT EXISTS {ks}.expiries (kind text, shard bigint, at_ms bigint, "
+    "id text, PRIMARY KEY ((kind, shard), at_ms, id))",
+    "CREATE TABLE IF NOT EXISTS {ks}.uploads (id text PRIMARY KEY, user_id text, "
+    "length bigint, name text, description text, policy text, visibility text, "
+    "created_ms bigint, expires_ms bigint, image_id text, state text, state_ms bigint, "
+    "lease_owner text, lease_until bigint)",
+    "CREATE TABLE IF NOT EXISTS {ks}.idempotency_keys (user_id text, idem_key text, "
+    "fingerprint text, done boolean, status bigint, body text, location text, "
+    "created_ms bigint, PRIMARY KEY ((user_id, idem_key)))",
+    "CREATE TABLE IF NOT EXISTS {ks}.secrets (name text PRIMARY KEY, value text, "
+    "created_ms bigint)",
+    "CREATE TABLE IF NOT EXISTS {ks}.schema_migrations (version bigint PRIMARY KEY, "
+    "applied_ms bigint)",
+};
+
+std::string Replace(std::string s, const std::string& from, const std::string& to) {
+  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
+    s.replace(at, from.size(), to);
+  }
+  return s;
+}
+
+bool ValidName(const std::string& s) {
+  if (s.empty() || s.size() > 48) return false;
+  for (char c : s) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') {
+      return false;
+    }
+  }
+  return true;
+}
+
+// "dc1:3,dc2:3" → "'dc1': 3, 'dc2': 3".
+std::string ReplicationMap(const std::string& spec) {
+  std::string out;
+  size_t start = 0;
+  while (start <= spec.size()) {
+    size_t end = spec.find(',', start);
+    if (end == std::string::npos) end = spec.size();
+    const std::string item = spec.substr(start, end - start);
+    const size_t colon = item.find(':');
+    const std::string dc = item.substr(0, colon);
+    const std::string rf = colon == std::string::npos ? "" : item.substr(colon + 1);
+    if (!ValidName(dc) || rf.empty() || rf.find_first_not_of("0123456789") != std::string::npos) {
+      throw std::invalid_argument("cassandra: replication must be dc:factor,...: " + spec);
+    }
+    if (!out.empty()) out += ", ";
+    out += "'" + dc + "': " + rf;
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+int64_t CassandraMetaStore::Shard(const std::string& id) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : id) h = (h ^ c) * 1099511628211ULL;
+  return static_cast<int64_t>(h % kExpiryShards);
+}
+
+CassandraUrl ParseCassandraUrl(const std::string& url) {
+  const std::string scheme = "cassandra://";
+  if (url.rfind(scheme, 0) != 0) throw std::invalid_argument("not a cassandra:// URL: " + url);
+  CassandraUrl out;
+  std::string rest = url.substr(scheme.size());
+  std::string query;
+  if (size_t q = rest.find('?'); q != std::string::npos) {
+    query = rest.substr(q + 1);
+    rest.resize(q);
+  }
+  std::string hosts = rest;
+  if (size_t slash = rest.find('/'); slash != std::string::npos) {
+    hosts = rest.substr(0, slash);
+    out.keyspace = rest.substr(slash + 1);
+  }
+  for (char c : out.keyspace) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') {
+      throw std::invalid_argument("cassandra: keyspace must be letters, digits, _: " + url);
+    }
+  }
+  if (out.keyspace.empty() || hosts.empty()) {
+    throw std::invalid_argument("cassandra: expected cassandra://host[,host][:port]/keyspace");
+  }
+  // "h1,h2:9042": a port given once applies to every host without one.
+  std::vector<std::string> list;
+  std::string port = "9042";
+  for (size_t start = 0; start <= hosts.size();) {
+    size_t end = hosts.find(',', start);
+    if (end == std::string::npos) end = hosts.size();
+    list.push_back(hosts.substr(start, end - start));
+    start = end + 1;
+  }
+  for (const auto& h : list) {
+    if (size_t colon = h.rfind(':'); colon != std::string::npos) port = h.substr(colon + 1);
+  }
+  for (const auto& h : list) {
+    if (h.empty()) throw std::invalid_argument("cassandra: empty host in " + url);
+    if (!out.endpoint.hosts.empty()) out.endpoint.hosts += ",";
+    out.endpoint.hosts += h.find(':') == std::string::npos ? h + ":" + port : h;
+  }
+  out.endpoint.local_dc = "datacenter1";
+  for (size_t start = 0; start < query.size();) {
+    size_t end = query.find('&', start);
+    if (end == std::string::npos) end = query.size();
+    const std::string kv = query.substr(start, end - start);
+    const size_t eq = kv.find('=');
+    const std::string key = kv.substr(0, eq);
+    const std::string value = eq == std::string::npos ? "" : kv.substr(eq + 1);
+    if (key == "dc") {
+      out.endpoint.local_dc = value;
+    } else if (key == "replication") {
+      out.replication = Replace(value, "%2C", ",");
+    } else if (key == "timeout_ms" || key == "connect_timeout_ms") {
+      int64_t ms = 0;
+      try {
+        ms = std::stoll(value);
+      } catch (const std::exception&) {
+      }
+      if (ms <= 0) throw std::invalid_argument("cassandra: " + key + " must be > 0");
+      (key == "timeout_ms" ? out.endpoint.request_timeout_ms : out.endpoint.connect_timeout_ms) =
+          ms;
+    } else {
+      throw std::invalid_argument("cassandra: unknown URL parameter " + key);
+    }
+    start = end + 1;
+  }
+  if (!ValidName(out.endpoint.local_dc)) throw std::invalid_argument("cassandra: bad dc");
+  if (out.replication.empty()) out.replication = out.endpoint.local_dc + ":1";
+  ReplicationMap(out.replication);  // validates
+  return out;
+}
+
+CassandraMetaStore::CassandraMetaStore(const CassandraUrl& url)
+    : url_(url), keyspace_(url.keyspace), cql_(url.endpoint) {}
+
+CassandraMetaStore::~CassandraMetaStore() = default;
+
+void CassandraMetaStore::Migrate() {
+  // A node that finds the schema current changes nothing: concurrent CREATE TABLE from
+  // several nodes is what Cassandra handles worst, so only a first start (or `imgd migrate`)
+  // issues DDL.
+  try {
+    auto r = cql_.Run("SELECT version FROM " + T("schema_migrations") + " WHERE version = ?",
+                      {kSchemaVersion});
+    if (!r.empty()) return;
+  } catch (const StoreError&) {
+    // No keyspace or table yet.
+  }
+  cql_.Ddl("CREATE KEYSPACE IF NOT EXISTS " + keyspace_ +
+           " WITH replication = {'class': 'NetworkTopologyStrategy', " +
+           ReplicationMap(url_.replication) + "}");
+  for (const char* table : kTables) cql_.Ddl(Replace(table, "{ks}", keyspace_));
+  cql_.AwaitSchemaAgreement();
+  cql_.Run("INSERT INTO " + T("schema_migrations") + " (version, applied_ms) VALUES (?, ?)",
+           {kSchemaVersion, NowMs()});
+}
+
+void CassandraMetaStore::Ping() {
+  cql_.Run("SELECT release_version FROM system.local", {}, CqlLevel::kLocalOne);
+}
+
+void CassandraMetaStore::IndexExpiry(const std::string& kind, const std::string& id,
+                                     int64_t at_ms) {
+  cql_.Run("INSERT INTO " + T("expiries") + " (kind, shard, at_ms, id) VALUES (?, ?, ?, ?)",
+           {kind, Shard(id), at_ms, id});
+}
+
+void CassandraMetaStore::UnindexExpiry(const std::string& kind, const std::string& id,
+                                       int64_t at_ms) {
+  cql_.Run(
+      "DELETE FROM " + T("expiries") + " WHERE kind = ? AND shard = ? AND at_ms = ? AND id = ?",
+      {kind, Shard(id), at_ms, id});
+}
+
+std::vector<std::pair<std::string, int64_t>> CassandraMetaStore::DueExpiries(
+    const std::string& kind, int64_t before_ms) {
+  std::vector<std::pair<std::string, int64_t>> out;
+  for (int64_t shard = 0; shard < kExpiryShards; ++shard) {
+    auto r = cql_.Run("SELECT id, at_ms FROM " + T("expiries") +
+                          " WHERE kind = ? AND shard = ? AND at_ms < ? LIMIT 1000",
+                      {kind, shard, before_ms});
+    for (size_t i = 0; i < r.size(); ++i) out.emplace_back(r.Text(i, 0), r.Int(i, 1));
+  }
+  return out;
+}
+
+}  // namespace imgd

@@ -31,8 +31,11 @@ class BlobRecordStore {
   // Bytes stored with no row at all (a crash between storing them and recording an image)
   // get an unreferenced row, so that they too are removed only by RemoveBlobIfUnreferenced,
   // under the row lock a concurrent commit of the same bytes takes. A row that exists is
-  // left as it is.
-  virtual void TrackUnrecordedBlob(const std::string& sha256, uint64_t size) = 0;
+  // left as it is. A store whose references are not written in one transaction with the
+  // image first drops those a commit recorded before in_flight_before_ms and never finished
+  // (no commit is still running that long: the caller's grace).
+  virtual void TrackUnrecordedBlob(const std::string& sha256, uint64_t size,
+                                   int64_t in_flight_before_ms) = 0;
   // Removes an unreferenced blob, safely against other nodes: in one transaction that
   // holds the blob row, and only if its count is still 0, calls remove_bytes and deletes
   // the row. A concurrent CommitImage of the same bytes waits for it, then creates the row

@@ -31,14 +31,16 @@ namespace {
 // before half of it has passed, so its token is always there while it may remove.
 constexpr int64_t kTokenTtlSeconds = 120;
 constexpr auto kRemoverBudget = std::chrono::seconds(kTokenTtlSeconds / 2);
+// A reference with no image this long after it was written belongs to a commit that died.
+constexpr int64_t kDanglingAfterMs = 3'600'000;
 // How long a commit waits for a removal of its bytes to end before answering 503.
 constexpr auto kWaitLimit = std::chrono::seconds(30);
 
 }  // namespace
 
 int64_t CassandraMetaStore::AddBlobReference(const Image& im) {
-  cql_.Run("INSERT INTO " + T("blob_refs") + " (sha256, image_id) VALUES (?, ?)",
-           {im.sha256, im.id});
+  cql_.Run("INSERT INTO " + T("blob_refs") + " (sha256, image_id, created_ms) VALUES (?, ?, ?)",
+           {im.sha256, im.id, NowMs()});
   const auto give_up = std::chrono::steady_clock::now() + kWaitLimit;
   for (int attempt = 0;; ++attempt) {
     auto removers = cql_.Run(
@@ -57,13 +59,14 @@ int64_t CassandraMetaStore::AddBlobReference(const Image& im) {
   return n.empty() ? 1 : n.Int(0, 0);
 }
 
-void CassandraMetaStore::RecordBlob(const Image& im) {
-  // Written once the bytes are known stored (after any remover has finished, which takes
-  // the row with it).
-  cql_.Run(
-      "INSERT INTO " + T("blobs") +
-          " (sha256, size, width, height, created_ms) VALUES (?, ?, ?, ?, ?)",
-      {im.sha256, static_cast<int64_t>(im.size), int64_t{im.width}, int64_t{im.height}, NowMs()});
+void CassandraMetaStore::DropDanglingReferences(const std::string& sha256, int64_t before_ms) {
+  auto refs = cql_.Run("SELECT image_id, created_ms FROM " + T("blob_refs") + " WHERE sha256 = ?",
+                       {sha256});
+  for (size_t i = 0; i < refs.size(); ++i) {
+    if (refs.Int(i, 1) < before_ms && !GetImage(refs.Text(i, 0))) {
+      DropBlobReference(sha256, refs.Text(i, 0));
+    }
+  }
 }
 
 void CassandraMetaStore::DropBlobReference(const std::string& sha256, const std::string& image_id) {
@@ -72,6 +75,8 @@ void CassandraMetaStore::DropBlobReference(const std::string& sha256, const std:
 }
 
 bool CassandraMetaStore::MarkIfUnreferenced(const std::string& sha256) {
+  // A commit that died between its reference and its image left the reference behind.
+  DropDanglingReferences(sha256, NowMs() - kDanglingAfterMs);
   if (BlobReferenced(sha256)) return false;
   // Of deletes that dropped the last references at once, the one that lists the blob is
   // the one that released it.
@@ -107,7 +112,9 @@ std::vector<std::string> CassandraMetaStore::UnreferencedBlobs(int limit) {
   return out;
 }
 
-void CassandraMetaStore::TrackUnrecordedBlob(const std::string& sha256, uint64_t size) {
+void CassandraMetaStore::TrackUnrecordedBlob(const std::string& sha256, uint64_t size,
+                                             int64_t in_flight_before_ms) {
+  DropDanglingReferences(sha256, in_flight_before_ms);
   if (cql_.Cas("INSERT INTO " + T("blobs") +
                    " (sha256, size, width, height, created_ms) VALUES (?, ?, 0, 0, ?) "
                    "IF NOT EXISTS",

@@ -37,7 +37,9 @@ void Backoff(int attempt) {
 // --- rows ---
 
 void CassandraMetaStore::WriteImage(const Image& im) {
-  const bool ready = im.status == kStatusReady;
+  // One logged batch: the image, its place in the user's list, and for a ready image its
+  // content index and the blob row (written once the bytes are stored, after any remover
+  // has finished, which takes the row with it). All or nothing, even across a crash.
   std::string batch = "BEGIN BATCH INSERT INTO " + T("images") + " (" + kImageColumns +
                       ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?); INSERT INTO " +
                       T("images_by_user") + " (user_id, id) VALUES (?, ?); ";
@@ -59,9 +61,13 @@ void CassandraMetaStore::WriteImage(const Image& im) {
                                   im.visibility,
                                   im.user_id,
                                   im.id};
-  if (ready) {
-    batch += "INSERT INTO " + T("user_blobs") + " (user_id, sha256, image_id) VALUES (?, ?, ?); ";
-    params.insert(params.end(), {im.user_id, im.sha256, im.id});
+  if (im.status == kStatusReady) {
+    batch += "INSERT INTO " + T("user_blobs") + " (user_id, sha256, image_id) VALUES (?, ?, ?); " +
+             "INSERT INTO " + T("blobs") +
+             " (sha256, size, width, height, created_ms) VALUES (?, ?, ?, ?, ?); ";
+    params.insert(params.end(),
+                  {im.user_id, im.sha256, im.id, im.sha256, static_cast<int64_t>(im.size),
+                   int64_t{im.width}, int64_t{im.height}, NowMs()});
   }
   cql_.Run(batch + "APPLY BATCH", params);
 }
@@ -131,7 +137,6 @@ MetaStore::CommitResult CassandraMetaStore::Commit(Image ready, DuplicatePolicy 
   try {
     result.blob_refcount = AddBlobReference(ready);
     if (ensure_bytes) ensure_bytes();
-    RecordBlob(ready);
     WriteImage(ready);
   } catch (...) {
     // Nothing is recorded: the reference and the claim go (if this fails too, the

@@ -72,7 +72,8 @@ class CassandraMetaStore final : public MetaStore {
   std::optional<BlobInfo> GetBlob(const std::string& sha256) override;
   bool BlobReferenced(const std::string& sha256) override;
   std::vector<std::string> UnreferencedBlobs(int limit) override;
-  void TrackUnrecordedBlob(const std::string& sha256, uint64_t size) override;
+  void TrackUnrecordedBlob(const std::string& sha256, uint64_t size,
+                           int64_t in_flight_before_ms) override;
   bool RemoveBlobIfUnreferenced(const std::string& sha256,
                                 const std::function<void()>& remove_bytes) override;
 
@@ -113,7 +114,8 @@ class CassandraMetaStore final : public MetaStore {
   void DeleteImageRows(const Image& im);
   // The blob reference protocol (cassandra_blobs.cpp).
   int64_t AddBlobReference(const Image& im);
-  void RecordBlob(const Image& im);
+  // Drops references recorded before before_ms by commits that never wrote their image.
+  void DropDanglingReferences(const std::string& sha256, int64_t before_ms);
   void DropBlobReference(const std::string& sha256, const std::string& image_id);
   bool MarkIfUnreferenced(const std::string& sha256);
   // The shard (0..15) of an id in the expiry and unreferenced-blob indexes.

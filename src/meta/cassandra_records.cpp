@@ -345,7 +345,6 @@ bool CassandraMetaStore::ImportImage(const Image& im) {
   // The reference first: bytes are never without one once the image row exists. Every
   // write is an upsert of the same values, so a copy that died here is redone whole.
   AddBlobReference(im);
-  RecordBlob(im);
   Image ready = im;
   ready.status = kStatusReady;
   ready.expires_ms = 0;

@@ -40,7 +40,7 @@ const char* const kTables[] = {
     "CREATE TABLE IF NOT EXISTS {ks}.blobs (sha256 text PRIMARY KEY, size bigint, "
     "width bigint, height bigint, created_ms bigint)",
     "CREATE TABLE IF NOT EXISTS {ks}.blob_refs (sha256 text, image_id text, "
-    "PRIMARY KEY (sha256, image_id))",
+    "created_ms bigint, PRIMARY KEY (sha256, image_id))",
     "CREATE TABLE IF NOT EXISTS {ks}.blob_removals (sha256 text, remover text, "
     "PRIMARY KEY (sha256, remover))",
     "CREATE TABLE IF NOT EXISTS {ks}.unreferenced_blobs (shard bigint, sha256 text, "

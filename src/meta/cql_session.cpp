@@ -148,6 +148,7 @@ CqlRows CqlSession::Execute(const std::string& cql, const std::vector<CqlParam>&
       CqlRows::Cell cell;
       cell.null = v.kind == IMGD_CQL_NULL;
       if (v.kind == IMGD_CQL_TEXT) {
+        cell.is_text = true;
         cell.text.assign(reinterpret_cast<const char*>(v.data), v.len);
       } else {
         cell.number = v.int_value;

@@ -39,6 +39,7 @@ class CqlRows {
  public:
   struct Cell {
     bool null = true;
+    bool is_text = false;  // text (else a number or boolean)
     std::string text;
     int64_t number = 0;
   };
@@ -48,6 +49,7 @@ class CqlRows {
   bool empty() const { return size() == 0; }
   bool IsNull(size_t row, size_t col) const { return At(row, col).null; }
   const std::string& Text(size_t row, size_t col) const { return At(row, col).text; }
+  bool IsText(size_t row, size_t col) const { return At(row, col).is_text; }
   int64_t Int(size_t row, size_t col) const { return At(row, col).number; }
   bool Bool(size_t row, size_t col) const { return At(row, col).number != 0; }
   // The index of a named column (columns() when there is none).

@@ -249,7 +249,9 @@ std::vector<std::string> SqlMetaStore::UnreferencedBlobs(int limit) {
   });
 }
 
-void SqlMetaStore::TrackUnrecordedBlob(const std::string& sha256, uint64_t size) {
+void SqlMetaStore::TrackUnrecordedBlob(const std::string& sha256, uint64_t size,
+                                       int64_t /*in_flight_before_ms: references are
+                                                  transactional here*/) {
   Run([&](SqlSession& s) {
     s.Exec(
         "INSERT INTO blobs(sha256, size, width, height, refcount, created_ms) "

@@ -57,7 +57,8 @@ class SqlMetaStore final : public MetaStore {
   std::optional<BlobInfo> GetBlob(const std::string& sha256) override;
   bool BlobReferenced(const std::string& sha256) override;
   std::vector<std::string> UnreferencedBlobs(int limit) override;
-  void TrackUnrecordedBlob(const std::string& sha256, uint64_t size) override;
+  void TrackUnrecordedBlob(const std::string& sha256, uint64_t size,
+                           int64_t in_flight_before_ms) override;
   bool RemoveBlobIfUnreferenced(const std::string& sha256,
                                 const std::function<void()>& remove_bytes) override;
 

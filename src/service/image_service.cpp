@@ -175,7 +175,7 @@ std::pair<size_t, size_t> ImageService::CollectGarbage(int64_t staging_older_tha
     // unreferenced row and go the one way bytes are removed: under the row lock, so a
     // commit of the same bytes on another node either keeps them or stores them again.
     if (blob_records_.GetBlob(sha)) continue;
-    blob_records_.TrackUnrecordedBlob(sha, size);
+    blob_records_.TrackUnrecordedBlob(sha, size, orphan_older_than_ms);
     if (RemoveBlob(sha)) ++orphans;
   }
   // Variants whose original is gone (a crash between removing an original and its

@@ -17,6 +17,8 @@ import unittest
 import uuid
 
 IMGD_BIN = os.environ.get("IMGD_BIN", os.path.join(os.path.dirname(__file__), "../../build/imgd"))
+IMGD_CQL_BIN = os.environ.get("IMGD_CQL_BIN", os.path.join(os.path.dirname(IMGD_BIN), "tests",
+                                                           "imgd-cql"))
 CORPUS = os.environ.get("IMGD_CORPUS", os.path.join(os.path.dirname(__file__), "../corpus"))
 ADMIN_KEY = "test-admin-" + uuid.uuid4().hex
 
@@ -54,8 +56,12 @@ class Response:
 
 # IMGD_IT_BACKEND=pg_s3 runs every Server on PostgreSQL + S3 (real engines, started once per
 # test process) with two imgd nodes sharing them; requests alternate between the nodes.
+# IMGD_IT_BACKEND=cassandra_s3 does the same on Cassandra (a keyspace per Server) + S3.
 BACKEND = os.environ.get("IMGD_IT_BACKEND", "embedded")
-REMOTE = BACKEND == "pg_s3"
+REMOTE = BACKEND in ("pg_s3", "cassandra_s3")
+CASSANDRA = BACKEND == "cassandra_s3"
+# The store-call metrics' name of the remote metadata database.
+META_STORE = "cassandra" if CASSANDRA else "postgres"
 _ENGINES = None
 
 
@@ -64,7 +70,7 @@ def shared_engines():
     if _ENGINES is None:
         sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "engines"))
         from engines import Engines
-        _ENGINES = Engines().start()
+        _ENGINES = Engines(cassandra=CASSANDRA).start()
         atexit.register(_ENGINES.stop)
     return _ENGINES
 
@@ -135,9 +141,13 @@ class Server:
         if self.remote:
             engines = shared_engines()
             name = "it_" + uuid.uuid4().hex[:12]
-            subprocess.run(["psql", engines.pg.url, "-Xqc", f"CREATE DATABASE {name}"],
-                           check=True, capture_output=True, timeout=60)
-            self.meta_url = engines.pg.url.rsplit("/", 1)[0] + "/" + name
+            if CASSANDRA:
+                # imgd's first start creates the keyspace (one node first: see start()).
+                self.meta_url = engines.cassandra.url.replace("/imgd?", f"/{name}?")
+            else:
+                subprocess.run(["psql", engines.pg.url, "-Xqc", f"CREATE DATABASE {name}"],
+                               check=True, capture_output=True, timeout=60)
+                self.meta_url = engines.pg.url.rsplit("/", 1)[0] + "/" + name
             # The suites exercise imgd's own pre-signed URLs; the bucket's are covered by
             # test_distributed.
             self.blob_url = engines.s3.url + "&prefix=" + name + "&presign=imgd"
@@ -272,14 +282,40 @@ class Server:
         return os.listdir(root) if os.path.isdir(root) else []
 
     def db(self):
+        """The SQL database (not for Cassandra: use images() and blobs())."""
         if self.remote:
             from stores import PgShim
             return PgShim(self.meta_url)
         return sqlite3.connect(os.path.join(self.data_dir, "imgd.db"), timeout=30)
 
-    def image_rows(self):
+    def cql(self, statement):
+        """Rows of a CQL statement ({ks}: this server's keyspace), as lists of strings."""
+        out = subprocess.run([IMGD_CQL_BIN, self.meta_url, statement], capture_output=True,
+                             text=True, timeout=60)
+        if out.returncode != 0:
+            raise RuntimeError(out.stderr)
+        return [line.split("\t") for line in out.stdout.splitlines()]
+
+    def images(self):
+        """Every image record (pending ones too) as (id, sha256, status)."""
+        if self.remote and CASSANDRA:
+            return [tuple(r) for r in self.cql("SELECT id, sha256, status FROM {ks}.images")]
         with self.db() as db:
-            return db.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+            return [tuple(r) for r in
+                    db.execute("SELECT id, COALESCE(sha256, ''), status FROM images")]
+
+    def blobs(self):
+        """Every blob record: sha256 -> reference count."""
+        if self.remote and CASSANDRA:
+            refs = {}
+            for sha, _ in self.cql("SELECT sha256, image_id FROM {ks}.blob_refs"):
+                refs[sha] = refs.get(sha, 0) + 1
+            return {r[0]: refs.get(r[0], 0) for r in self.cql("SELECT sha256 FROM {ks}.blobs")}
+        with self.db() as db:
+            return {r[0]: r[1] for r in db.execute("SELECT sha256, refcount FROM blobs")}
+
+    def image_rows(self):
+        return len(self.images())
 
     def image_rows_of(self, key):
         """How many images the owner of key has (pending ones included)."""

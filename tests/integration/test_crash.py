@@ -70,9 +70,8 @@ class CrashSafetyTest(unittest.TestCase):
             out = server.gc(grace=0)
             self.assertEqual(out.returncode, 0, out.stderr)
             self.assertEqual(server.temp_files(), [])
-            with server.db() as db:
-                rows = {r[0]: r[1] for r in db.execute("SELECT sha256, refcount FROM blobs")}
-                image_shas = [r[0] for r in db.execute("SELECT sha256 FROM images")]
+            rows = server.blobs()
+            image_shas = [sha for _, sha, _ in server.images()]
             on_disk = {os.path.basename(p) for p in server.blob_files()}
             self.assertEqual(on_disk, set(rows))  # no orphan bytes, no missing bytes
             self.assertEqual(set(image_shas), set(rows))

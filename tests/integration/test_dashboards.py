@@ -71,7 +71,7 @@ class DashboardTest(ServerTest):
                             r'op="([^"]+)"\} (\d+)', text, re.M)
         stores = {s for s, _, _ in series}
         ops = {op for _, op, _ in series}
-        self.assertTrue(stores & {"sqlite", "postgres"}, series)
+        self.assertTrue(stores & {"sqlite", "postgres", "cassandra"}, series)
         self.assertTrue(any(op.startswith("select ") for op in ops), ops)
         self.assertTrue(all(int(n) > 0 for _, _, n in series))
 

@@ -13,9 +13,7 @@ def pairs():
 
 class DuplicatesTest(ServerTest):
     def refcount(self, digest):
-        with self.server.db() as db:
-            row = db.execute("SELECT refcount FROM blobs WHERE sha256=?", (digest,)).fetchone()
-        return row[0] if row else 0
+        return self.server.blobs().get(digest, 0)
 
     def test_pairs_dedup_only_when_byte_identical(self):
         for row in pairs():

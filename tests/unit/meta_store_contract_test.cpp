@@ -181,8 +181,8 @@ TEST_P(MetaStoreTest, EnsureBytesRunsUnderTheRowLockTheRemoverTakes) {
   }
   // Bytes no row knows of get an unreferenced row and go through the same removal.
   EXPECT_TRUE(store_->RemoveBlobIfUnreferenced("lock", [&] { present = false; }));
-  store_->TrackUnrecordedBlob("orphan", 123);
-  store_->TrackUnrecordedBlob("orphan", 123);  // idempotent
+  store_->TrackUnrecordedBlob("orphan", 123, NowMs());
+  store_->TrackUnrecordedBlob("orphan", 123, NowMs());  // idempotent
   EXPECT_EQ(store_->GetBlob("orphan")->refcount, 0);
   EXPECT_TRUE(store_->RemoveBlobIfUnreferenced("orphan", [] {}));
   EXPECT_FALSE(store_->GetBlob("orphan"));

@@ -1,5 +1,7 @@
 // The Cassandra MetaStore's URL, schema, readiness and expiry indexes.
+#include <chrono>
 #include <stdexcept>
+#include <thread>
 
 #include "core/clock.h"
 #include "core/errors.h"
@@ -195,10 +197,23 @@ void CassandraMetaStore::Migrate() {
   } catch (const StoreError&) {
     // No keyspace or table yet.
   }
-  cql_.Ddl("CREATE KEYSPACE IF NOT EXISTS " + keyspace_ +
-           " WITH replication = {'class': 'NetworkTopologyStrategy', " +
-           ReplicationMap(url_.replication) + "}");
-  for (const char* table : kTables) cql_.Ddl(Replace(table, "{ks}", keyspace_));
+  // A node that just joined, or a driver refreshing its view after a schema change, can
+  // briefly have no route for a statement: each one is retried for a few seconds.
+  auto ddl = [&](const std::string& statement) {
+    for (int attempt = 0;; ++attempt) {
+      try {
+        cql_.Ddl(statement);
+        return;
+      } catch (const StoreError&) {
+        if (attempt >= 20) throw;
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      }
+    }
+  };
+  ddl("CREATE KEYSPACE IF NOT EXISTS " + keyspace_ +
+      " WITH replication = {'class': 'NetworkTopologyStrategy', " +
+      ReplicationMap(url_.replication) + "}");
+  for (const char* table : kTables) ddl(Replace(table, "{ks}", keyspace_));
   cql_.AwaitSchemaAgreement();
   cql_.Run("INSERT INTO " + T("schema_migrations") + " (version, applied_ms) VALUES (?, ?)",
            {kSchemaVersion, NowMs()});

@@ -365,13 +365,14 @@ class Cassandra:
     settings: no gossip settle wait, short ring delay, a single token."""
 
     def __init__(self, root, address="127.0.0.1", dc="dc1", seed=None, name="cassandra",
-                 storage_port=None):
+                 storage_port=None, native_port=None):
         self.dir = os.path.join(root, name)
         os.makedirs(os.path.join(self.dir, "log"), exist_ok=True)
         self.address, self.dc = address, dc
         self.seed = seed or address
-        self.native_port = free_port()
-        # One cluster talks on one storage port (each node on its own address).
+        # One cluster talks on one storage port and serves clients on one native port (each
+        # node on its own address), as drivers expect of the peers they discover.
+        self.native_port = native_port or free_port()
         self.storage_port = storage_port or free_port()
         self.proc = None
         self.url = f"cassandra://{address}:{self.native_port}/imgd?dc={dc}"

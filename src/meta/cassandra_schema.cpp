@@ -1,4 +1,5 @@
 // The Cassandra MetaStore's URL, schema, readiness and expiry indexes.
+#include <cctype>
 #include <chrono>
 #include <stdexcept>
 #include <thread>
@@ -120,6 +121,7 @@ CassandraUrl ParseCassandraUrl(const std::string& url) {
     rest.resize(q);
   }
   std::string hosts = rest;
+  out.keyspace.clear();
   if (size_t slash = rest.find('/'); slash != std::string::npos) {
     hosts = rest.substr(0, slash);
     out.keyspace = rest.substr(slash + 1);

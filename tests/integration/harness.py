@@ -70,7 +70,7 @@ def shared_engines():
     if _ENGINES is None:
         sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "engines"))
         from engines import Engines
-        _ENGINES = Engines(cassandra=CASSANDRA).start()
+        _ENGINES = Engines(cassandra=CASSANDRA, postgres=not CASSANDRA).start()
         atexit.register(_ENGINES.stop)
     return _ENGINES
 

@@ -104,6 +104,24 @@ std::string ReplicationMap(const std::string& spec) {
 
 }  // namespace
 
+namespace {
+
+std::string PercentDecode(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 int64_t CassandraMetaStore::Shard(const std::string& id) {
   uint64_t h = 1469598103934665603ULL;
   for (unsigned char c : id) h = (h ^ c) * 1099511628211ULL;
@@ -125,6 +143,15 @@ CassandraUrl ParseCassandraUrl(const std::string& url) {
   if (size_t slash = rest.find('/'); slash != std::string::npos) {
     hosts = rest.substr(0, slash);
     out.keyspace = rest.substr(slash + 1);
+  }
+  // user:password@ (percent-encoded) logs in with Cassandra's PasswordAuthenticator.
+  if (size_t at = hosts.rfind('@'); at != std::string::npos) {
+    const std::string login = hosts.substr(0, at);
+    hosts = hosts.substr(at + 1);
+    const size_t colon = login.find(':');
+    out.endpoint.user = PercentDecode(login.substr(0, colon));
+    if (colon != std::string::npos) out.endpoint.password = PercentDecode(login.substr(colon + 1));
+    if (out.endpoint.user.empty()) throw std::invalid_argument("cassandra: empty user name");
   }
   for (char c : out.keyspace) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') {
@@ -189,6 +216,9 @@ CassandraMetaStore::CassandraMetaStore(const CassandraUrl& url)
 CassandraMetaStore::~CassandraMetaStore() = default;
 
 void CassandraMetaStore::Migrate() {
+  // Connects first, so a refused login or an unreachable cluster fails with its own message
+  // (not with the breaker's after the retries below).
+  Ping();
   // A node that finds the schema current changes nothing: concurrent CREATE TABLE from
   // several nodes is what Cassandra handles worst, so only a first start (or `imgd migrate`)
   // issues DDL.

@@ -96,8 +96,9 @@ ImgdCql* CqlSession::Connection() {
   char* err = nullptr;
   ImgdCql* c = nullptr;
   const int rc =
-      imgd_cql_connect(endpoint_.hosts.c_str(), endpoint_.local_dc.c_str(),
-                       endpoint_.request_timeout_ms, endpoint_.connect_timeout_ms, &c, &err);
+      imgd_cql_connect(endpoint_.hosts.c_str(), endpoint_.local_dc.c_str(), endpoint_.user.c_str(),
+                       endpoint_.password.c_str(), endpoint_.request_timeout_ms,
+                       endpoint_.connect_timeout_ms, &c, &err);
   Check(rc, err, "connect");
   cql_ = c;
   return cql_;

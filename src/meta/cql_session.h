@@ -71,6 +71,8 @@ class CqlRows {
 struct CqlEndpoint {
   std::string hosts;     // "h1:9042,h2:9042"
   std::string local_dc;  // requests go to this datacenter's nodes only
+  std::string user;      // login (PasswordAuthenticator); empty: none
+  std::string password;
   int64_t request_timeout_ms = 2000;
   int64_t connect_timeout_ms = 2000;
 };

@@ -58,9 +58,12 @@ struct ImgdCqlResult;
 
 // Connects to the cluster through hosts ("h1:9042,h2:9042"), routing every request to
 // local_dc's nodes only (token-aware; no failover to another datacenter, so LOCAL_* levels
-// mean what they say). Fails when no host answers within connect_timeout_ms.
-int imgd_cql_connect(const char* hosts, const char* local_dc, int64_t request_timeout_ms,
-                     int64_t connect_timeout_ms, ImgdCql** out, char** err);
+// mean what they say), logging in as user with password (PasswordAuthenticator) unless
+// user is null or empty. Fails when no host answers within connect_timeout_ms or the login
+// is refused; the message names the hosts, never the password.
+int imgd_cql_connect(const char* hosts, const char* local_dc, const char* user,
+                     const char* password, int64_t request_timeout_ms, int64_t connect_timeout_ms,
+                     ImgdCql** out, char** err);
 // Closes the connections and stops the session's runtime. No call may be in flight.
 void imgd_cql_close(ImgdCql* cql);
 

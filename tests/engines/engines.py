@@ -365,7 +365,7 @@ class Cassandra:
     settings: no gossip settle wait, short ring delay, a single token."""
 
     def __init__(self, root, address="127.0.0.1", dc="dc1", seed=None, name="cassandra",
-                 storage_port=None, native_port=None):
+                 storage_port=None, native_port=None, auth=True):
         self.dir = os.path.join(root, name)
         os.makedirs(os.path.join(self.dir, "log"), exist_ok=True)
         self.address, self.dc = address, dc
@@ -375,7 +375,10 @@ class Cassandra:
         self.native_port = native_port or free_port()
         self.storage_port = storage_port or free_port()
         self.proc = None
-        self.url = f"cassandra://{address}:{self.native_port}/imgd?dc={dc}"
+        # With auth, clients log in as the default superuser (as production requires a login).
+        self.auth = auth
+        login = "cassandra:cassandra@" if auth else ""
+        self.url = f"cassandra://{login}{address}:{self.native_port}/imgd?dc={dc}"
 
     @staticmethod
     def lib():
@@ -408,7 +411,7 @@ seed_provider:
   - class_name: org.apache.cassandra.locator.SimpleSeedProvider
     parameters:
       - seeds: "{self.seed}"
-authenticator: AllowAllAuthenticator
+authenticator: {"PasswordAuthenticator" if self.auth else "AllowAllAuthenticator"}
 authorizer: AllowAllAuthorizer
 concurrent_reads: 8
 concurrent_writes: 8
@@ -449,17 +452,45 @@ auto_snapshot: false
         return self
 
     def ready(self):
-        """The native port answers a CQL v4 OPTIONS request with SUPPORTED."""
+        """The native port answers a CQL v4 OPTIONS request with SUPPORTED, and with auth a
+        login as the default superuser succeeds (that role is made just after start)."""
         if not self.proc.alive():
             raise RuntimeError("cassandra exited:\n" +
                                open(self.proc.log, errors="replace").read()[-3000:])
         try:
             with socket.create_connection((self.address, self.native_port), timeout=2) as c:
-                c.sendall(bytes([0x04, 0, 0, 0, 0x05, 0, 0, 0, 0]))  # v4 request, OPTIONS
-                head = c.recv(9)
-                return len(head) >= 5 and head[0] == 0x84 and head[4] == 0x06  # SUPPORTED
+                if self._request(c, 0x05, b"") != 0x06:  # OPTIONS -> SUPPORTED
+                    return False
+                if not self.auth:
+                    return True
+                cql = b"CQL_VERSION"
+                startup = (b"\x00\x01" + len(cql).to_bytes(2, "big") + cql +
+                           b"\x00\x053.0.0")
+                if self._request(c, 0x01, startup) != 0x03:  # STARTUP -> AUTHENTICATE
+                    return False
+                token = b"\x00cassandra\x00cassandra"  # SASL PLAIN
+                answer = self._request(c, 0x0F, len(token).to_bytes(4, "big") + token)
+                return answer == 0x10  # AUTH_SUCCESS
         except OSError:
             return False
+
+    @staticmethod
+    def _request(conn, opcode, body):
+        """One CQL v4 frame out, one in: the response's opcode."""
+        conn.sendall(bytes([0x04, 0, 0, 0, opcode]) + len(body).to_bytes(4, "big") + body)
+        head = b""
+        while len(head) < 9:
+            chunk = conn.recv(9 - len(head))
+            if not chunk:
+                return None
+            head += chunk
+        left = int.from_bytes(head[5:9], "big")
+        while left > 0:
+            chunk = conn.recv(min(left, 65536))
+            if not chunk:
+                return None
+            left -= len(chunk)
+        return head[4] if head[0] == 0x84 else None
 
     def stop(self):
         if self.proc:

@@ -54,10 +54,12 @@ class TwoDatacentersTest(unittest.TestCase):
         cls.nodes = []
         cls.tmp = tempfile.mkdtemp(prefix="imgd-2dc-")
         cls.s3 = Swift(cls.tmp).start()
-        cls.dc1 = Cassandra(cls.tmp, "127.0.0.1", "dc1", name="dc1").start()
+        # No logins here: system_auth's default replication would put the roles on one
+        # datacenter's node, and this test takes that node down.
+        cls.dc1 = Cassandra(cls.tmp, "127.0.0.1", "dc1", name="dc1", auth=False).start()
         cls.dc2 = Cassandra(cls.tmp, "127.0.0.2", "dc2", seed="127.0.0.1", name="dc2",
                             storage_port=cls.dc1.storage_port,
-                            native_port=cls.dc1.native_port).start()
+                            native_port=cls.dc1.native_port, auth=False).start()
         print(f"\ncassandra nodes up: dc1 {cls.dc1.startup_s:.1f} s, dc2 {cls.dc2.startup_s:.1f} s",
               file=sys.stderr)
         port = cls.dc1.native_port

@@ -128,6 +128,20 @@ class MigrateTest(unittest.TestCase):
         self.assertSourceUntouched(lambda: self.migrate(self.source, *to))
         self.assertServes(*to)
 
+    def test_a_refused_cassandra_login_says_so(self):
+        """The test node runs PasswordAuthenticator: a wrong password or none is refused at
+        connect with the cluster's reason, and the password is never printed."""
+        good = self.cassandra("refused")
+        for url in (good.replace("cassandra:cassandra@", "cassandra:Wr0ng-pa55@"),
+                    good.replace("cassandra:cassandra@", "")):
+            out = subprocess.run([IMGD_BIN, "migrate", "--meta", url, "--data",
+                                  os.path.join(self.src.data_dir, "refused")],
+                                 capture_output=True,
+                                 text=True, env=self.env, timeout=120)
+            self.assertNotEqual(out.returncode, 0)
+            self.assertRegex(out.stderr, "bad credentials|Authentication is required")
+            self.assertNotIn("Wr0ng-pa55", out.stderr + out.stdout)
+
     def test_postgres_to_cassandra(self):
         pg = (self.postgres("staging"), self.engines.s3.url + "&prefix=pg")
         self.migrate(self.source, *pg)

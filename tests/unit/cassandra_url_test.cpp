@@ -19,6 +19,15 @@ TEST(CassandraUrl, HostsTakeThePortGivenOnce) {
   EXPECT_EQ(ParseCassandraUrl("cassandra://a/k").endpoint.hosts, "a:9042");
 }
 
+TEST(CassandraUrl, ALoginIsPercentDecoded) {
+  auto u = ParseCassandraUrl("cassandra://imgd:p%40ss%3Aword@h1,h2:9042/k?dc=eu");
+  EXPECT_EQ(u.endpoint.user, "imgd");
+  EXPECT_EQ(u.endpoint.password, "p@ss:word");
+  EXPECT_EQ(u.endpoint.hosts, "h1:9042,h2:9042");
+  EXPECT_TRUE(ParseCassandraUrl("cassandra://h/k").endpoint.user.empty());
+  EXPECT_THROW(ParseCassandraUrl("cassandra://:pw@h/k"), std::invalid_argument);
+}
+
 TEST(CassandraUrl, ReplicationAndTimeouts) {
   auto u = ParseCassandraUrl(
       "cassandra://h:9042/imgd?dc=dc1&replication=dc1:3,dc2:3&timeout_ms=500&"

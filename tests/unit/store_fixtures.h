@@ -13,6 +13,7 @@
 #include "blob/blob_store.h"
 #include "core/clock.h"
 #include "core/ids.h"
+#include "meta/cassandra_meta_store.h"
 #include "meta/cql_session.h"
 #include "meta/meta_store.h"
 #include "meta/sql_session.h"
@@ -66,10 +67,7 @@ class CassandraTestKeyspace {
     for (char& c : keyspace_)
       c = std::isalnum(static_cast<unsigned char>(c)) ? std::tolower(c) : '_';
     url_ = base.substr(0, slash + 1) + keyspace_ + base.substr(query);
-    const std::string hosts = base.substr(12, slash - 12);
-    const size_t dc = base.find("dc=", query);
-    endpoint_.hosts = hosts;
-    endpoint_.local_dc = base.substr(dc + 3, base.find('&', dc) - dc - 3);
+    endpoint_ = ParseCassandraUrl(url_).endpoint;
     endpoint_.request_timeout_ms = 20'000;
     return true;
   }

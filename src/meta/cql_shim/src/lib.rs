@@ -172,6 +172,8 @@ fn serial(c: i32) -> Result<Option<SerialConsistency>, (i32, String)> {
 pub unsafe extern "C" fn imgd_cql_connect(
     hosts: *const c_char,
     local_dc: *const c_char,
+    user: *const c_char,
+    password: *const c_char,
     request_timeout_ms: i64,
     connect_timeout_ms: i64,
     out: *mut *mut ImgdCql,
@@ -197,11 +199,15 @@ pub unsafe extern "C" fn imgd_cql_connect(
             .serial_consistency(Some(SerialConsistency::LocalSerial))
             .request_timeout(Some(Duration::from_millis(request_timeout_ms.max(1) as u64)))
             .build();
-        let builder = SessionBuilder::new()
+        let mut builder = SessionBuilder::new()
             .known_nodes(hosts.split(',').map(str::trim).filter(|h| !h.is_empty()))
             .connection_timeout(Duration::from_millis(connect_timeout_ms.max(1) as u64))
             .schema_agreement_timeout(Duration::from_secs(30))
             .default_execution_profile_handle(profile.into_handle());
+        if !user.is_null() && !c_str(user)?.is_empty() {
+            let password = if password.is_null() { "" } else { c_str(password)? };
+            builder = builder.user(c_str(user)?, password);
+        }
         let session = runtime
             .block_on(builder.build())
             .map_err(|e| (ERR_UNAVAILABLE, format!("connect {hosts}: {e}")))?;

@@ -186,11 +186,9 @@ void CassandraMetaStore::CreatePendingImage(const Image& image) {
 std::optional<MetaStore::CommitResult> CassandraMetaStore::CompletePendingImage(
     const std::string& image_id, const BlobInfo& blob, int64_t now_ms, DuplicatePolicy policy,
     const EnsureBytes& ensure_bytes) {
-  auto r = cql_.Run(
-      "SELECT " + std::string(kImageColumns) + " FROM " + T("images") + " WHERE id = ? LIMIT 1",
-      {image_id});
-  if (r.empty()) return std::nullopt;
-  const Image pending = ReadImage(r, 0);
+  auto row = ReadImageRow(image_id);
+  if (!row) return std::nullopt;
+  const Image pending = std::move(*row);
   if (pending.status != kStatusPending || pending.expires_ms < now_ms) return std::nullopt;
   // One completion wins; the others find the image no longer pending.
   if (!cql_.Cas("UPDATE " + T("images") +
@@ -225,11 +223,8 @@ std::optional<MetaStore::CommitResult> CassandraMetaStore::CompletePendingImage(
 std::vector<std::string> CassandraMetaStore::DeleteExpiredPending(int64_t now_ms) {
   std::vector<std::string> ids;
   for (const auto& [id, at] : DueExpiries("pending", now_ms)) {
-    auto r = cql_.Run(
-        "SELECT " + std::string(kImageColumns) + " FROM " + T("images") + " WHERE id = ? LIMIT 1",
-        {id});
-    if (!r.empty()) {
-      const Image im = ReadImage(r, 0);
+    if (auto row = ReadImageRow(id)) {
+      const Image& im = *row;
       // A completion that died long ago is as expired as the upload it finished.
       const bool dead = im.status == kCompleting && im.expires_ms < now_ms - kClaimLeaseMs * 10;
       if (im.status == kStatusPending || dead) {
@@ -244,12 +239,18 @@ std::vector<std::string> CassandraMetaStore::DeleteExpiredPending(int64_t now_ms
 
 // --- reads and changes ---
 
-std::optional<Image> CassandraMetaStore::GetImage(const std::string& image_id) {
+std::optional<Image> CassandraMetaStore::ReadImageRow(const std::string& image_id) {
   auto r = cql_.Run(
       "SELECT " + std::string(kImageColumns) + " FROM " + T("images") + " WHERE id = ? LIMIT 1",
       {image_id});
   if (r.empty()) return std::nullopt;
-  Image im = ReadImage(r, 0);
+  return ReadImage(r, 0);
+}
+
+std::optional<Image> CassandraMetaStore::GetImage(const std::string& image_id) {
+  auto row = ReadImageRow(image_id);
+  if (!row) return std::nullopt;
+  Image im = std::move(*row);
   if (im.status == kCompleting) im.status = kStatusPending;
   return im;
 }
@@ -316,11 +317,9 @@ std::optional<Image> CassandraMetaStore::UpdateImage(const std::string& image_id
 
 MetaStore::DeleteResult CassandraMetaStore::DeleteImage(const std::string& image_id) {
   DeleteResult d;
-  auto r = cql_.Run(
-      "SELECT " + std::string(kImageColumns) + " FROM " + T("images") + " WHERE id = ? LIMIT 1",
-      {image_id});
-  if (r.empty()) return d;
-  const Image im = ReadImage(r, 0);
+  auto row = ReadImageRow(image_id);
+  if (!row) return d;
+  const Image im = std::move(*row);
   d.found = true;
   DeleteImageRows(im);
   if (im.status != kStatusReady) {

@@ -110,6 +110,8 @@ class CassandraMetaStore final : public MetaStore {
   std::string T(const char* table) const { return keyspace_ + "." + table; }
   // CommitImage's steps, shared by pending and resumable completion (cassandra_images.cpp).
   CommitResult Commit(Image candidate, DuplicatePolicy policy, const EnsureBytes& ensure_bytes);
+  // The image row as stored (status "completing" included).
+  std::optional<Image> ReadImageRow(const std::string& image_id);
   void WriteImage(const Image& im);
   void DeleteImageRows(const Image& im);
   // The blob reference protocol (cassandra_blobs.cpp).
@@ -118,6 +120,8 @@ class CassandraMetaStore final : public MetaStore {
   void DropDanglingReferences(const std::string& sha256, int64_t before_ms);
   void DropBlobReference(const std::string& sha256, const std::string& image_id);
   bool MarkIfUnreferenced(const std::string& sha256);
+  // A key of a user, both ways (by hash, by user), in one logged batch.
+  void AddKey(const std::string& user_id, const std::string& key_hash, int64_t created_ms);
   // The shard (0..15) of an id in the expiry and unreferenced-blob indexes.
   static int64_t Shard(const std::string& id);
   // The expiry index: kind is "pending", "upload" or "idempotency".

@@ -31,6 +31,14 @@ void CassandraMetaStore::CreateUser(const User& user, const std::string& key_has
             user.created_ms, user.id, key_hash});
 }
 
+void CassandraMetaStore::AddKey(const std::string& user_id, const std::string& key_hash,
+                                int64_t created_ms) {
+  cql_.Run("BEGIN BATCH INSERT INTO " + T("api_keys") +
+               " (key_hash, user_id, created_ms) VALUES (?, ?, ?); INSERT INTO " +
+               T("keys_by_user") + " (user_id, key_hash) VALUES (?, ?); APPLY BATCH",
+           {key_hash, user_id, created_ms, user_id, key_hash});
+}
+
 std::optional<User> CassandraMetaStore::FindUserByKeyHash(const std::string& key_hash) {
   auto k = cql_.Run("SELECT user_id FROM " + T("api_keys") + " WHERE key_hash = ?", {key_hash});
   if (k.empty()) return std::nullopt;
@@ -72,10 +80,7 @@ void CassandraMetaStore::SetAdminKey(const std::string& key_hash) {
         "INSERT INTO " + T("users") + " (" + kUserColumns + ") VALUES (?, 'admin', '', true, ?)",
         {admin_id, now});
   }
-  cql_.Run("BEGIN BATCH INSERT INTO " + T("api_keys") +
-               " (key_hash, user_id, created_ms) VALUES (?, ?, ?); INSERT INTO " +
-               T("keys_by_user") + " (user_id, key_hash) VALUES (?, ?); APPLY BATCH",
-           {key_hash, admin_id, now, admin_id, key_hash});
+  AddKey(admin_id, key_hash, now);
   auto keys =
       cql_.Run("SELECT key_hash FROM " + T("keys_by_user") + " WHERE user_id = ?", {admin_id});
   auto current = cql_.Run("SELECT key_hash FROM " + T("admin") + " WHERE id = 'admin'", {});
@@ -312,10 +317,7 @@ void CassandraMetaStore::ImportUser(const UserExport& u) {
   cql_.Run("INSERT INTO " + T("users") + " (" + kUserColumns + ") VALUES (?, ?, ?, ?, ?)",
            {u.user.id, u.user.name, u.user.email, u.user.is_admin, u.user.created_ms});
   for (const auto& k : u.key_hashes) {
-    cql_.Run("BEGIN BATCH INSERT INTO " + T("api_keys") +
-                 " (key_hash, user_id, created_ms) VALUES (?, ?, ?); INSERT INTO " +
-                 T("keys_by_user") + " (user_id, key_hash) VALUES (?, ?); APPLY BATCH",
-             {k, u.user.id, u.user.created_ms, u.user.id, k});
+    AddKey(u.user.id, k, u.user.created_ms);
   }
 }
 

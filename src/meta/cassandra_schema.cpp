@@ -3,6 +3,7 @@
 #include <chrono>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include "core/clock.h"
 #include "core/errors.h"
@@ -81,14 +82,21 @@ bool ValidName(const std::string& s) {
   return true;
 }
 
+// "a,b,,c" → {"a", "b", "", "c"} (an empty input is one empty item).
+std::vector<std::string> Split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  for (size_t start = 0;;) {
+    const size_t end = s.find(sep, start);
+    out.push_back(s.substr(start, end == std::string::npos ? std::string::npos : end - start));
+    if (end == std::string::npos) return out;
+    start = end + 1;
+  }
+}
+
 // "dc1:3,dc2:3" → "'dc1': 3, 'dc2': 3".
 std::string ReplicationMap(const std::string& spec) {
   std::string out;
-  size_t start = 0;
-  while (start <= spec.size()) {
-    size_t end = spec.find(',', start);
-    if (end == std::string::npos) end = spec.size();
-    const std::string item = spec.substr(start, end - start);
+  for (const std::string& item : Split(spec, ',')) {
     const size_t colon = item.find(':');
     const std::string dc = item.substr(0, colon);
     const std::string rf = colon == std::string::npos ? "" : item.substr(colon + 1);
@@ -97,7 +105,6 @@ std::string ReplicationMap(const std::string& spec) {
     }
     if (!out.empty()) out += ", ";
     out += "'" + dc + "': " + rf;
-    start = end + 1;
   }
   return out;
 }
@@ -162,14 +169,8 @@ CassandraUrl ParseCassandraUrl(const std::string& url) {
     throw std::invalid_argument("cassandra: expected cassandra://host[,host][:port]/keyspace");
   }
   // "h1,h2:9042": a port given once applies to every host without one.
-  std::vector<std::string> list;
+  const std::vector<std::string> list = Split(hosts, ',');
   std::string port = "9042";
-  for (size_t start = 0; start <= hosts.size();) {
-    size_t end = hosts.find(',', start);
-    if (end == std::string::npos) end = hosts.size();
-    list.push_back(hosts.substr(start, end - start));
-    start = end + 1;
-  }
   for (const auto& h : list) {
     if (size_t colon = h.rfind(':'); colon != std::string::npos) port = h.substr(colon + 1);
   }
@@ -179,10 +180,7 @@ CassandraUrl ParseCassandraUrl(const std::string& url) {
     out.endpoint.hosts += h.find(':') == std::string::npos ? h + ":" + port : h;
   }
   out.endpoint.local_dc = "datacenter1";
-  for (size_t start = 0; start < query.size();) {
-    size_t end = query.find('&', start);
-    if (end == std::string::npos) end = query.size();
-    const std::string kv = query.substr(start, end - start);
+  for (const std::string& kv : query.empty() ? std::vector<std::string>{} : Split(query, '&')) {
     const size_t eq = kv.find('=');
     const std::string key = kv.substr(0, eq);
     const std::string value = eq == std::string::npos ? "" : kv.substr(eq + 1);
@@ -202,7 +200,6 @@ CassandraUrl ParseCassandraUrl(const std::string& url) {
     } else {
       throw std::invalid_argument("cassandra: unknown URL parameter " + key);
     }
-    start = end + 1;
   }
   if (!ValidName(out.endpoint.local_dc)) throw std::invalid_argument("cassandra: bad dc");
   if (out.replication.empty()) out.replication = out.endpoint.local_dc + ":1";

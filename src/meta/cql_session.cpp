@@ -12,8 +12,8 @@ namespace {
 std::string CqlOp(const std::string& cql, bool cas) {
   std::string op;
   if (cql.rfind("BEGIN", 0) == 0) {
-    const std::string rest = cql.substr(cql.find("BATCH") + 5);
-    op = "batch " + StatementOp(rest).substr(StatementOp(rest).find(' ') + 1);
+    const std::string first = StatementOp(cql.substr(cql.find("BATCH") + 5));
+    op = "batch " + first.substr(first.find(' ') + 1);
   } else {
     op = StatementOp(cql);
   }

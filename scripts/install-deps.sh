@@ -10,6 +10,7 @@ PACKAGES=(
   libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev
   libpq-dev postgresql-15 python3-swift memcached
+  varnish varnish-modules
   python3 curl procps
 )
 
@@ -41,3 +42,6 @@ fi
 cargo fetch --locked --quiet --manifest-path "$ROOT/src/meta/cql_shim/Cargo.toml"
 # Apache Cassandra for the tests (Java 17 and Maven from Debian when missing), once.
 "$ROOT/scripts/install-cassandra.sh" >/dev/null
+# Toxiproxy for the three-region simulation (latency between regions), built once from the
+# Go module proxy at the version tests/engines/toxiproxy/go.sum pins.
+"$ROOT/scripts/install-toxiproxy.sh" >/dev/null

@@ -13,6 +13,7 @@
 #include "core/memory_source.h"
 #include "http/range.h"
 #include "image/transform_spec.h"
+#include "service/edge_purger.h"
 
 namespace imgd::api {
 
@@ -32,8 +33,14 @@ Response ContentHeaders(const std::string& etag, const std::string& cache_contro
 // or bytes is null: the service found it matching before opening or making any), single
 // ranges, HEAD.
 Response ServeBytes(const RequestContext& ctx, const std::string& etag,
-                    const std::string& cache_control, std::shared_ptr<ByteSource> bytes) {
+                    const std::string& cache_control, std::shared_ptr<ByteSource> bytes,
+                    const std::string& surrogate_keys = "") {
   Response r = ContentHeaders(etag, cache_control);
+  if (!surrogate_keys.empty()) {
+    // What edges purge by (see EdgePurger): Varnish's xkey, and the CDNs' Surrogate-Key.
+    r.headers.set("xkey", surrogate_keys);
+    r.headers.set("Surrogate-Key", surrogate_keys);
+  }
   if (!bytes || EtagMatches(ctx.Header(bhttp::field::if_none_match), etag)) {
     r.status = bhttp::status::not_modified;
     return r;
@@ -108,7 +115,9 @@ void RegisterContentRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, 
                  request.authenticate = [&ctx, auth] { return auth(ctx); };
                }
                Delivery d = co_await deps->delivery.Read(std::move(request));
-               co_return ServeBytes(ctx, d.etag, d.cache_control, std::move(d.bytes));
+               co_return ServeBytes(
+                   ctx, d.etag, d.cache_control, std::move(d.bytes),
+                   ImageSurrogateKey(d.image.id) + " " + BlobSurrogateKey(d.image.sha256));
              });
 
   router.Add(

@@ -41,6 +41,13 @@ App::App(Config& cfg)
   users = std::make_unique<UserService>(*meta, Pools{blocking, cpu});
   images = std::make_unique<ImageService>(*meta, *meta, *blobs, blob_locks, Pools{blocking, cpu},
                                           metrics, opts);
+  EdgePurgeOptions eo;
+  eo.edges = cfg.EdgePurgeUrls();
+  eo.token = cfg.edge_purge_token;
+  // The repeat comes once every node's cached record of the image has expired.
+  eo.repeat_after = opts.image_cache_ttl + std::chrono::seconds(1);
+  edge_purger = std::make_unique<EdgePurger>(*meta, metrics, eo);
+  images->SetEdgePurger(edge_purger.get());
   PublishOptions po;
   po.max_upload_bytes = cfg.max_upload_bytes;
   po.jpeg.max_pixels = cfg.max_pixels;

@@ -13,6 +13,7 @@
 #include "net/url_fetcher.h"
 #include "obs/metrics.h"
 #include "service/direct_upload_service.h"
+#include "service/edge_purger.h"
 #include "service/idempotency_service.h"
 #include "service/image_service.h"
 #include "service/presigned_upload_service.h"
@@ -43,6 +44,7 @@ struct App {
   std::unique_ptr<MetaStore> meta;
   std::unique_ptr<BlobStore> blobs;
   std::unique_ptr<UserService> users;
+  std::unique_ptr<EdgePurger> edge_purger;  // started by `serve` only
   std::unique_ptr<ImageService> images;
   std::unique_ptr<TransformService> transforms;
   std::unique_ptr<UrlSigner> signer;           // pre-signed upload URLs

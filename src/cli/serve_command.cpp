@@ -132,8 +132,10 @@ int RunServe(Config& cfg) {
            {"version", IMGD_VERSION}});
   std::cout << "imgd listening on " << cfg.Scheme() << "://" << bound << std::endl;
   maintenance.Start();
+  app.edge_purger->Start();
   server.Run(cfg.io_threads > 0 ? cfg.io_threads : Cores());
   maintenance.Stop();
+  app.edge_purger->Stop();
   // Work still ending on the pools (the tail of an offloaded call, a background variant
   // store) holds executors of the server's io_context: it must finish before the server,
   // and with it the io_context, is destroyed.

@@ -7,8 +7,23 @@
 #include "core/url_signer.h"
 #include "image/transform_spec.h"
 #include "net/address_policy.h"
+#include "net/purge_client.h"
 
 namespace imgd {
+
+std::vector<std::string> Config::EdgePurgeUrls() const {
+  std::vector<std::string> out;
+  std::string item;
+  for (char c : edge_purge_urls + ",") {
+    if (c != ',') {
+      if (c != ' ') item += c;
+      continue;
+    }
+    if (!item.empty()) out.push_back(item);
+    item.clear();
+  }
+  return out;
+}
 
 void SplitHostPort(const std::string& listen, std::string& host, unsigned short& port) {
   auto colon = listen.rfind(':');
@@ -50,6 +65,7 @@ void Config::Validate() const {
   UrlSigner::ParseKeys(upload_signing_keys);  // throw on malformed key lists
   UrlSigner::ParseKeys(delivery_signing_keys);
   AddressPolicy::ParseAllowList(fetch_allow);
+  for (const auto& url : EdgePurgeUrls()) ParsePurgeUrl(url);  // throws when malformed
   std::string host;
   unsigned short port = 0;
   SplitHostPort(listen, host, port);

@@ -3,6 +3,7 @@
 // then defaults (flags win).
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace imgd {
 
@@ -19,7 +20,10 @@ struct Config {
   int max_jpeg_scans = 100;                 // scans per upload; more → 422
   double validate_timeout_s = 10;           // CPU time of one upload's decode check; then 422
   uint64_t max_inline_bytes = 32ull << 20;  // ?include=imageData limit
-  std::string cache_control = "public, max-age=31536000, immutable";
+  // Browsers keep a copy an hour (they cannot be purged); shared caches a year (they are:
+  // EdgePurger), serving it stale a minute while revalidating and a day while the origin fails.
+  std::string cache_control =
+      "public, max-age=3600, s-maxage=31536000, stale-while-revalidate=60, stale-if-error=86400";
   int io_threads = 0;        // 0 = one per core
   int blocking_threads = 8;  // disk and database waits
   int cpu_threads = 0;       // decoding; 0 = one per core
@@ -65,6 +69,10 @@ struct Config {
   // Seconds a ready image's record serves content reads from memory (0 = off); a delete
   // on another node shows on this one within this time.
   double image_cache_ttl = 5;
+  // Edges to purge (http://host:port,...) when an image is deleted or made private, and
+  // the token they check (X-Purge-Token). Empty: no edges.
+  std::string edge_purge_urls;
+  std::string edge_purge_token;
   int max_transform_dimension = 8192;  // w, h limit
   uint64_t max_output_pixels = 40'000'000;
   std::string allowed_sizes;          // "300x200,1200x,x800"
@@ -75,6 +83,8 @@ struct Config {
   // Every check of settings that do not go together or cannot be parsed, in one place:
   // throws std::invalid_argument naming the flag. Called once, before anything starts.
   void Validate() const;
+  // edge_purge_urls as a list.
+  std::vector<std::string> EdgePurgeUrls() const;
   // Fills the derived defaults (meta_url, blob_url, public_base_url) after parsing.
   void Finalize(const std::string& bound_listen);
 };

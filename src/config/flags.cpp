@@ -187,6 +187,15 @@ void AddServeFlags(CLI::App* serve, Config& cfg) {
       ->envname("IMGD_IMAGE_CACHE_TTL")
       ->check(CLI::Range(0.0, 3600.0));
   serve
+      ->add_option("--edge-purge-urls", cfg.edge_purge_urls,
+                   "edges to purge when an image is deleted or made private: the purge URL of "
+                   "each, http://host:port,... (shields first)")
+      ->envname("IMGD_EDGE_PURGE_URLS");
+  serve
+      ->add_option("--edge-purge-token", cfg.edge_purge_token,
+                   "token the edges check on a purge (X-Purge-Token); prefer the environment")
+      ->envname("IMGD_EDGE_PURGE_TOKEN");
+  serve
       ->add_option("--variant-cache-bytes", cfg.variant_cache_bytes,
                    "in-memory variant cache size (0 = off)")
       ->envname("IMGD_VARIANT_CACHE_BYTES");

@@ -105,6 +105,12 @@ class CassandraMetaStore final : public MetaStore {
   std::vector<Image> ExportImages(const std::string& after_id, int limit) override;
   bool ImportImage(const Image& image) override;
 
+  void AddPurges(const std::vector<PurgeTask>& tasks) override;
+  std::vector<PurgeTask> PendingPurges(const std::string& edge, int limit) override;
+  void RemovePurge(const PurgeTask& task) override;
+  void RetryPurge(const PurgeTask& task, int64_t due_ms, int attempts) override;
+  std::vector<std::string> PurgeEdges() override;
+
  private:
   // The keyspace-qualified table name.
   std::string T(const char* table) const { return keyspace_ + "." + table; }
@@ -122,7 +128,7 @@ class CassandraMetaStore final : public MetaStore {
   bool MarkIfUnreferenced(const std::string& sha256);
   // A key of a user, both ways (by hash, by user), in one logged batch.
   void AddKey(const std::string& user_id, const std::string& key_hash, int64_t created_ms);
-  // The shard (0..15) of an id in the expiry and unreferenced-blob indexes.
+  // The shard (0..15) of an id in the expiry, unreferenced-blob and purge outbox indexes.
   static int64_t Shard(const std::string& id);
   // The expiry index: kind is "pending", "upload" or "idempotency".
   void IndexExpiry(const std::string& kind, const std::string& id, int64_t at_ms);

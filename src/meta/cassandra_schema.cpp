@@ -12,7 +12,7 @@
 namespace imgd {
 namespace {
 
-constexpr int64_t kSchemaVersion = 1;
+constexpr int64_t kSchemaVersion = 2;
 constexpr int64_t kExpiryShards = 16;
 
 // The tables, by the queries they serve. Every number is a bigint (one bound type).
@@ -61,6 +61,10 @@ const char* const kTables[] = {
     "created_ms bigint, PRIMARY KEY ((user_id, idem_key)))",
     "CREATE TABLE IF NOT EXISTS {ks}.secrets (name text PRIMARY KEY, value text, "
     "created_ms bigint)",
+    // Edge purges not acknowledged yet (version 2), by (edge, shard).
+    "CREATE TABLE IF NOT EXISTS {ks}.purge_outbox (edge text, shard bigint, id text, "
+    "surrogate_keys text, created_ms bigint, due_ms bigint, attempts bigint, "
+    "PRIMARY KEY ((edge, shard), id)) WITH gc_grace_seconds = 3600",
     "CREATE TABLE IF NOT EXISTS {ks}.schema_migrations (version bigint PRIMARY KEY, "
     "applied_ms bigint)",
 };

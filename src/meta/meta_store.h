@@ -1,8 +1,8 @@
 #pragma once
 // MetaStore: users, API keys, images and blob reference counts, as the roles in
 // user_store.h, image_store.h, blob_record_store.h, upload_store.h, idempotency_store.h,
-// secret_store.h and copy_store.h (each states its methods' contracts); a backend
-// implements them all, a service depends only on the roles it uses.
+// secret_store.h, copy_store.h and purge_outbox_store.h (each states its methods' contracts); a
+// backend implements them all, a service depends only on the roles it uses.
 //
 // Contract for every implementation:
 // - All methods block; call them from a blocking pool, never from a network thread.
@@ -24,6 +24,7 @@
 #include "meta/copy_store.h"
 #include "meta/idempotency_store.h"
 #include "meta/image_store.h"
+#include "meta/purge_outbox_store.h"
 #include "meta/secret_store.h"
 #include "meta/upload_store.h"
 #include "meta/user_store.h"
@@ -40,7 +41,8 @@ class MetaStore : public UserStore,
                   public UploadStore,
                   public IdempotencyStore,
                   public SecretStore,
-                  public CopyStore {
+                  public CopyStore,
+                  public PurgeOutboxStore {
  public:
   ~MetaStore() override = default;
 

@@ -85,6 +85,12 @@ class SqlMetaStore final : public MetaStore {
 
   std::string GetOrCreateSecret(const std::string& name, const std::string& candidate) override;
 
+  void AddPurges(const std::vector<PurgeTask>& tasks) override;
+  std::vector<PurgeTask> PendingPurges(const std::string& edge, int limit) override;
+  void RemovePurge(const PurgeTask& task) override;
+  void RetryPurge(const PurgeTask& task, int64_t due_ms, int attempts) override;
+  std::vector<std::string> PurgeEdges() override;
+
   std::vector<UserExport> ExportUsers(const std::string& after_id, int limit) override;
   void ImportUser(const UserExport& user) override;
   std::vector<Image> ExportImages(const std::string& after_id, int limit) override;

@@ -105,6 +105,18 @@ ALTER TABLE uploads ADD COLUMN visibility TEXT NOT NULL DEFAULT 'public';
     R"sql(
 CREATE UNIQUE INDEX IF NOT EXISTS users_one_admin ON users(is_admin) WHERE is_admin = 1;
 )sql",
+    // 6: the edge purge outbox (see purge_outbox_store.h).
+    R"sql(
+CREATE TABLE purge_outbox (
+  edge TEXT NOT NULL,
+  id TEXT NOT NULL,
+  surrogate_keys TEXT NOT NULL,
+  created_ms BIGINT NOT NULL,
+  due_ms BIGINT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (edge, id)
+);
+)sql",
 };
 
 }  // namespace

@@ -56,6 +56,16 @@ Metrics::Metrics() {
   Declare("imgd_trace_spans_exported_total", "counter", "Spans the OTLP collector accepted.");
   Declare("imgd_trace_spans_dropped_total", "counter",
           "Spans dropped: the export queue was full or the collector failed.");
+  Declare("imgd_edge_purges_enqueued_total", "counter",
+          "Edge purges recorded in the outbox (one per edge and delivery).");
+  Declare("imgd_edge_purges_sent_total", "counter", "Edge purges an edge acknowledged, by edge.");
+  Declare("imgd_edge_purges_failed_total", "counter",
+          "Edge purge deliveries that failed (retried with backoff), by edge.");
+  Declare("imgd_edge_purges_dropped_total", "counter",
+          "Outbox purges for edges no longer configured, dropped.");
+  Declare("imgd_edge_purges_pending", "gauge", "Edge purges not acknowledged yet, by edge.");
+  Declare("imgd_edge_purge_oldest_pending_seconds", "gauge",
+          "Age of the oldest edge purge not acknowledged yet, by edge (0 when none).");
   Declare("imgd_tls_handshake_failures_total", "counter",
           "TLS handshakes that failed: old protocol versions, plain HTTP on the HTTPS port, "
           "clients that stalled past --header-timeout.");

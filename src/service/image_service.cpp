@@ -56,10 +56,15 @@ boost::asio::awaitable<std::vector<Image>> ImageService::List(const User& caller
 
 boost::asio::awaitable<Image> ImageService::Update(const User& caller, const std::string& id,
                                                    ImageStore::ImageChanges changes) {
-  co_await GetOwned(caller, id);
-  auto updated = co_await Offload(
-      pools_.blocking, [&] { return records_.UpdateImage(id, changes, caller.id, NowMs()); });
+  Image before = co_await GetOwned(caller, id);
+  const bool purge = purger_ && purger_->enabled() && changes.visibility &&
+                     *changes.visibility == kVisibilityPrivate && !before.is_private();
+  auto updated = co_await Offload(pools_.blocking, [&] {
+    if (purge) purger_->Enqueue({ImageSurrogateKey(id)});
+    return records_.UpdateImage(id, changes, caller.id, NowMs());
+  });
   ready_.Erase(id);
+  if (purge) purger_->Kick();
   if (!updated) throw NotFound("no image " + id);
   co_return *updated;
 }
@@ -69,6 +74,7 @@ boost::asio::awaitable<void> ImageService::Delete(const User& caller, const std:
   bool released = co_await Offload(pools_.blocking, [&] {
     // The lock spans "drop the last reference" and "remove the bytes" (see BlobLocks);
     // across nodes, RemoveBlobIfUnreferenced holds the blob row while it removes them.
+    if (purger_) purger_->Enqueue({ImageSurrogateKey(id)});
     std::unique_lock<std::mutex> lock;
     if (!image.sha256.empty()) lock = std::unique_lock(locks_.For(image.sha256));
     auto r = records_.DeleteImage(id);
@@ -76,6 +82,7 @@ boost::asio::awaitable<void> ImageService::Delete(const User& caller, const std:
     return r.blob_released && RemoveBlob(r.sha256);
   });
   ready_.Erase(id);
+  if (purger_) purger_->Kick();
   if (released) metrics_.Inc("imgd_blobs_deleted_total");
 }
 

@@ -18,6 +18,7 @@
 #include "meta/image_store.h"
 #include "obs/metrics.h"
 #include "service/blob_locks.h"
+#include "service/edge_purger.h"
 #include "service/ready_image_cache.h"
 
 namespace imgd {
@@ -52,9 +53,11 @@ class ImageService {
   boost::asio::awaitable<std::vector<Image>> List(const User& caller, int limit,
                                                   const std::string& after_id);
   // Owner or admin only. A change of visibility holds on this node at once (its cached
-  // record is dropped) and on others within the image cache TTL.
+  // record is dropped) and on others within the image cache TTL; a switch to private
+  // purges the edges' public copies (recorded before the change, see EdgePurger).
   boost::asio::awaitable<Image> Update(const User& caller, const std::string& id,
                                        ImageStore::ImageChanges changes);
+  // Owner or admin only; purges the edges' copies (recorded before the delete).
   boost::asio::awaitable<void> Delete(const User& caller, const std::string& id);
 
   // A ready image's bytes, for anyone holding its id (404 missing, 409 pending).
@@ -71,6 +74,9 @@ class ImageService {
   void OnBlobReleased(std::function<void(const std::string& sha256)> fn) {
     on_blob_released_ = std::move(fn);
   }
+  // Edges to purge when an image is deleted or made private (none when null). Set before
+  // serving; it outlives this service.
+  void SetEdgePurger(EdgePurger* purger) { purger_ = purger; }
 
   // Blocking maintenance (imgd gc, startup): removes staged files older than
   // staging_older_than_ms, and stored originals no image references and variants of such
@@ -96,6 +102,7 @@ class ImageService {
   ImageServiceOptions opts_;
   ReadyImageCache ready_;
   std::function<void(const std::string&)> on_blob_released_;
+  EdgePurger* purger_ = nullptr;
 };
 
 }  // namespace imgd

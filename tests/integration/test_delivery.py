@@ -157,7 +157,7 @@ class VisibilityTest(ServerTest):
         self.assertNotIn("?", img["imageUrl"])
         r = self.server.request("GET", self.content(img["imageId"]))
         self.assertEqual(r.status, 200)
-        self.assertEqual(r.header("cache-control"), "public, max-age=31536000, immutable")
+        self.assertEqual(r.header("cache-control"), "public, max-age=3600, s-maxage=31536000, stale-while-revalidate=60, stale-if-error=86400")
         # Another user cannot change it.
         change = lambda v, key: self.server.request(
             "PATCH", f"/v1/images/{img['imageId']}", json.dumps({"visibility": v}),

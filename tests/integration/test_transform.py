@@ -79,7 +79,7 @@ class TransformApiTest(ServerTest):
         etag = a.header("etag")
         self.assertTrue(etag.startswith('"') and etag.endswith('"'))
         self.assertEqual(etag, b.header("etag"))
-        self.assertIn("immutable", a.header("cache-control"))
+        self.assertIn("s-maxage=31536000", a.header("cache-control"))
         r = self.content("w=200&h=150&q=70", {"If-None-Match": etag})
         self.assertEqual(r.status, 304)
         self.assertEqual(r.body, b"")

@@ -65,7 +65,7 @@ void Config::Validate() const {
   UrlSigner::ParseKeys(upload_signing_keys);  // throw on malformed key lists
   UrlSigner::ParseKeys(delivery_signing_keys);
   AddressPolicy::ParseAllowList(fetch_allow);
-  for (const auto& url : EdgePurgeUrls()) ParsePurgeUrl(url);  // throws when malformed
+  for (const auto& entry : EdgePurgeUrls()) ParsePurgeEdge(entry);  // throws when malformed
   std::string host;
   unsigned short port = 0;
   SplitHostPort(listen, host, port);

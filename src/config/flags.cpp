@@ -189,7 +189,8 @@ void AddServeFlags(CLI::App* serve, Config& cfg) {
   serve
       ->add_option("--edge-purge-urls", cfg.edge_purge_urls,
                    "edges to purge when an image is deleted or made private: the purge URL of "
-                   "each, http://host:port,... (shields first)")
+                   "each, [NAME=]http://host:port,... (shields first; every node names an edge "
+                   "alike)")
       ->envname("IMGD_EDGE_PURGE_URLS");
   serve
       ->add_option("--edge-purge-token", cfg.edge_purge_token,

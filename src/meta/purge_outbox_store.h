@@ -19,7 +19,7 @@ namespace imgd {
 
 struct PurgeTask {
   std::string id;    // unique, and sorts by creation time (see NewPurgeId)
-  std::string edge;  // the edge's purge URL, as configured
+  std::string edge;  // the edge's name (see EdgePurgeOptions::edges)
   std::string keys;  // surrogate keys, space-separated
   int64_t created_ms = 0;
   int64_t due_ms = 0;  // not sent before this

@@ -27,6 +27,13 @@ PurgeEndpoint ParsePurgeUrl(const std::string& url) {
   return e;
 }
 
+PurgeEdge ParsePurgeEdge(const std::string& entry) {
+  const size_t eq = entry.find('=');
+  if (eq == std::string::npos || entry.find("://") < eq) return {entry, ParsePurgeUrl(entry)};
+  if (eq == 0) throw std::invalid_argument("an edge name is empty in '" + entry + "'");
+  return {entry.substr(0, eq), ParsePurgeUrl(entry.substr(eq + 1))};
+}
+
 unsigned SendPurge(const PurgeEndpoint& edge, const std::string& keys, const std::string& token,
                    std::chrono::milliseconds timeout) {
   asio::io_context io;

@@ -18,6 +18,14 @@ struct PurgeEndpoint {
 // put a TLS terminator in front of the edge's purge listener if the path is untrusted).
 PurgeEndpoint ParsePurgeUrl(const std::string& url);
 
+struct PurgeEdge {
+  std::string name;  // its identity in the outbox and in metrics
+  PurgeEndpoint endpoint;
+};
+// An --edge-purge-urls entry: NAME=http://host:port, or the URL alone (named by itself).
+// Throws std::invalid_argument as ParsePurgeUrl, or for an empty name.
+PurgeEdge ParsePurgeEdge(const std::string& entry);
+
 // The edge's HTTP status (200 = acknowledged). Throws std::runtime_error when the edge
 // cannot be reached or does not answer before the deadline.
 unsigned SendPurge(const PurgeEndpoint& edge, const std::string& keys, const std::string& token,

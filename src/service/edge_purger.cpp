@@ -23,7 +23,15 @@ std::string BlobSurrogateKey(const std::string& sha256) { return "blob-" + sha25
 
 EdgePurger::EdgePurger(PurgeOutboxStore& outbox, Metrics& metrics, EdgePurgeOptions opts)
     : outbox_(outbox), metrics_(metrics), opts_(std::move(opts)) {
-  for (const auto& url : opts_.edges) edges_.push_back({url, ParsePurgeUrl(url)});
+  for (const auto& entry : opts_.edges) {
+    PurgeEdge edge = ParsePurgeEdge(entry);
+    for (const auto& e : edges_) {
+      if (e.name == edge.name) {
+        throw std::invalid_argument("edge '" + edge.name + "' is listed twice");
+      }
+    }
+    edges_.push_back(std::move(edge));
+  }
 }
 
 EdgePurger::~EdgePurger() { Stop(); }
@@ -36,7 +44,7 @@ void EdgePurger::Enqueue(const std::vector<std::string>& keys) {
   std::vector<PurgeTask> tasks;
   for (const int64_t due : {now, now + opts_.repeat_after.count()}) {
     const std::string id = NewUuidV7();
-    for (const auto& e : edges_) tasks.push_back({id, e.url, joined, now, due, 0});
+    for (const auto& e : edges_) tasks.push_back({id, e.name, joined, now, due, 0});
   }
   outbox_.AddPurges(tasks);
   metrics_.Inc("imgd_edge_purges_enqueued_total", {}, static_cast<double>(tasks.size()));
@@ -87,9 +95,9 @@ size_t EdgePurger::DeliverDue() {
   return acknowledged;
 }
 
-size_t EdgePurger::DeliverTo(const Edge& edge, int64_t now_ms) {
-  const Labels labels = {{"edge", edge.url}};
-  std::vector<PurgeTask> tasks = outbox_.PendingPurges(edge.url, kTasksPerRound);
+size_t EdgePurger::DeliverTo(const PurgeEdge& edge, int64_t now_ms) {
+  const Labels labels = {{"edge", edge.name}};
+  std::vector<PurgeTask> tasks = outbox_.PendingPurges(edge.name, kTasksPerRound);
   int64_t oldest = now_ms;
   std::vector<PurgeTask> due;
   for (auto& t : tasks) {
@@ -122,7 +130,7 @@ size_t EdgePurger::DeliverTo(const Edge& edge, int64_t now_ms) {
     // The edge is down or refusing: every due task waits its backoff, and this round
     // sends it nothing more.
     metrics_.Inc("imgd_edge_purges_failed_total", labels);
-    LogJson("warn", "edge purge failed", {{"edge", edge.url}, {"error", failure}});
+    LogJson("warn", "edge purge failed", {{"edge", edge.name}, {"error", failure}});
     for (size_t i = begin; i < due.size(); ++i) {
       const int attempts = due[i].attempts + 1;
       outbox_.RetryPurge(due[i], now_ms + Backoff(attempts).count(), attempts);
@@ -137,15 +145,16 @@ size_t EdgePurger::DeliverTo(const Edge& edge, int64_t now_ms) {
 }
 
 void EdgePurger::DropUnconfigured() {
-  for (const auto& url : outbox_.PurgeEdges()) {
-    if (std::any_of(edges_.begin(), edges_.end(), [&](const Edge& e) { return e.url == url; })) {
+  for (const auto& name : outbox_.PurgeEdges()) {
+    if (std::any_of(edges_.begin(), edges_.end(),
+                    [&](const PurgeEdge& e) { return e.name == name; })) {
       continue;
     }
-    auto tasks = outbox_.PendingPurges(url, kTasksPerRound);
+    auto tasks = outbox_.PendingPurges(name, kTasksPerRound);
     for (const auto& t : tasks) outbox_.RemovePurge(t);
     metrics_.Inc("imgd_edge_purges_dropped_total", {}, static_cast<double>(tasks.size()));
     LogJson("warn", "dropped purges of an edge no longer configured",
-            {{"edge", url}, {"count", tasks.size()}});
+            {{"edge", name}, {"count", tasks.size()}});
   }
 }
 

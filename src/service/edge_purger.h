@@ -28,8 +28,11 @@ std::string ImageSurrogateKey(const std::string& image_id);
 std::string BlobSurrogateKey(const std::string& sha256);
 
 struct EdgePurgeOptions {
-  std::vector<std::string> edges;  // each edge's purge URL (http://host:port)
-  std::string token;               // sent as X-Purge-Token; the edge checks it
+  // Each edge's purge URL (http://host:port), or NAME=URL. The name (the URL when none) is
+  // the edge's identity in the shared outbox and in metrics: nodes that reach one edge by
+  // different addresses (from different regions) must give it the same name.
+  std::vector<std::string> edges;
+  std::string token;  // sent as X-Purge-Token; the edge checks it
   std::chrono::milliseconds repeat_after{6000};
   std::chrono::milliseconds poll{1000};  // how often the outbox is read without a Kick
   std::chrono::milliseconds min_backoff{500};
@@ -39,7 +42,7 @@ struct EdgePurgeOptions {
 
 class EdgePurger {
  public:
-  // Throws std::invalid_argument for an edge URL ParsePurgeUrl refuses.
+  // Throws std::invalid_argument for an edge URL ParsePurgeUrl refuses, or a name given twice.
   EdgePurger(PurgeOutboxStore& outbox, Metrics& metrics, EdgePurgeOptions opts);
   ~EdgePurger();
   EdgePurger(const EdgePurger&) = delete;
@@ -59,11 +62,7 @@ class EdgePurger {
   size_t DeliverDue();
 
  private:
-  struct Edge {
-    std::string url;
-    PurgeEndpoint endpoint;
-  };
-  size_t DeliverTo(const Edge& edge, int64_t now_ms);
+  size_t DeliverTo(const PurgeEdge& edge, int64_t now_ms);
   // Drops the tasks of edges no longer configured (checked every few minutes).
   void DropUnconfigured();
   std::chrono::milliseconds Backoff(int attempts);
@@ -71,7 +70,7 @@ class EdgePurger {
   PurgeOutboxStore& outbox_;
   Metrics& metrics_;
   EdgePurgeOptions opts_;
-  std::vector<Edge> edges_;
+  std::vector<PurgeEdge> edges_;
   std::chrono::steady_clock::time_point next_unconfigured_check_{};
 
   std::mutex mu_;

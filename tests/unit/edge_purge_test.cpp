@@ -171,6 +171,10 @@ TEST_P(MetaStoreTest, EdgePurgerDeliversEveryPurgeTwiceAndRetriesAnEdgeThatFaile
   EXPECT_TRUE(store_->PendingPurges(down, 10).empty());
   EXPECT_TRUE(store_->PendingPurges(refusing.url(), 10).empty());
   EXPECT_NE(metrics.Render().find("imgd_edge_purges_dropped_total 3"), std::string::npos);
+
+  EdgePurgeOptions twice;
+  twice.edges = {"a=http://e:1", "a=http://f:2"};
+  EXPECT_THROW(EdgePurger(*store_, metrics, twice), std::invalid_argument);
 }
 
 TEST(EdgePurgeUrl, AcceptsPlainHttpOnly) {
@@ -180,4 +184,9 @@ TEST(EdgePurgeUrl, AcceptsPlainHttpOnly) {
   EXPECT_THROW(ParsePurgeUrl("https://edge:443"), std::invalid_argument);
   EXPECT_THROW(ParsePurgeUrl("edge:80"), std::invalid_argument);
   EXPECT_THROW(ParsePurgeUrl("http://user:pw@edge:80"), std::invalid_argument);
+  // Named edges: one identity however each node reaches it.
+  EXPECT_EQ(ParsePurgeEdge("eu=http://10.1.2.3:6081").name, "eu");
+  EXPECT_EQ(ParsePurgeEdge("eu=http://10.1.2.3:6081").endpoint.port, "6081");
+  EXPECT_EQ(ParsePurgeEdge("http://e:1/?a=b").name, "http://e:1/?a=b");
+  EXPECT_THROW(ParsePurgeEdge("=http://e:1"), std::invalid_argument);
 }

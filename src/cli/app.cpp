@@ -44,8 +44,9 @@ App::App(Config& cfg)
   EdgePurgeOptions eo;
   eo.edges = cfg.EdgePurgeUrls();
   eo.token = cfg.edge_purge_token;
-  // The repeat comes once every node's cached record of the image has expired.
-  eo.repeat_after = opts.image_cache_ttl + std::chrono::seconds(1);
+  // Repeats: once every node has read the outbox (two polls), and once every node's cached
+  // record of the image has expired.
+  eo.repeats = {2 * eo.poll, opts.image_cache_ttl + std::chrono::seconds(1)};
   edge_purger = std::make_unique<EdgePurger>(*meta, metrics, eo);
   images->SetEdgePurger(edge_purger.get());
   PublishOptions po;

@@ -42,7 +42,9 @@ void EdgePurger::Enqueue(const std::vector<std::string>& keys) {
   for (const auto& k : keys) joined += (joined.empty() ? "" : " ") + k;
   const int64_t now = NowMs();
   std::vector<PurgeTask> tasks;
-  for (const int64_t due : {now, now + opts_.repeat_after.count()}) {
+  std::vector<int64_t> dues = {now};
+  for (const auto& r : opts_.repeats) dues.push_back(now + r.count());
+  for (const int64_t due : dues) {
     const std::string id = NewUuidV7();
     for (const auto& e : edges_) tasks.push_back({id, e.name, joined, now, due, 0});
   }
@@ -101,6 +103,14 @@ size_t EdgePurger::DeliverTo(const PurgeEdge& edge, int64_t now_ms) {
   int64_t oldest = now_ms;
   std::vector<PurgeTask> due;
   for (auto& t : tasks) {
+    if (on_pending_key_) {
+      std::string_view keys = t.keys;
+      while (!keys.empty()) {
+        const size_t space = keys.find(' ');
+        on_pending_key_(keys.substr(0, space));
+        keys = space == std::string_view::npos ? std::string_view() : keys.substr(space + 1);
+      }
+    }
     oldest = std::min(oldest, t.created_ms);
     if (t.due_ms <= now_ms) due.push_back(std::move(t));
   }

@@ -5,15 +5,20 @@
 // and retried with exponential backoff until each edge acknowledges it, so an edge that is
 // down or cut off when the image changes is purged when it is back.
 //
-// Every purge is sent twice: at once, and again repeat_after later. The second one covers
-// a copy refetched in between from an origin node still holding the image's record in its
-// cache (ImageService's ready cache, a few seconds), or from an edge's shield purged after
-// it. Purging is idempotent, so duplicates (two nodes, a lost answer) cost nothing.
+// Every purge is sent at once and again at each of `repeats` later. Those cover a copy an
+// edge refetched in between from an origin node still holding the image's record in its
+// cache (ImageService's ready cache), or from a shield purged after the edge: every node
+// reads the outbox each poll and drops the records it names (OnPendingKey), so the repeat
+// after two polls finds every node current, and the one after the cache TTL covers a node
+// that missed its polls. Purging is idempotent: duplicates (two nodes, a lost answer, the
+// repeats) cost nothing.
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -33,7 +38,8 @@ struct EdgePurgeOptions {
   // different addresses (from different regions) must give it the same name.
   std::vector<std::string> edges;
   std::string token;  // sent as X-Purge-Token; the edge checks it
-  std::chrono::milliseconds repeat_after{6000};
+  std::vector<std::chrono::milliseconds> repeats{std::chrono::milliseconds(2000),
+                                                 std::chrono::milliseconds(6000)};
   std::chrono::milliseconds poll{1000};  // how often the outbox is read without a Kick
   std::chrono::milliseconds min_backoff{500};
   std::chrono::milliseconds max_backoff{60000};
@@ -54,6 +60,11 @@ class EdgePurger {
   void Enqueue(const std::vector<std::string>& keys);
   // The change is made: deliver what is due now rather than at the next poll.
   void Kick();
+  // Called with every surrogate key of every task each round reads (pending at any node),
+  // before anything is sent. Set before Start.
+  void OnPendingKey(std::function<void(std::string_view key)> fn) {
+    on_pending_key_ = std::move(fn);
+  }
 
   // Runs the sender on a thread of its own until Stop.
   void Start();
@@ -71,6 +82,7 @@ class EdgePurger {
   Metrics& metrics_;
   EdgePurgeOptions opts_;
   std::vector<PurgeEdge> edges_;
+  std::function<void(std::string_view)> on_pending_key_;
   std::chrono::steady_clock::time_point next_unconfigured_check_{};
 
   std::mutex mu_;

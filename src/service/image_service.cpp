@@ -34,6 +34,16 @@ ImageService::ImageService(ImageStore& records, BlobRecordStore& blob_records, B
       opts_(opts),
       ready_(opts.image_cache_ttl, opts.image_cache_entries) {}
 
+void ImageService::SetEdgePurger(EdgePurger* purger) {
+  purger_ = purger;
+  if (!purger_) return;
+  // A purge made on another node: this node's cached record must not refill the edges.
+  const std::string image_key = ImageSurrogateKey("");
+  purger_->OnPendingKey([this, image_key](std::string_view key) {
+    if (key.starts_with(image_key)) ready_.Erase(std::string(key.substr(image_key.size())));
+  });
+}
+
 boost::asio::awaitable<Image> ImageService::GetOwned(const User& caller, const std::string& id) {
   if (!IsUuid(id)) throw NotFound("no image " + id);
   auto image = co_await Offload(pools_.blocking, [&] { return records_.GetImage(id); });

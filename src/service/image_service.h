@@ -76,7 +76,8 @@ class ImageService {
   }
   // Edges to purge when an image is deleted or made private (none when null). Set before
   // serving; it outlives this service.
-  void SetEdgePurger(EdgePurger* purger) { purger_ = purger; }
+  // Its pending purges also drop this node's cached records of the images they name.
+  void SetEdgePurger(EdgePurger* purger);
 
   // Blocking maintenance (imgd gc, startup): removes staged files older than
   // staging_older_than_ms, and stored originals no image references and variants of such

@@ -3,6 +3,7 @@
 // answers as told (the Varnish edge itself is in integration/test_edge.py).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -133,16 +134,21 @@ TEST_P(MetaStoreTest, EdgePurgerDeliversEveryPurgeTwiceAndRetriesAnEdgeThatFaile
   EdgePurgeOptions o;
   o.edges = {up.url(), refusing.url(), down};
   o.token = "t0ken";
-  o.repeat_after = std::chrono::hours(1);
+  o.repeats = {std::chrono::hours(1)};
   o.min_backoff = std::chrono::milliseconds(0);  // a failed task is due again at once
   EdgePurger purger(*store_, metrics, o);
+  std::vector<std::string> seen;
+  purger.OnPendingKey([&](std::string_view key) { seen.emplace_back(key); });
 
-  purger.Enqueue({ImageSurrogateKey("abc")});
+  purger.Enqueue({ImageSurrogateKey("abc"), BlobSurrogateKey("f00")});
   // Per edge: the purge now and its repeat later.
   EXPECT_EQ(store_->PendingPurges(up.url(), 10).size(), 2u);
   EXPECT_EQ(purger.DeliverDue(), 1u);  // only the healthy edge acknowledged
   ASSERT_EQ(up.Received().size(), 1u);
-  EXPECT_EQ(up.Received()[0].first, "img-abc");
+  EXPECT_EQ(up.Received()[0].first, "img-abc blob-f00");
+  // Every pending task's keys were seen (this node drops its cached records of them).
+  EXPECT_NE(std::find(seen.begin(), seen.end(), "img-abc"), seen.end());
+  EXPECT_NE(std::find(seen.begin(), seen.end(), "blob-f00"), seen.end());
   EXPECT_EQ(up.Received()[0].second, "t0ken");
   EXPECT_EQ(store_->PendingPurges(up.url(), 10).size(), 1u);  // the repeat waits
 
@@ -160,7 +166,7 @@ TEST_P(MetaStoreTest, EdgePurgerDeliversEveryPurgeTwiceAndRetriesAnEdgeThatFaile
   // The edge comes back: the next round delivers what it missed.
   refusing.status = 200;
   EXPECT_EQ(purger.DeliverDue(), 1u);
-  EXPECT_EQ(refusing.Received().back().first, "img-abc");
+  EXPECT_EQ(refusing.Received().back().first, "img-abc blob-f00");
   EXPECT_EQ(store_->PendingPurges(refusing.url(), 10).size(), 1u);
 
   // An edge dropped from the configuration: its tasks go, and are counted.

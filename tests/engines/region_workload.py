@@ -228,13 +228,15 @@ class Simulation:
 
 
 def run(regions, corpus, images_per_region, variants, reads_per_region, threads=2,
-        cut_seconds=3, log=print):
+        cut_seconds=3, uploads_per_region=None, log=print):
+    """images_per_region: the uploads whose variants are read; uploads_per_region (more, for
+    the upload percentiles): how many each region uploads in all."""
     sim = Simulation(regions, corpus, log=log)
     sim.create_user()
     log("uploading")
-    images = sim.uploads(images_per_region)
+    images = sim.uploads(max(images_per_region, uploads_per_region or 0))
     log(f"reading {reads_per_region} x {len(NET)} over {variants} variants")
-    sim.reads(images, variants, reads_per_region, threads)
+    sim.reads(images[:len(NET) * images_per_region], variants, reads_per_region, threads)
     log("purging")
     sim.purges(cut_seconds)
     log("killing the origins")

@@ -125,7 +125,7 @@ TEST_P(MetaStoreTest, PurgeOutboxKeepsEachEdgesTasksUntilRemoved) {
   EXPECT_EQ(Open()->PendingPurges("http://a:1", 100).size(), 1u);
 }
 
-TEST_P(MetaStoreTest, EdgePurgerDeliversEveryPurgeTwiceAndRetriesAnEdgeThatFailed) {
+TEST_P(MetaStoreTest, EdgePurgerDeliversEachPurgeWhenDueAndRetriesAnEdgeThatFailed) {
   if (GetParam() != "sqlite") GTEST_SKIP() << "the purger's logic is store-independent";
   FakeEdge up, refusing;
   const std::string down = DeadEdgeUrl();

@@ -211,6 +211,24 @@ pub unsafe extern "C" fn imgd_cql_connect(
         let session = runtime
             .block_on(builder.build())
             .map_err(|e| (ERR_UNAVAILABLE, format!("connect {hosts}: {e}")))?;
+        // The session is built once one node answered; the nodes of the local datacenter may
+        // still be joining its view (a cluster that just started): until one can take a
+        // query, every statement would fail with an empty plan. Wait for that, up to the
+        // connect timeout.
+        let deadline = std::time::Instant::now()
+            + Duration::from_millis(connect_timeout_ms.max(1) as u64);
+        loop {
+            let probe = runtime
+                .block_on(session.query_unpaged("SELECT release_version FROM system.local", ()));
+            match probe {
+                Ok(_) => break,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    let _ = e;
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => return Err((ERR_UNAVAILABLE, format!("connect {hosts}: {e}"))),
+            }
+        }
         *out = Box::into_raw(Box::new(ImgdCql { runtime, session }));
         Ok(())
     })

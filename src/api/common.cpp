@@ -62,10 +62,18 @@ void RejectUnknownQuery(const RequestContext& ctx, std::initializer_list<const c
   }
 }
 
+json::array SimilarJson(const std::vector<SimilarImage>& similar) {
+  json::array a;
+  for (const auto& s : similar)
+    a.push_back(json::object{{"imageId", s.image_id}, {"distance", s.distance}});
+  return a;
+}
+
 Response UploadAnswer(const UploadResult& result, const ContentAccess& access,
                       bool created_status) {
   json::object o = ImageJson(result.image, access);
   if (result.duplicate) o["duplicate"] = true;
+  if (result.near_checked) o["nearDuplicates"] = SimilarJson(result.near_duplicates);
   Response r = http::Json(
       created_status && !result.duplicate ? bhttp::status::created : bhttp::status::ok, o);
   r.headers.set(bhttp::field::location, "/v1/images/" + result.image.id);
@@ -83,7 +91,9 @@ DuplicatePolicy ParsePolicy(const RequestContext& ctx) {
   const std::string* v = ctx.Query("onDuplicate");
   if (!v) return DuplicatePolicy::kReturnExisting;
   auto p = ParsePolicyName(*v);
-  if (!p) throw BadParameter("onDuplicate", "onDuplicate must be one of return, reject, new");
+  if (!p)
+    throw BadParameter("onDuplicate",
+                       "onDuplicate must be one of return, reject, new, reject-similar");
   return *p;
 }
 

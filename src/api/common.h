@@ -30,6 +30,8 @@ boost::json::object ImageJson(const Image& im, const ContentAccess& access);
 // image the caller had) and its Location; 201 for a new image when `created_status`, 200
 // otherwise.
 Response UploadAnswer(const UploadResult& result, const ContentAccess& access, bool created_status);
+// [{imageId, distance}, ...] of near-duplicates.
+boost::json::array SimilarJson(const std::vector<SimilarImage>& similar);
 // ?visibility= / a visibility field: "public" or "private", 400 naming it otherwise.
 std::string CheckVisibility(const std::string& v);
 // Text from a client: bounded, valid UTF-8 without control characters (newline and tab

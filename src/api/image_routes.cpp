@@ -96,6 +96,29 @@ void RegisterImageRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, Au
         co_return http::Json(bhttp::status::ok, o);
       });
 
+  router.Add(bhttp::verb::get, "/v1/images/{imageId}/similar",
+             [deps, auth](RequestContext& ctx) -> awaitable<Response> {
+               User caller = co_await auth(ctx);
+               RejectUnknownQuery(ctx, {"maxDistance"});
+               int max_distance = deps->images.near_duplicate_threshold();
+               if (const std::string* v = ctx.Query("maxDistance")) {
+                 auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), max_distance);
+                 if (ec != std::errc() || p != v->data() + v->size() || max_distance < 0 ||
+                     max_distance > SimilarityStore::kMaxDistance) {
+                   throw BadParameter("maxDistance",
+                                      "maxDistance must be an integer from 0 to " +
+                                          std::to_string(SimilarityStore::kMaxDistance));
+                 }
+               }
+               const std::string& id = ctx.params["imageId"];
+               auto similar = co_await deps->images.Similar(caller, id, max_distance);
+               json::object o;
+               o["imageId"] = id;
+               o["maxDistance"] = max_distance;
+               o["similar"] = SimilarJson(similar);
+               co_return http::Json(bhttp::status::ok, o);
+             });
+
   router.Add(bhttp::verb::get, "/v1/images/{imageId}",
              [deps, auth](RequestContext& ctx) -> awaitable<Response> {
                User caller = co_await auth(ctx);

@@ -49,6 +49,10 @@ App::App(Config& cfg)
   eo.repeats = {2 * eo.poll, opts.image_cache_ttl + std::chrono::seconds(1)};
   edge_purger = std::make_unique<EdgePurger>(*meta, metrics, eo);
   images->SetEdgePurger(edge_purger.get());
+  NearDuplicateOptions no;
+  no.threshold = cfg.near_duplicate_distance;
+  near_duplicates = std::make_unique<NearDuplicates>(*meta, *meta, no);
+  images->SetNearDuplicates(near_duplicates.get());
   PublishOptions po;
   po.max_upload_bytes = cfg.max_upload_bytes;
   po.jpeg.max_pixels = cfg.max_pixels;
@@ -58,6 +62,7 @@ App::App(Config& cfg)
       std::chrono::milliseconds(static_cast<int64_t>(cfg.validate_timeout_s * 1000));
   publish = std::make_unique<PublishStep>(*meta, *meta, *meta, *blobs, blob_locks,
                                           Pools{blocking, cpu}, metrics, po);
+  publish->SetNearDuplicates(near_duplicates.get());
   direct_uploads = std::make_unique<DirectUploadService>(*publish);
   TransformServiceOptions to;
   to.pool.threads = cfg.transform_threads > 0 ? cfg.transform_threads : Cores();

@@ -16,6 +16,7 @@
 #include "service/edge_purger.h"
 #include "service/idempotency_service.h"
 #include "service/image_service.h"
+#include "service/near_duplicates.h"
 #include "service/presigned_upload_service.h"
 #include "service/publish_step.h"
 #include "service/resumable_upload_service.h"
@@ -45,6 +46,7 @@ struct App {
   std::unique_ptr<BlobStore> blobs;
   std::unique_ptr<UserService> users;
   std::unique_ptr<EdgePurger> edge_purger;  // started by `serve` only
+  std::unique_ptr<NearDuplicates> near_duplicates;
   std::unique_ptr<ImageService> images;
   std::unique_ptr<TransformService> transforms;
   std::unique_ptr<UrlSigner> signer;           // pre-signed upload URLs

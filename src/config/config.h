@@ -72,6 +72,8 @@ struct Config {
   // Edges to purge (http://host:port,...) when an image is deleted or made private, and
   // the token they check (X-Purge-Token). Empty: no edges.
   std::string edge_purge_urls;
+  // Hamming distance (of 64 bits) within which a user's images are near-duplicates.
+  int near_duplicate_distance = 10;
   std::string edge_purge_token;
   int max_transform_dimension = 8192;  // w, h limit
   uint64_t max_output_pixels = 40'000'000;

@@ -187,6 +187,12 @@ void AddServeFlags(CLI::App* serve, Config& cfg) {
       ->envname("IMGD_IMAGE_CACHE_TTL")
       ->check(CLI::Range(0.0, 3600.0));
   serve
+      ->add_option("--near-duplicate-distance", cfg.near_duplicate_distance,
+                   "perceptual-hash distance (of 64 bits) within which a user's images are "
+                   "near-duplicates (nearDuplicates, onDuplicate=reject-similar)")
+      ->envname("IMGD_NEAR_DUPLICATE_DISTANCE")
+      ->check(CLI::Range(0, 15));
+  serve
       ->add_option("--edge-purge-urls", cfg.edge_purge_urls,
                    "edges to purge when an image is deleted or made private: the purge URL of "
                    "each, [NAME=]http://host:port,... (shields first; every node names an edge "

@@ -6,6 +6,8 @@ std::string PolicyName(DuplicatePolicy p) {
   switch (p) {
     case DuplicatePolicy::kReject:
       return "reject";
+    case DuplicatePolicy::kRejectSimilar:
+      return "reject-similar";
     case DuplicatePolicy::kNew:
       return "new";
     case DuplicatePolicy::kReturnExisting:
@@ -18,6 +20,7 @@ std::optional<DuplicatePolicy> ParsePolicyName(std::string_view name) {
   if (name == "return") return DuplicatePolicy::kReturnExisting;
   if (name == "reject") return DuplicatePolicy::kReject;
   if (name == "new") return DuplicatePolicy::kNew;
+  if (name == "reject-similar") return DuplicatePolicy::kRejectSimilar;
   return std::nullopt;
 }
 

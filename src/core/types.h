@@ -58,7 +58,7 @@ struct ResumableUpload {
   uint64_t length = 0;  // declared total bytes (Upload-Length)
   std::string name;
   std::string description;
-  std::string policy = "return";  // onDuplicate: return | reject | new
+  std::string policy = "return";  // onDuplicate: return | reject | new | reject-similar
   std::string visibility = kVisibilityPublic;
   int64_t created_ms = 0;
   int64_t expires_ms = 0;
@@ -76,8 +76,9 @@ struct IdempotencyRecord {
 };
 
 // What an upload does when the same user already has an image with identical bytes.
-enum class DuplicatePolicy { kReturnExisting, kReject, kNew };
-// "return" | "reject" | "new" (the onDuplicate values).
+// kRejectSimilar refuses byte-identical uploads as kReject does, and near-duplicates too.
+enum class DuplicatePolicy { kReturnExisting, kReject, kNew, kRejectSimilar };
+// "return" | "reject" | "new" | "reject-similar" (the onDuplicate values).
 std::string PolicyName(DuplicatePolicy p);
 std::optional<DuplicatePolicy> ParsePolicyName(std::string_view name);
 

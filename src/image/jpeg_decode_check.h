@@ -9,6 +9,7 @@
 
 #include "core/byte_source.h"
 #include "image/deadline.h"
+#include "image/perceptual_hash.h"
 
 namespace imgd {
 
@@ -38,6 +39,8 @@ struct DecodeCheckResult {
 };
 
 // Stops at the first error or warning, past max_scans or max_passes, or at the deadline.
-DecodeCheckResult DecodeCheckJpeg(ByteSource& src, const DecodeCheckLimits& limits);
+// With luma, the decoded rows are also summed into it (for the perceptual hash).
+DecodeCheckResult DecodeCheckJpeg(ByteSource& src, const DecodeCheckLimits& limits,
+                                  LumaAccumulator* luma = nullptr);
 
 }  // namespace imgd

@@ -2,12 +2,16 @@
 
 #include <fmt/format.h>
 
+#include <memory>
+
 #include "core/errors.h"
 #include "image/jpeg_decode_check.h"
+#include "image/jpeg_info.h"
+#include "image/perceptual_hash.h"
 
 namespace imgd {
 
-JpegHeader ValidateJpeg(ByteSource& src, const JpegLimits& limits) {
+ValidatedJpeg ValidateJpeg(ByteSource& src, const JpegLimits& limits) {
   if (!HasJpegSignature(src)) {
     throw Error(ErrorCode::kUnsupportedFormat, "not-jpeg",
                 "the data is not a JPEG image (no FF D8 FF signature); only JPEG is accepted");
@@ -26,7 +30,9 @@ JpegHeader ValidateJpeg(ByteSource& src, const JpegLimits& limits) {
   dl.max_scans = limits.max_scans;
   dl.max_passes = limits.max_passes;
   dl.deadline = Deadline::In(limits.decode_timeout);
-  DecodeCheckResult dr = DecodeCheckJpeg(src, dl);
+  // Heap: 12 KB of sums, and libjpeg's frames are deep enough already.
+  auto luma = std::make_unique<LumaAccumulator>();
+  DecodeCheckResult dr = DecodeCheckJpeg(src, dl, luma.get());
   switch (dr.failure) {
     case DecodeCheckResult::Failure::kNone:
       break;
@@ -38,7 +44,13 @@ JpegHeader ValidateJpeg(ByteSource& src, const JpegLimits& limits) {
     case DecodeCheckResult::Failure::kBadData:
       throw Unprocessable("JPEG data cannot be decoded: " + dr.error, "undecodable-jpeg");
   }
-  return h;
+  ValidatedJpeg v{h, std::nullopt};
+  float grid[LumaAccumulator::kGrid][LumaAccumulator::kGrid];
+  if (luma->Grid(grid)) {
+    auto info = ReadJpegInfo(src);
+    v.phash = PerceptualHash(grid, info ? info->orientation : 1);
+  }
+  return v;
 }
 
 }  // namespace imgd

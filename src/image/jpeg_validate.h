@@ -4,6 +4,7 @@
 // not decode). Blocking and CPU-heavy: run it on the CPU pool.
 #include <chrono>
 #include <cstdint>
+#include <optional>
 
 #include "core/byte_source.h"
 #include "image/jpeg_header.h"
@@ -25,6 +26,11 @@ struct JpegLimits {
 //    image's blocks (else 422 too-many-scans), within decode_timeout of CPU-pool time
 //    (else 422 decode-timeout). So the decode's work is bounded by max_passes x max_pixels
 //    before it starts.
-JpegHeader ValidateJpeg(ByteSource& src, const JpegLimits& limits);
+//    The same decode yields the perceptual hash (see perceptual_hash.h).
+struct ValidatedJpeg {
+  JpegHeader header;
+  std::optional<uint64_t> phash;  // none for CMYK and YCCK files
+};
+ValidatedJpeg ValidateJpeg(ByteSource& src, const JpegLimits& limits);
 
 }  // namespace imgd

@@ -111,6 +111,15 @@ class CassandraMetaStore final : public MetaStore {
   void RetryPurge(const PurgeTask& task, int64_t due_ms, int attempts) override;
   std::vector<std::string> PurgeEdges() override;
 
+  void SetContentHash(const std::string& sha256, uint64_t phash) override;
+  std::optional<uint64_t> GetContentHash(const std::string& sha256) override;
+  void IndexSimilar(const std::string& user_id, const std::string& image_id,
+                    uint64_t phash) override;
+  void UnindexSimilar(const std::string& user_id, const std::string& image_id,
+                      uint64_t phash) override;
+  std::vector<SimilarImage> FindSimilar(const std::string& user_id, uint64_t phash,
+                                        int max_distance, int limit) override;
+
  private:
   // The keyspace-qualified table name.
   std::string T(const char* table) const { return keyspace_ + "." + table; }

@@ -12,7 +12,7 @@
 namespace imgd {
 namespace {
 
-constexpr int64_t kSchemaVersion = 2;
+constexpr int64_t kSchemaVersion = 3;
 constexpr int64_t kExpiryShards = 16;
 
 // The tables, by the queries they serve. Every number is a bigint (one bound type).
@@ -65,6 +65,11 @@ const char* const kTables[] = {
     "CREATE TABLE IF NOT EXISTS {ks}.purge_outbox (edge text, shard bigint, id text, "
     "surrogate_keys text, created_ms bigint, due_ms bigint, attempts bigint, "
     "PRIMARY KEY ((edge, shard), id)) WITH gc_grace_seconds = 3600",
+    // Perceptual hashes and the similarity index (version 3; see cassandra_similarity.cpp).
+    "CREATE TABLE IF NOT EXISTS {ks}.content_hashes (sha256 text PRIMARY KEY, phash bigint)",
+    "CREATE TABLE IF NOT EXISTS {ks}.similar_index (user_id text, band bigint, bucket bigint, "
+    "value text, image_id text, phash bigint, PRIMARY KEY ((user_id, band, bucket), value, "
+    "image_id))",
     "CREATE TABLE IF NOT EXISTS {ks}.schema_migrations (version bigint PRIMARY KEY, "
     "applied_ms bigint)",
 };

@@ -1,7 +1,8 @@
 #pragma once
 // MetaStore: users, API keys, images and blob reference counts, as the roles in
 // user_store.h, image_store.h, blob_record_store.h, upload_store.h, idempotency_store.h,
-// secret_store.h, copy_store.h and purge_outbox_store.h (each states its methods' contracts); a
+// secret_store.h, copy_store.h, purge_outbox_store.h and
+// similarity_store.h (each states its methods' contracts); a
 // backend implements them all, a service depends only on the roles it uses.
 //
 // Contract for every implementation:
@@ -26,6 +27,7 @@
 #include "meta/image_store.h"
 #include "meta/purge_outbox_store.h"
 #include "meta/secret_store.h"
+#include "meta/similarity_store.h"
 #include "meta/upload_store.h"
 #include "meta/user_store.h"
 
@@ -42,7 +44,8 @@ class MetaStore : public UserStore,
                   public IdempotencyStore,
                   public SecretStore,
                   public CopyStore,
-                  public PurgeOutboxStore {
+                  public PurgeOutboxStore,
+                  public SimilarityStore {
  public:
   ~MetaStore() override = default;
 

@@ -117,6 +117,21 @@ CREATE TABLE purge_outbox (
   PRIMARY KEY (edge, id)
 );
 )sql",
+    // 7: perceptual hashes and the per-user similarity index (see similarity_store.h).
+    R"sql(
+CREATE TABLE content_hashes (
+  sha256 TEXT PRIMARY KEY,
+  phash BIGINT NOT NULL
+);
+CREATE TABLE similar_index (
+  user_id TEXT NOT NULL,
+  band INTEGER NOT NULL,
+  value INTEGER NOT NULL,
+  image_id TEXT NOT NULL,
+  phash BIGINT NOT NULL,
+  PRIMARY KEY (user_id, band, value, image_id)
+);
+)sql",
 };
 
 }  // namespace

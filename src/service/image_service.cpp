@@ -89,11 +89,30 @@ boost::asio::awaitable<void> ImageService::Delete(const User& caller, const std:
     if (!image.sha256.empty()) lock = std::unique_lock(locks_.For(image.sha256));
     auto r = records_.DeleteImage(id);
     if (!r.found) throw NotFound("no image " + id);
+    if (near_) near_->Unindex(image);
     return r.blob_released && RemoveBlob(r.sha256);
   });
   ready_.Erase(id);
   if (purger_) purger_->Kick();
   if (released) metrics_.Inc("imgd_blobs_deleted_total");
+}
+
+boost::asio::awaitable<std::vector<SimilarImage>> ImageService::Similar(const User& caller,
+                                                                        const std::string& id,
+                                                                        int max_distance) {
+  Image image = co_await GetOwned(caller, id);
+  if (image.status != kStatusReady) {
+    throw Conflict("image " + id + " has no content yet", "image-pending");
+  }
+  if (!near_) co_return std::vector<SimilarImage>{};
+  co_return co_await Offload(pools_.blocking, [&] {
+    auto phash = near_->ContentHash(image.sha256, std::nullopt);
+    if (!phash) {
+      throw Conflict("image " + id + " has no perceptual hash (CMYK, or stored before hashes)",
+                     "no-perceptual-hash");
+    }
+    return near_->Find(image.user_id, *phash, max_distance, image.id);
+  });
 }
 
 boost::asio::awaitable<Content> ImageService::OpenContent(const std::string& id) {

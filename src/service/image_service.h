@@ -19,6 +19,7 @@
 #include "obs/metrics.h"
 #include "service/blob_locks.h"
 #include "service/edge_purger.h"
+#include "service/near_duplicates.h"
 #include "service/ready_image_cache.h"
 
 namespace imgd {
@@ -78,6 +79,15 @@ class ImageService {
   // serving; it outlives this service.
   // Its pending purges also drop this node's cached records of the images they name.
   void SetEdgePurger(EdgePurger* purger);
+  // The similarity index deletes leave (none when null). Set before serving.
+  void SetNearDuplicates(NearDuplicates* near) { near_ = near; }
+
+  // Owner or admin: the owner's other images within max_distance (0..15) of image id's
+  // perceptual hash, nearest first; 409 no-perceptual-hash when its content has none.
+  boost::asio::awaitable<std::vector<SimilarImage>> Similar(const User& caller,
+                                                            const std::string& id,
+                                                            int max_distance);
+  int near_duplicate_threshold() const { return near_ ? near_->threshold() : 10; }
 
   // Blocking maintenance (imgd gc, startup): removes staged files older than
   // staging_older_than_ms, and stored originals no image references and variants of such
@@ -104,6 +114,7 @@ class ImageService {
   ReadyImageCache ready_;
   std::function<void(const std::string&)> on_blob_released_;
   EdgePurger* purger_ = nullptr;
+  NearDuplicates* near_ = nullptr;
 };
 
 }  // namespace imgd

@@ -41,6 +41,13 @@ boost::asio::awaitable<uint64_t> PublishStep::Append(ChunkSource& bytes, StagedB
   co_return appended;
 }
 
+std::string PublishStep::OwnerOf(const RecordAs& as) {
+  if (const auto* n = std::get_if<NewImageRecord>(&as)) return n->owner.id;
+  if (const auto* r = std::get_if<ResumableRecord>(&as)) return r->owner.id;
+  auto pending = image_records_.GetImage(std::get<PendingImageRecord>(as).image_id);
+  return pending ? pending->user_id : "";
+}
+
 std::optional<ImageStore::CommitResult> PublishStep::Record(
     const RecordAs& as, DuplicatePolicy policy, const BlobInfo& blob,
     const ImageStore::EnsureBytes& ensure_bytes) {
@@ -66,17 +73,40 @@ boost::asio::awaitable<UploadResult> PublishStep::Publish(StagedBlob& staged,
     BlobInfo blob;
     blob.sha256 = sha;
     blob.size = staged.size();
+    std::optional<uint64_t> phash;
     if (known && known->refcount > 0) {
       blob.width = known->width;
       blob.height = known->height;
     } else {
-      JpegHeader h = co_await Offload(pools_.cpu, [&] {
+      ValidatedJpeg v = co_await Offload(pools_.cpu, [&] {
         auto reader = staged.OpenReader();
         return ValidateJpeg(*reader, opts_.jpeg);
       });
-      blob.width = h.width;
-      blob.height = h.height;
+      blob.width = v.header.width;
+      blob.height = v.header.height;
+      phash = v.phash;
     }
+    std::string owner;
+    if (near_) {
+      co_await Offload(pools_.blocking, [&] {
+        phash = near_->ContentHash(sha, phash);
+        owner = OwnerOf(as);
+      });
+    }
+    if (policy == DuplicatePolicy::kRejectSimilar && phash && !owner.empty()) {
+      auto similar = co_await Offload(
+          pools_.blocking, [&] { return near_->Find(owner, *phash, near_->threshold()); });
+      if (!similar.empty()) {
+        throw Conflict(
+            "image " + similar[0].image_id + " looks the same (distance " +
+                std::to_string(similar[0].distance) + " of 64)",
+            "similar-image",
+            {{"existingImageId", similar[0].image_id}, {"distance", similar[0].distance}});
+      }
+    }
+    // The store knows one way to refuse: identical bytes.
+    const DuplicatePolicy store_policy =
+        policy == DuplicatePolicy::kRejectSimilar ? DuplicatePolicy::kReject : policy;
     // The record's transaction verifies the bytes under the blob row's lock (storing them
     // when missing), the lock every remover takes: no record ever points at missing bytes,
     // whichever node deletes the same bytes meanwhile.
@@ -91,13 +121,13 @@ boost::asio::awaitable<UploadResult> PublishStep::Publish(StagedBlob& staged,
         blobs_.Commit(staged, key);
         committed = true;
       };
-      return Record(as, policy, blob, ensure_bytes);
+      return Record(as, store_policy, blob, ensure_bytes);
     });
     if (!cr) {
       throw Conflict("the upload was already completed, cancelled or has expired",
                      "upload-not-pending");
     }
-    if (cr->duplicate && policy == DuplicatePolicy::kReject) {
+    if (cr->duplicate && store_policy == DuplicatePolicy::kReject) {
       metrics_.Inc("imgd_upload_rejects_total", {{"reason", "duplicate"}});
       throw Conflict("you already uploaded these bytes as image " + cr->image.id, "duplicate-image",
                      {{"existingImageId", cr->image.id}});
@@ -108,6 +138,13 @@ boost::asio::awaitable<UploadResult> PublishStep::Publish(StagedBlob& staged,
     // reported as a duplicate.
     result.duplicate = cr->duplicate && !cr->created;
     if (cr->duplicate) metrics_.Inc("imgd_upload_duplicates_total");
+    if (cr->created && phash && !owner.empty()) {
+      co_await Offload(pools_.blocking, [&] {
+        near_->Index(result.image, *phash);
+        result.near_duplicates = near_->Find(owner, *phash, near_->threshold(), result.image.id);
+      });
+      result.near_checked = true;
+    }
     metrics_.Inc("imgd_uploads_total", {{"result", cr->created ? "created" : "duplicate"}});
     metrics_.Inc("imgd_upload_bytes_total", {}, static_cast<double>(blob.size));
     co_return result;

@@ -21,6 +21,7 @@
 #include "meta/upload_store.h"
 #include "obs/metrics.h"
 #include "service/blob_locks.h"
+#include "service/near_duplicates.h"
 
 namespace imgd {
 
@@ -34,6 +35,10 @@ struct UploadMeta {
 struct UploadResult {
   Image image;
   bool duplicate = false;  // the bytes matched an image this user already had
+  // The owner's other images within the near-duplicate distance of a new record (checked
+  // only when near_checked: near-duplicates on, and the content has a hash).
+  std::vector<SimilarImage> near_duplicates;
+  bool near_checked = false;
 };
 
 struct PublishOptions {
@@ -72,7 +77,9 @@ class PublishStep {
   // unless the same bytes are already stored and referenced, then, holding the blob's lock,
   // makes one store call whose transaction stores the bytes under their content address
   // when missing. 409 upload-not-pending when the pending image or upload is gone or
-  // completed; 409 duplicate-image under kReject. The caller discards staged afterwards.
+  // completed; 409 duplicate-image under kReject (and kRejectSimilar), 409 similar-image
+  // under kRejectSimilar when the owner has an image within the near-duplicate distance.
+  // The caller discards staged afterwards.
   boost::asio::awaitable<UploadResult> Publish(StagedBlob& staged, const std::string& sha,
                                                DuplicatePolicy policy, const RecordAs& as);
   // A body streamed into fresh staging (at most max_upload_bytes, else 413) and published
@@ -89,8 +96,12 @@ class PublishStep {
   // A new ready-image record for owner's bytes `blob`.
   static Image NewImage(const User& owner, const UploadMeta& meta, const BlobInfo& blob);
   const PublishOptions& options() const { return opts_; }
+  // Perceptual hashes and near-duplicates (none when null). Set before serving.
+  void SetNearDuplicates(NearDuplicates* near) { near_ = near; }
 
  private:
+  // Whose image `as` becomes (blocking: a pending image's is read from the store).
+  std::string OwnerOf(const RecordAs& as);
   // The one store call that records blob as `as`.
   std::optional<ImageStore::CommitResult> Record(const RecordAs& as, DuplicatePolicy policy,
                                                  const BlobInfo& blob,
@@ -104,6 +115,7 @@ class PublishStep {
   Pools pools_;
   Metrics& metrics_;
   PublishOptions opts_;
+  NearDuplicates* near_ = nullptr;
 };
 
 }  // namespace imgd

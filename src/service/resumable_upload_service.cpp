@@ -125,7 +125,7 @@ boost::asio::awaitable<ResumableUploadService::Progress> ResumableUploadService:
     p.offset = p.upload.length;
     auto image = co_await Offload(pools_.blocking,
                                   [&] { return image_records_.GetImage(p.upload.image_id); });
-    if (image) p.image = UploadResult{*image, false};
+    if (image) p.image = UploadResult{*image, false, {}, false};
     co_return p;
   }
   // Under the lock: a PATCH cut short by a dropped connection may still be storing what it

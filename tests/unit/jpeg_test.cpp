@@ -14,7 +14,7 @@ namespace {
 int Classify(const std::string& bytes, JpegHeader* header = nullptr) {
   MemorySource src(bytes);
   try {
-    JpegHeader h = ValidateJpeg(src, JpegLimits{});
+    JpegHeader h = ValidateJpeg(src, JpegLimits{}).header;
     if (header) *header = h;
     return 200;
   } catch (const Error& e) {

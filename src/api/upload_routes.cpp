@@ -13,6 +13,7 @@
 #include "core/errors.h"
 #include "core/hash.h"
 #include "core/ids.h"
+#include "service/upload_token.h"
 
 namespace imgd::api {
 
@@ -99,7 +100,7 @@ awaitable<Response> PostImageJson(ApiDeps& deps, const User& caller, UploadSlot&
   json::object body = co_await ReadJsonObject(slot.body());
   const bool by_url = body.contains("imageUrl");
   static const std::set<std::string> presign_fields = {"imageName", "imageDescription", "format",
-                                                       "size", "visibility"};
+                                                       "size",      "visibility",       "sha256"};
   static const std::set<std::string> url_fields = {"imageName", "imageDescription", "imageUrl",
                                                    "visibility"};
   for (const auto& kv : body) {
@@ -126,8 +127,19 @@ awaitable<Response> PostImageJson(ApiDeps& deps, const User& caller, UploadSlot&
   if (format != "jpg" && format != "jpeg") {
     throw UnsupportedMediaType("format must be jpg or jpeg: imgd stores JPEG images only");
   }
+  std::string sha256 = TextField(body, "sha256").value_or("");
+  for (char& c : sha256) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (body.contains("sha256") && !IsSha256Hex(sha256)) {
+    throw BadParameter("sha256", "sha256 must be the bytes' SHA-256 as 64 hex digits");
+  }
   PresignedUploadService::Presigned p =
-      co_await deps.presigned.CreatePresigned(caller, meta, SizeField(body));
+      co_await deps.presigned.CreatePresigned(caller, meta, SizeField(body), sha256);
+  if (p.existing) {
+    UploadResult known;
+    known.image = std::move(*p.existing);
+    known.duplicate = true;
+    co_return UploadAnswer(known, deps.access, true);
+  }
   json::object o = ImageJson(p.image, deps.access);
   o["preSignedUrl"] = p.url.starts_with("/") ? deps.public_base_url + p.url : p.url;
   o["uploadMethod"] = "PUT";

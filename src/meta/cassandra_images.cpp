@@ -255,6 +255,18 @@ std::optional<Image> CassandraMetaStore::GetImage(const std::string& image_id) {
   return im;
 }
 
+std::optional<Image> CassandraMetaStore::FindImageByContent(const std::string& user_id,
+                                                            const std::string& sha256) {
+  // The user's slot for these bytes names the image the duplicate rule returns.
+  auto r =
+      cql_.Run("SELECT image_id FROM " + T("dedup_slots") + " WHERE user_id = ? AND sha256 = ?",
+               {user_id, sha256});
+  if (r.empty()) return std::nullopt;
+  auto image = GetImage(r.Text(0, 0));
+  if (!image || image->status != kStatusReady || image->user_id != user_id) return std::nullopt;
+  return image;
+}
+
 std::vector<Image> CassandraMetaStore::ListImages(const std::string& user_id, int limit,
                                                   const std::string& after_id) {
   const std::string table = T("images_by_user");

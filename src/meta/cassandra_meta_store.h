@@ -63,6 +63,8 @@ class CassandraMetaStore final : public MetaStore {
                                                    const EnsureBytes& ensure_bytes) override;
   std::vector<std::string> DeleteExpiredPending(int64_t now_ms) override;
   std::optional<Image> GetImage(const std::string& image_id) override;
+  std::optional<Image> FindImageByContent(const std::string& user_id,
+                                          const std::string& sha256) override;
   std::vector<Image> ListImages(const std::string& user_id, int limit,
                                 const std::string& after_id) override;
   std::optional<Image> UpdateImage(const std::string& image_id, const ImageChanges& changes,

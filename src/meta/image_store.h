@@ -76,6 +76,10 @@ class ImageStore {
   virtual std::vector<std::string> DeleteExpiredPending(int64_t now_ms) = 0;
 
   virtual std::optional<Image> GetImage(const std::string& image_id) = 0;
+  // user_id's ready image of these bytes (the one the duplicate rule returns), if any. An
+  // eventually consistent read: a commit in flight may not be seen.
+  virtual std::optional<Image> FindImageByContent(const std::string& user_id,
+                                                  const std::string& sha256) = 0;
   // The user's images, newest first, starting after `after_id` (exclusive; empty = newest).
   virtual std::vector<Image> ListImages(const std::string& user_id, int limit,
                                         const std::string& after_id) = 0;

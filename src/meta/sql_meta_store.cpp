@@ -173,6 +173,18 @@ std::optional<Image> SqlMetaStore::GetImage(const std::string& image_id) {
   return Run([&](SqlSession& s) { return sql::SelectImage(s, dialect(), image_id); });
 }
 
+std::optional<Image> SqlMetaStore::FindImageByContent(const std::string& user_id,
+                                                      const std::string& sha256) {
+  return Run([&](SqlSession& s) -> std::optional<Image> {
+    auto r = s.Exec(std::string("SELECT ") + kImageColumns +
+                        " FROM images WHERE user_id = ? AND sha256 = ? AND status = 'ready' "
+                        "ORDER BY id LIMIT 1",
+                    {user_id, sha256});
+    if (r.empty()) return std::nullopt;
+    return sql::ReadImage(r, 0);
+  });
+}
+
 std::vector<Image> SqlMetaStore::ListImages(const std::string& user_id, int limit,
                                             const std::string& after_id) {
   return Run([&](SqlSession& s) {

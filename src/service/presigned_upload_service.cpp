@@ -19,8 +19,21 @@ PresignedUploadService::PresignedUploadService(PublishStep& publish, ImageStore&
       opts_(opts) {}
 
 boost::asio::awaitable<PresignedUploadService::Presigned> PresignedUploadService::CreatePresigned(
-    const User& owner, const UploadMeta& meta, uint64_t size) {
+    const User& owner, const UploadMeta& meta, uint64_t size, const std::string& sha256) {
   Presigned p;
+  if (!sha256.empty() && meta.policy != DuplicatePolicy::kNew) {
+    // Checked before any byte is sent: a phone on a slow link learns it has nothing to send.
+    p.existing = co_await Offload(
+        pools_.blocking, [&] { return image_records_.FindImageByContent(owner.id, sha256); });
+    if (p.existing) {
+      if (meta.policy != DuplicatePolicy::kReturnExisting) {
+        throw Conflict("you already uploaded these bytes as image " + p.existing->id,
+                       "duplicate-image", {{"existingImageId", p.existing->id}});
+      }
+      metrics_.Inc("imgd_presigned_uploads_total", {{"step", "already-stored"}});
+      co_return p;
+    }
+  }
   // Whole seconds: the expiry travels in the URL.
   const int64_t expires_s = (NowMs() + opts_.presign_ttl_ms + 999) / 1000;
   p.expires_ms = expires_s * 1000;
@@ -32,8 +45,8 @@ boost::asio::awaitable<PresignedUploadService::Presigned> PresignedUploadService
     p.url = *direct;
     p.direct = true;
   } else {
-    p.url =
-        "/v1/uploads/" + MakeUploadToken(signer_, "PUT", p.image.id, size, expires_s, meta.policy);
+    p.url = "/v1/uploads/" +
+            MakeUploadToken(signer_, "PUT", p.image.id, size, expires_s, meta.policy, sha256);
   }
   metrics_.Inc("imgd_presigned_uploads_total", {{"step", "created"}});
   co_return p;
@@ -69,7 +82,8 @@ boost::asio::awaitable<UploadResult> PresignedUploadService::CompletePresigned(
                             " bytes; Content-Length is " + std::to_string(*content_length),
                         "size-mismatch");
   }
-  UploadResult r = co_await UploadPending(token->image_id, token->size, body, token->policy);
+  UploadResult r =
+      co_await UploadPending(token->image_id, token->size, body, token->policy, token->sha256);
   metrics_.Inc("imgd_presigned_uploads_total", {{"step", "completed"}});
   co_return r;
 }
@@ -143,8 +157,8 @@ boost::asio::awaitable<Image> PresignedUploadService::CreatePending(const User& 
 }
 
 boost::asio::awaitable<UploadResult> PresignedUploadService::UploadPending(
-    const std::string& image_id, uint64_t declared_size, ChunkSource& bytes,
-    DuplicatePolicy policy) {
+    const std::string& image_id, uint64_t declared_size, ChunkSource& bytes, DuplicatePolicy policy,
+    const std::string& declared_sha256) {
   co_return co_await publish_.WithStaging(
       [&](StagedBlob& staged) -> boost::asio::awaitable<UploadResult> {
         Sha256 hasher;
@@ -164,8 +178,16 @@ boost::asio::awaitable<UploadResult> PresignedUploadService::UploadPending(
           throw mismatch;
         }
         co_await Offload(pools_.blocking, [&] { staged.Finish(); });
+        const std::string sha = hasher.FinalHex();
+        if (!declared_sha256.empty() && sha != declared_sha256) {
+          Error mismatch = Unprocessable(
+              "the bytes' SHA-256 is " + sha + ", not the declared " + declared_sha256,
+              "sha256-mismatch");
+          publish_.CountReject(mismatch);
+          throw mismatch;
+        }
         const RecordAs as = PendingImageRecord{image_id};
-        co_return co_await publish_.Publish(staged, hasher.FinalHex(), policy, as);
+        co_return co_await publish_.Publish(staged, sha, policy, as);
       });
 }
 

@@ -30,15 +30,21 @@ class PresignedUploadService {
 
   struct Presigned {
     Image image;  // pending
+    // Set instead when the caller declared the bytes' SHA-256 and already has an image of
+    // them (under onDuplicate=return): nothing needs uploading.
+    std::optional<Image> existing;
     std::string url;
     int64_t expires_ms = 0;
     bool direct = false;  // url is the blob store's: finish with CompleteDirect
   };
   // A pending image of `size` bytes and the URL its bytes go to: the blob store's own when
   // it accepts direct uploads (absolute), else imgd's "/v1/uploads/{token}" (a path the
-  // API puts under the public base URL). 400/413 on a bad size.
+  // API puts under the public base URL). 400/413 on a bad size. With sha256 (the bytes'
+  // declared SHA-256, lower-case hex): the owner's image of those bytes when there is one
+  // (`existing`; 409 duplicate-image under reject), else the URL, whose bytes must then hash
+  // to it (422 sha256-mismatch). Only the owner's own images are looked at.
   boost::asio::awaitable<Presigned> CreatePresigned(const User& owner, const UploadMeta& meta,
-                                                    uint64_t size);
+                                                    uint64_t size, const std::string& sha256 = "");
   // True when path_segment has the shape of a pre-signed token (not a resumable upload id).
   static bool IsPresignedToken(std::string_view path_segment);
   // Who pays for an upload's bytes: called with the user it counts for and its declared
@@ -74,7 +80,8 @@ class PresignedUploadService {
   // 409 when the image is not pending any more.
   boost::asio::awaitable<UploadResult> UploadPending(const std::string& image_id,
                                                      uint64_t declared_size, ChunkSource& bytes,
-                                                     DuplicatePolicy policy);
+                                                     DuplicatePolicy policy,
+                                                     const std::string& declared_sha256);
   // The caller's image (404 missing, 403 another user's unless admin).
   boost::asio::awaitable<Image> GetOwnedPending(const User& caller, const std::string& id);
 

@@ -33,8 +33,13 @@ std::string TokenMessage(std::string_view method, std::string_view signed_part) 
 
 std::optional<UploadToken> ParseToken(std::string_view text) {
   auto parts = Split(text, '.');
-  if (parts.size() != 7 || parts[0] != kTokenVersion) return std::nullopt;
+  if ((parts.size() != 7 && parts.size() != 8) || parts[0] != kTokenVersion) return std::nullopt;
   UploadToken t;
+  if (parts.size() == 8) {
+    if (!IsSha256Hex(parts[5])) return std::nullopt;
+    t.sha256 = std::string(parts[5]);
+    parts.erase(parts.begin() + 5);
+  }
   t.image_id = std::string(parts[1]);
   auto policy = ParsePolicyName(parts[4]);
   if (!IsUuid(t.image_id) || !ParseNumber(parts[2], t.size) ||
@@ -50,6 +55,14 @@ std::optional<UploadToken> ParseToken(std::string_view text) {
 
 }  // namespace
 
+bool IsSha256Hex(std::string_view s) {
+  if (s.size() != 64) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
 bool LooksLikeUploadToken(std::string_view segment) {
   return segment.size() > kTokenVersion.size() &&
          segment.substr(0, kTokenVersion.size()) == kTokenVersion &&
@@ -58,10 +71,11 @@ bool LooksLikeUploadToken(std::string_view segment) {
 
 std::string MakeUploadToken(const UrlSigner& signer, std::string_view method,
                             const std::string& image_id, uint64_t size, int64_t expires_s,
-                            DuplicatePolicy policy) {
-  const std::string signed_part = std::string(kTokenVersion) + "." + image_id + "." +
-                                  std::to_string(size) + "." + std::to_string(expires_s) + "." +
-                                  PolicyName(policy);
+                            DuplicatePolicy policy, const std::string& sha256) {
+  std::string signed_part = std::string(kTokenVersion) + "." + image_id + "." +
+                            std::to_string(size) + "." + std::to_string(expires_s) + "." +
+                            PolicyName(policy);
+  if (!sha256.empty()) signed_part += "." + sha256;
   auto sig = signer.Sign(TokenMessage(method, signed_part));
   return signed_part + "." + sig.key_id + "." + sig.sig;
 }

@@ -1,7 +1,10 @@
 """Near-duplicates (perceptual hashes): the upload answer lists the owner's images that look
 the same, onDuplicate=reject-similar refuses them, GET /v1/images/{id}/similar lists them on
 demand; mirrored and unrelated photos are not near-duplicates, and nothing crosses users."""
+import hashlib
+import json
 import unittest
+import urllib.parse
 
 from harness import ServerTest, corpus_bytes
 
@@ -83,6 +86,60 @@ class NearDuplicatesTest(ServerTest):
         r = self.upload(CUPS, query="?onDuplicate=similar")
         p = self.assertProblem(r, 400)
         self.assertIn("reject-similar", p["detail"])
+
+
+class CheckBeforeSendingTest(ServerTest):
+    """The pre-signed flow's optional sha256: a caller who already has those bytes gets the
+    image back without sending them; otherwise the bytes sent must match the declaration."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.key = cls.server.create_user("sha-check")["apiKey"]
+        cls.other_key = cls.server.create_user("sha-other")["apiKey"]
+
+    def presign(self, data, key=None, query="", **fields):
+        body = dict({"imageName": "declared", "size": len(data)}, **fields)
+        return self.server.request("POST", "/v1/images" + query, json.dumps(body),
+                                   {"Content-Type": "application/json"}, key=key or self.key)
+
+    def send(self, answer, data):
+        self.assertIn("preSignedUrl", answer)
+        if "completeUrl" in answer:
+            self.skipTest("the bucket takes the bytes directly")
+        path = urllib.parse.urlsplit(answer["preSignedUrl"]).path
+        return self.server.request("PUT", path, data, {"Content-Type": "image/jpeg"})
+
+    def test_known_bytes_need_not_be_sent(self):
+        data = corpus_bytes(OTHER)
+        sha = hashlib.sha256(data).hexdigest()
+        r = self.presign(data, sha256=sha)
+        self.assertEqual(r.status, 201, r.body)
+        first = self.send(r.json(), data)
+        self.assertIn(first.status, (200, 201), first.body)
+        image_id = first.json()["imageId"]
+
+        r = self.presign(data, sha256=sha.upper())
+        self.assertEqual(r.status, 200, r.body)
+        self.assertTrue(r.json()["duplicate"])
+        self.assertEqual(r.json()["imageId"], image_id)
+        self.assertNotIn("preSignedUrl", r.json())
+        p = self.assertProblem(self.presign(data, query="?onDuplicate=reject", sha256=sha), 409,
+                               "duplicate-image")
+        self.assertEqual(p["existingImageId"], image_id)
+        # Another user learns nothing about these bytes: a URL, as for any new image.
+        r = self.presign(data, key=self.other_key, sha256=sha)
+        self.assertEqual(r.status, 201)
+        self.assertIn("preSignedUrl", r.json())
+
+    def test_bytes_that_do_not_match_the_declaration_are_refused(self):
+        data = corpus_bytes(CUPS)
+        declared = hashlib.sha256(b"something else").hexdigest()
+        r = self.presign(data, key=self.other_key, sha256=declared)
+        self.assertEqual(r.status, 201, r.body)
+        self.assertProblem(self.send(r.json(), data), 422, "sha256-mismatch")
+        for bad in ("abc", "g" * 64, 12):
+            self.assertProblem(self.presign(data, sha256=bad), 400)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
 #include "core/clock.h"
 #include "core/hash.h"
 #include "core/ids.h"
+#include "service/upload_token.h"
 
 using namespace imgd;
 
@@ -49,3 +50,26 @@ TEST(Hmac, MatchesRfc4231) {
 }
 
 }  // namespace
+
+TEST(UploadToken, CarriesTheDeclaredSha256UnderTheSignature) {
+  UrlSigner signer(std::vector<UrlSigner::Key>{{"k1", "0123456789abcdef0123"}});
+  const std::string id = "0190f0a0-0000-7000-8000-000000000001";
+  const std::string sha(64, 'a');
+  const std::string token =
+      MakeUploadToken(signer, "PUT", id, 10, 2000000000, DuplicatePolicy::kReturnExisting, sha);
+  auto t = VerifyUploadToken(signer, "PUT", token);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->sha256, sha);
+  EXPECT_EQ(t->size, 10u);
+  // Another hash in its place breaks the signature; a token without one still verifies.
+  std::string forged = token;
+  forged.replace(forged.find(sha), 64, std::string(64, 'b'));
+  EXPECT_FALSE(VerifyUploadToken(signer, "PUT", forged));
+  auto plain = VerifyUploadToken(
+      signer, "PUT", MakeUploadToken(signer, "PUT", id, 10, 2000000000, DuplicatePolicy::kNew));
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->sha256, "");
+  EXPECT_TRUE(IsSha256Hex(sha));
+  EXPECT_FALSE(IsSha256Hex(std::string(64, 'A')));
+  EXPECT_FALSE(IsSha256Hex(std::string(63, 'a')));
+}

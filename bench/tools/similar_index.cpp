@@ -4,7 +4,8 @@
 // The hashes are random 64-bit values with exactly 32 bits set (as pHash's median split
 // makes them), so every band value is about equally likely: 1,000,000 / 65,536 = 15 images
 // share each band value, and a lookup reads 4 x 137 band values.
-// usage: imgd-similar-index URL COUNT QUERIES
+// usage: imgd-similar-index URL COUNT QUERIES [both|index|query]
+// (index, then query: the same hashes (a fixed seed), so a database can be analysed between.)
 #include <algorithm>
 #include <bit>
 #include <chrono>
@@ -32,10 +33,11 @@ double Ms(std::chrono::steady_clock::duration d) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: imgd-similar-index URL COUNT QUERIES\n");
+  if (argc != 4 && argc != 5) {
+    std::fprintf(stderr, "usage: imgd-similar-index URL COUNT QUERIES [both|index|query]\n");
     return 2;
   }
+  const std::string phase = argc == 5 ? argv[4] : "both";
   auto store = imgd::OpenMetaStore(argv[1]);
   store->Migrate();
   const long count = std::atol(argv[2]);
@@ -47,10 +49,14 @@ int main(int argc, char** argv) {
   const auto t0 = std::chrono::steady_clock::now();
   for (long i = 0; i < count; ++i) {
     hashes.push_back(Balanced(rng));
-    store->IndexSimilar(user, "img-" + std::to_string(i), hashes.back());
+    if (phase != "query") store->IndexSimilar(user, "img-" + std::to_string(i), hashes.back());
     if ((i + 1) % 100000 == 0) std::fprintf(stderr, "%ld indexed\n", i + 1);
   }
   const double insert_s = Ms(std::chrono::steady_clock::now() - t0) / 1000;
+  if (phase == "index") {
+    std::printf("%ld hashes indexed in %.1f s (%.0f/s)\n", count, insert_s, count / insert_s);
+    return 0;
+  }
   std::vector<double> lat;
   size_t found = 0;
   for (long q = 0; q < queries; ++q) {

@@ -82,6 +82,14 @@ class PgSession final : public SqlSession {
     Connect();
     const int count = static_cast<int>(values.size());
     try {
+      if (st.text.find(kUnprepared) != std::string::npos) {
+        // A statement whose best plan depends on its parameters' values (a long IN list):
+        // unnamed, so PostgreSQL plans it for them each time instead of settling on a
+        // generic plan that filters the list instead of looking it up in the index.
+        PgResult r(
+            PQexecParams(c_, st.text.c_str(), count, nullptr, values.data(), nullptr, nullptr, 0));
+        return Rows(r, sql);
+      }
       if (timer.trace() && timer.trace()->sampled) {
         // A sampled request's statements carry its trace as a trailing sqlcommenter
         // comment, for the server's logs and tracing; the text differs per call, so these

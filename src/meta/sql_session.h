@@ -67,6 +67,10 @@ class SqlSession {
   virtual void Rollback() noexcept = 0;
 };
 
+// A statement containing this comment is planned for its parameters on every run (engines
+// that cache plans of prepared statements would otherwise settle on a generic one).
+inline constexpr const char* kUnprepared = "/*unprepared*/";
+
 // What differs between engines, besides the connection itself.
 struct SqlDialect {
   const char* name;  // "sqlite", "postgres": for messages

@@ -62,9 +62,9 @@ std::vector<SimilarImage> SqlMetaStore::FindSimilar(const std::string& user_id, 
       const std::vector<uint16_t> probes = BandProbes(Band(phash, band), max_distance / 4);
       for (size_t at = 0; at < probes.size(); at += kProbesPerStatement) {
         const size_t end = std::min(probes.size(), at + kProbesPerStatement);
-        std::string sql =
-            "SELECT image_id, phash FROM similar_index WHERE user_id = ? AND band = ? AND "
-            "value IN (";
+        std::string sql = std::string(kUnprepared) +
+                          " SELECT image_id, phash FROM similar_index WHERE user_id = ? AND "
+                          "band = ? AND value IN (";
         std::vector<SqlParam> params{user_id, int64_t{band}};
         for (size_t i = at; i < end; ++i) {
           sql += i == at ? "?" : ",?";

@@ -2,9 +2,11 @@
 
 #include <malloc.h>
 
+#include <atomic>
 #include <boost/asio/post.hpp>
 #include <chrono>
 #include <iostream>
+#include <thread>
 
 #include "api/routes.h"
 #include "cli/app.h"
@@ -17,6 +19,7 @@
 #include "obs/spans.h"
 #include "obs/store_metrics.h"
 #include "service/content_access.h"
+#include "service/similarity_backfill.h"
 
 namespace imgd::cli {
 
@@ -133,7 +136,20 @@ int RunServe(Config& cfg) {
   std::cout << "imgd listening on " << cfg.Scheme() << "://" << bound << std::endl;
   maintenance.Start();
   app.edge_purger->Start();
+  // Images stored before perceptual hashes: hashed and indexed once, in the background.
+  std::atomic<bool> stop_backfill{false};
+  std::thread backfill([&app, &stop_backfill] {
+    try {
+      SimilarityBackfill(*app.meta, *app.meta, *app.blobs, app.metrics, app.publish->options().jpeg)
+          .Run(stop_backfill);
+    } catch (const std::exception& e) {
+      LogJson("error", "similarity backfill failed; it runs again at the next start",
+              {{"error", e.what()}});
+    }
+  });
   server.Run(cfg.io_threads > 0 ? cfg.io_threads : Cores());
+  stop_backfill = true;
+  backfill.join();
   maintenance.Stop();
   app.edge_purger->Stop();
   // Work still ending on the pools (the tail of an offloaded call, a background variant

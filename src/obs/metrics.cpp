@@ -56,6 +56,12 @@ Metrics::Metrics() {
   Declare("imgd_trace_spans_exported_total", "counter", "Spans the OTLP collector accepted.");
   Declare("imgd_trace_spans_dropped_total", "counter",
           "Spans dropped: the export queue was full or the collector failed.");
+  Declare("imgd_similarity_backfill_images_total", "counter",
+          "Images the similarity backfill went through, by result (hashed, indexed, no-hash, "
+          "no-bytes).");
+  Declare("imgd_similarity_backfill_state", "gauge",
+          "The similarity backfill on this node: 0 not started, 1 running, 2 done (now or on an "
+          "earlier start).");
   Declare("imgd_edge_purges_enqueued_total", "counter",
           "Edge purges recorded in the outbox (one per edge and delivery).");
   Declare("imgd_edge_purges_sent_total", "counter", "Edge purges an edge acknowledged, by edge.");

@@ -3,10 +3,12 @@ the same, onDuplicate=reject-similar refuses them, GET /v1/images/{id}/similar l
 demand; mirrored and unrelated photos are not near-duplicates, and nothing crosses users."""
 import hashlib
 import json
+import re
+import time
 import unittest
 import urllib.parse
 
-from harness import ServerTest, corpus_bytes
+from harness import CASSANDRA, Server, ServerTest, corpus_bytes
 
 CUPS = "duplicates/dup_g1_a_cups.jpg"
 REENCODED = "duplicates/dup_g1_h_cups_reencoded_same_q.jpg"
@@ -140,6 +142,53 @@ class CheckBeforeSendingTest(ServerTest):
         self.assertProblem(self.send(r.json(), data), 422, "sha256-mismatch")
         for bad in ("abc", "g" * 64, 12):
             self.assertProblem(self.presign(data, sha256=bad), 400)
+
+
+def backfilled(server, result):
+    total = 0.0
+    for line in server.metrics().splitlines():
+        m = re.match(r'^imgd_similarity_backfill_images_total\{result="([^"]*)"\} (\S+)$', line)
+        if m and m.group(1) == result:
+            total += float(m.group(2))
+    return total
+
+
+def backfill_done(server):
+    """Waits for this start's pass to finish (or find itself finished earlier)."""
+    deadline = time.monotonic() + 60
+    while "imgd_similarity_backfill_state 2" not in server.metrics():
+        assert time.monotonic() < deadline, "the backfill did not finish"
+        time.sleep(0.05)
+
+
+@unittest.skipIf(CASSANDRA, "shapes the SQL database by hand")
+class BackfillTest(unittest.TestCase):
+    """Images stored before perceptual hashes get theirs at the next start, once."""
+
+    def test_images_without_hashes_are_hashed_and_indexed_at_start(self):
+        server = Server(nodes=1).start()
+        try:
+            key = server.create_user("old")["apiKey"]
+            cups = server.upload(corpus_bytes(CUPS), key).json()["imageId"]
+            resized = server.upload(corpus_bytes(RESIZED), key).json()["imageId"]
+            server.stop()
+            # As an older imgd left it: no hashes, no index, no finished pass.
+            with server.db() as db:  # commits on leaving (SQLite and PostgreSQL alike)
+                db.execute("DELETE FROM content_hashes")
+                db.execute("DELETE FROM similar_index")
+            server.start()
+            backfill_done(server)
+            self.assertEqual(backfilled(server, "hashed"), 2)
+            self.assertEqual(backfilled(server, "indexed"), 2)
+            r = server.request("GET", f"/v1/images/{cups}/similar", key=key)
+            self.assertEqual([s["imageId"] for s in r.json()["similar"]], [resized])
+            # Done once: the next start finds the pass finished.
+            server.stop()
+            server.start()
+            backfill_done(server)
+            self.assertEqual(backfilled(server, "indexed"), 0)
+        finally:
+            server.cleanup()
 
 
 if __name__ == "__main__":

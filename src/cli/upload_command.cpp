@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "cli/progress.h"
+#include "core/hash.h"
 #include "core/ids.h"
 
 namespace imgd::cli {
@@ -35,6 +36,8 @@ void AddUploadFlags(CLI::App* cmd, UploadOptions& o) {
                   "files larger than this many bytes use the resumable flow");
   cmd->add_option("--chunk", o.chunk, "bytes per resumable request")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
+  cmd->add_flag("!--no-check", o.check,
+                "send every file without first asking (by its SHA-256) whether it is stored");
   cmd->add_option("--retries", o.retries, "attempts after a lost connection, per file")
       ->check(CLI::Range(0, 1000));
 }
@@ -67,6 +70,7 @@ struct FileRange {
   const std::string* path = nullptr;
   uint64_t offset = 0;
   uint64_t length = 0;
+  const std::string* bytes = nullptr;  // in memory instead of path (length of them)
 };
 
 class Client {
@@ -135,7 +139,15 @@ class Client {
     req.body().more = body && body->length > 0;
     bhttp::request_serializer<bhttp::buffer_body> sr{req};
     bhttp::write_header(s, sr);
-    if (body && body->length > 0) {
+    if (body && body->bytes) {
+      req.body().data = const_cast<char*>(body->bytes->data());
+      req.body().size = body->bytes->size();
+      req.body().more = false;
+      beast::error_code ec;
+      bhttp::write(s, sr, ec);
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (ec) throw boost::system::system_error(ec);
+    } else if (body && body->length > 0) {
       std::ifstream in(*body->path, std::ios::binary);
       in.seekg(static_cast<std::streamoff>(body->offset));
       std::vector<char> buf(1 << 20);
@@ -211,6 +223,12 @@ class Uploader {
     }
     const std::string name =
         o_.name.empty() ? std::filesystem::path(path).filename().string() : o_.name;
+    if (std::optional<Answer> known = AlreadyStored(path, size, name)) {
+      out.ok = true;
+      out.line["image"] = json::parse(known->body);
+      out.line["flow"] = "already-stored";  // nothing sent but the question
+      return out;
+    }
     ProgressBar bar(tty_, std::filesystem::path(path).filename().string(), size);
     Answer a =
         size > o_.threshold ? Resumable(path, size, name, bar) : Direct(path, size, name, bar);
@@ -243,6 +261,43 @@ class Uploader {
         delay = std::min(delay * 2, std::chrono::milliseconds(8000));
       }
     }
+  }
+
+  // Asks whether the caller already has these bytes (the pre-signed flow's sha256) before
+  // sending any: a file already stored comes back as its image. For new bytes the question
+  // makes a pending image, which is deleted; the file then goes by its usual flow. Only
+  // under onDuplicate=return (the others need the bytes sent), and not with --no-check.
+  std::optional<Answer> AlreadyStored(const std::string& path, uint64_t size,
+                                      const std::string& name) {
+    if (!o_.check || !(o_.on_duplicate.empty() || o_.on_duplicate == "return")) {
+      return std::nullopt;
+    }
+    Sha256 hasher;
+    std::ifstream in(path, std::ios::binary);
+    std::vector<char> buf(1 << 20);
+    while (in.read(buf.data(), static_cast<std::streamsize>(buf.size())) || in.gcount() > 0) {
+      hasher.Update(buf.data(), static_cast<size_t>(in.gcount()));
+    }
+    const std::string question = json::serialize(
+        json::object{{"imageName", name}, {"size", size}, {"sha256", hasher.FinalHex()}});
+    Answer a = WithRetries([&] {
+      bhttp::fields h;
+      h.set(bhttp::field::content_type, "application/json");
+      FileRange body{nullptr, 0, question.size(), &question};
+      return client_.Send(bhttp::verb::post, "/v1/images", h, &body, [](uint64_t) {});
+    });
+    boost::system::error_code pec;
+    json::value v = json::parse(a.body, pec);
+    if (pec || !v.is_object()) return std::nullopt;
+    if (a.status == 200 && v.as_object().contains("duplicate")) return a;
+    if (a.status == 201 && v.as_object().contains("imageId")) {
+      const std::string pending(v.as_object().at("imageId").as_string());
+      WithRetries([&] {
+        return client_.Send(bhttp::verb::delete_, "/v1/images/" + pending, {}, nullptr,
+                            [](uint64_t) {});
+      });
+    }
+    return std::nullopt;  // new bytes, or a server without the check: send them
   }
 
   std::string DuplicateQuery(char sep) const {

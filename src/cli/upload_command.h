@@ -1,5 +1,6 @@
 #pragma once
-// imgd upload: sends local JPEG files to a running imgd. Files up to the threshold go in one
+// imgd upload: sends local JPEG files to a running imgd. First it asks by the file's SHA-256
+// whether the caller already has it (then nothing is sent). Files up to the threshold go in one
 // request (POST /v1/images, retried with an Idempotency-Key); larger ones use the resumable
 // flow (tus: POST /v1/uploads, then PATCH), resuming from the server's acknowledged offset
 // after a dropped connection. On a terminal a progress bar (bytes, rate, ETA) is drawn and a
@@ -21,6 +22,7 @@ struct UploadOptions {
   uint64_t threshold = 16ull << 20;  // larger files use the resumable flow
   uint64_t chunk = 64ull << 20;      // bytes per PATCH request
   int retries = 8;                   // attempts after a failed connection, per file
+  bool check = true;                 // ask by SHA-256 first; a stored file is not sent
 };
 
 // The flags of `imgd upload`.

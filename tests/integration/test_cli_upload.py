@@ -113,6 +113,28 @@ class CliUploadTest(unittest.TestCase):
         self.assertEqual(got.body, corpus_bytes(LARGE))
         self.assertEqual(png["error"]["status"], 415)
 
+    def test_a_stored_file_is_not_sent_again(self):
+        other = "real/real_05_wood_2560x1920.jpg"
+        code, lines, err = self.run_cli([other])
+        self.assertEqual(code, 0, err)
+        self.assertEqual(lines[0]["flow"], "direct")
+        first = lines[0]["image"]["imageId"]
+        received = self.upload_bytes()
+        code, lines, err = self.run_cli([other])
+        self.assertEqual(code, 0, err)
+        self.assertEqual(lines[0]["flow"], "already-stored")
+        self.assertEqual(lines[0]["image"]["imageId"], first)
+        self.assertTrue(lines[0]["image"]["duplicate"])
+        self.assertEqual(self.upload_bytes(), received)  # no byte of the file went
+        # The question about new bytes leaves no pending image behind.
+        self.assertNotIn("pending", [status for _, _, status in self.server.images()])
+
+    def upload_bytes(self):
+        for line in self.server.metrics().splitlines():
+            if line.startswith("imgd_upload_bytes_total "):
+                return float(line.split()[1])
+        return 0.0
+
     def count_large(self):
         digest = sha256(corpus_bytes(LARGE))
         return sum(1 for _, sha, _ in self.server.images() if sha == digest)

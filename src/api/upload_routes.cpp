@@ -145,7 +145,9 @@ awaitable<Response> PostImageJson(ApiDeps& deps, const User& caller, UploadSlot&
   o["uploadMethod"] = "PUT";
   if (p.direct) {
     // The bytes go to the blob store; imgd learns of them here.
-    o["completeUrl"] = deps.public_base_url + "/v1/images/" + p.image.id + "/complete";
+    // The declared hash rides along: completing checks the bytes against it.
+    o["completeUrl"] = deps.public_base_url + "/v1/images/" + p.image.id + "/complete" +
+                       (sha256.empty() ? "" : "?sha256=" + sha256);
   }
   o["expiresAt"] = FormatIsoMs(p.expires_ms);
   Response r = http::Json(bhttp::status::created, o);
@@ -216,9 +218,15 @@ void RegisterUploadRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, A
   router.Add(bhttp::verb::post, "/v1/images/{imageId}/complete",
              [deps, auth](RequestContext& ctx) -> awaitable<Response> {
                User caller = co_await auth(ctx);
-               RejectUnknownQuery(ctx, {"onDuplicate"});
+               RejectUnknownQuery(ctx, {"onDuplicate", "sha256"});
+               const std::string* query_sha = ctx.Query("sha256");
+               // A named local, not a temporary in the co_await (GCC 12 frees those twice).
+               const std::string declared = query_sha ? *query_sha : "";
+               if (query_sha && !IsSha256Hex(declared)) {
+                 throw BadParameter("sha256", "sha256 must be the bytes' SHA-256 as 64 hex digits");
+               }
                UploadResult result = co_await deps->presigned.CompleteDirect(
-                   caller, ctx.params["imageId"], ParsePolicy(ctx));
+                   caller, ctx.params["imageId"], ParsePolicy(ctx), declared);
                co_return UploadAnswer(result, deps->access, false);
              });
 

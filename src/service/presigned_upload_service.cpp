@@ -89,7 +89,8 @@ boost::asio::awaitable<UploadResult> PresignedUploadService::CompletePresigned(
 }
 
 boost::asio::awaitable<UploadResult> PresignedUploadService::CompleteDirect(
-    const User& caller, const std::string& id, DuplicatePolicy policy) {
+    const User& caller, const std::string& id, DuplicatePolicy policy,
+    const std::string& declared_sha256) {
   Image image = co_await GetOwnedPending(caller, id);
   if (image.status != kStatusPending) {
     throw Conflict("image " + id + " is not waiting for its bytes", "upload-completed");
@@ -118,6 +119,11 @@ boost::asio::awaitable<UploadResult> PresignedUploadService::CompleteDirect(
       HashPrefix(*staged->OpenReader(), staged->size(), hasher);
       return hasher.FinalHex();
     });
+    if (!declared_sha256.empty() && sha != declared_sha256) {
+      throw Unprocessable(
+          "the uploaded object's SHA-256 is " + sha + ", not the declared " + declared_sha256,
+          "sha256-mismatch");
+    }
     // Named, not a temporary in the co_await: GCC 12 destroys such temporaries twice.
     const RecordAs as = PendingImageRecord{id};
     result = co_await publish_.Publish(*staged, sha, policy, as);

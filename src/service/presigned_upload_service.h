@@ -63,9 +63,11 @@ class PresignedUploadService {
   // After a PUT straight to the blob store's pre-signed URL: validates the uploaded object
   // (415/422), moves it to its content address (or drops it as a duplicate) and makes the
   // image ready. 404/403 as Get; 409 when not pending or nothing was uploaded yet; 403 when
-  // the URL expired; 422 when the object's size is not the declared one.
+  // the URL expired; 422 when the object's size is not the declared one, or (with
+  // declared_sha256) its SHA-256 is not.
   boost::asio::awaitable<UploadResult> CompleteDirect(const User& caller, const std::string& id,
-                                                      DuplicatePolicy policy);
+                                                      DuplicatePolicy policy,
+                                                      const std::string& declared_sha256 = "");
 
   // Blocking maintenance: removes pending images that expired before now_ms; returns how
   // many.

@@ -149,6 +149,26 @@ class TwoNodes(unittest.TestCase):
             self.assertEqual(node.request("POST", complete, key=self.key).status, 409)
             got = self.b.request("GET", f"/v1/images/{created['imageId']}/content")
             self.assertEqual(got.body, data)
+            # A declared hash: known bytes need no upload; others must match it on completion.
+            known = node.request("POST", "/v1/images", json.dumps(
+                {"size": len(data), "sha256": sha256(data)}),
+                {"Content-Type": "application/json"}, key=self.key)
+            self.assertEqual(known.status, 200, known.body)
+            self.assertEqual(known.json()["imageId"], created["imageId"])
+            other_data = corpus_bytes("real/real_07_chameleon_1306x1530.jpg")
+            r = node.request("POST", "/v1/images", json.dumps(
+                {"size": len(other_data), "sha256": sha256(b"not these bytes")}),
+                {"Content-Type": "application/json"}, key=self.key).json()
+            url = urllib.parse.urlsplit(r["preSignedUrl"])
+            c = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+            c.request("PUT", url.path + "?" + url.query, body=other_data)
+            c.getresponse().read()
+            c.close()
+            complete_url = urllib.parse.urlsplit(r["completeUrl"])
+            mismatch = node.request("POST", complete_url.path + "?" + complete_url.query,
+                                    key=self.key)
+            self.assertEqual(mismatch.status, 422, mismatch.body)
+            self.assertEqual(mismatch.json()["type"], "/problems/sha256-mismatch")
             # The declared size is part of the URL's signature: the bucket itself refuses a
             # PUT of any other length, so staging never holds more than was allowed.
             r = node.request("POST", "/v1/images", json.dumps({"size": len(data) + 1}),

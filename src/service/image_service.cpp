@@ -85,12 +85,17 @@ boost::asio::awaitable<void> ImageService::Delete(const User& caller, const std:
     // The lock spans "drop the last reference" and "remove the bytes" (see BlobLocks);
     // across nodes, RemoveBlobIfUnreferenced holds the blob row while it removes them.
     if (purger_) purger_->Enqueue({ImageSurrogateKey(id)});
-    std::unique_lock<std::mutex> lock;
-    if (!image.sha256.empty()) lock = std::unique_lock(locks_.For(image.sha256));
-    auto r = records_.DeleteImage(id);
-    if (!r.found) throw NotFound("no image " + id);
+    bool removed = false;
+    {
+      std::unique_lock<std::mutex> lock;
+      if (!image.sha256.empty()) lock = std::unique_lock(locks_.For(image.sha256));
+      auto r = records_.DeleteImage(id);
+      if (!r.found) throw NotFound("no image " + id);
+      removed = r.blob_released && RemoveBlob(r.sha256);
+    }
+    // After the blob's lock: the index rows are this image's alone.
     if (near_) near_->Unindex(image);
-    return r.blob_released && RemoveBlob(r.sha256);
+    return removed;
   });
   ready_.Erase(id);
   if (purger_) purger_->Kick();

@@ -11,6 +11,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   libpq-dev postgresql-15 python3-swift memcached
   varnish varnish-modules
+  chromium
   python3 curl procps
 )
 
@@ -45,3 +46,19 @@ cargo fetch --locked --quiet --manifest-path "$ROOT/src/meta/cql_shim/Cargo.toml
 # Toxiproxy for the three-region simulation (latency between regions), built once from the
 # Go module proxy at the version tests/engines/toxiproxy/go.sum pins.
 "$ROOT/scripts/install-toxiproxy.sh" >/dev/null
+# The web console's build tools (Vite, TypeScript, Uppy), the OpenAPI linter (Redocly CLI)
+# and the browser test's driver (playwright-core), at the versions web/package-lock.json
+# pins; again only when the lockfile changed since the last install.
+# Node.js comes with the machine (with its npm); Debian's is the fallback.
+if ! command -v npm >/dev/null; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+stamp="$ROOT/web/node_modules/.imgd-installed-lock"
+if ! cmp -s "$ROOT/web/package-lock.json" "$stamp"; then
+  npm ci --prefix "$ROOT/web" --no-audit --no-fund --loglevel=error >/dev/null
+  cp "$ROOT/web/package-lock.json" "$stamp"
+fi
+# Schemathesis for the API contract test, in its own virtualenv (tests/schemathesis).
+"$ROOT/scripts/install-schemathesis.sh" >/dev/null

@@ -120,6 +120,29 @@ void RegisterContentRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, 
                    ImageSurrogateKey(d.image.id) + " " + BlobSurrogateKey(d.image.sha256));
              });
 
+  router.Add(bhttp::verb::get, "/v1/images/{imageId}/url",
+             [deps, auth](RequestContext& ctx) -> awaitable<Response> {
+               User caller = co_await auth(ctx);
+               QueryParams query = ctx.query;
+               bool force_signed = false;
+               if (auto it = query.find("signed"); it != query.end()) {
+                 if (it->second != "true" && it->second != "false") {
+                   throw BadParameter("signed", "signed must be true or false");
+                 }
+                 force_signed = it->second == "true";
+                 query.erase(it);
+               }
+               ImageLink l =
+                   co_await deps->delivery.Link(caller, ctx.params["imageId"], query, force_signed);
+               json::object o;
+               o["imageId"] = l.image.id;
+               o["url"] = l.link.url;
+               o["signed"] = l.link.is_signed;
+               o["expiresAt"] = l.link.is_signed ? json::value(FormatIsoMs(l.link.expires_s * 1000))
+                                                 : json::value(nullptr);
+               co_return http::Json(bhttp::status::ok, o);
+             });
+
   router.Add(
       bhttp::verb::put, "/v1/images/{imageId}/transform",
       [deps, auth](RequestContext& ctx) -> awaitable<Response> {

@@ -10,6 +10,7 @@
 #include "core/errors.h"
 #include "core/ids.h"
 #include "http/multipart.h"
+#include "service/upload_token.h"
 
 namespace imgd::api {
 
@@ -70,7 +71,22 @@ void RegisterImageRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, Au
   router.Add(
       bhttp::verb::get, "/v1/images", [deps, auth](RequestContext& ctx) -> awaitable<Response> {
         User caller = co_await auth(ctx);
-        RejectUnknownQuery(ctx, {"limit", "cursor"});
+        RejectUnknownQuery(ctx, {"limit", "cursor", "sha256"});
+        if (const std::string* sha = ctx.Query("sha256")) {
+          // The one image of these bytes, if the caller has it: "do I need to send this?"
+          if (ctx.query.size() > 1) {
+            throw BadParameter("sha256", "sha256 cannot be combined with limit or cursor");
+          }
+          const std::string declared = *sha;  // a named local, not a temporary in a co_await
+          if (!IsSha256Hex(declared)) {
+            throw BadParameter("sha256", "sha256 must be the bytes' SHA-256 as 64 hex digits");
+          }
+          auto found = co_await deps->images.FindByContent(caller, declared);
+          json::array items;
+          if (found) items.push_back(ImageJson(*found, deps->access));
+          co_return http::Json(bhttp::status::ok,
+                               json::object{{"images", std::move(items)}, {"nextCursor", nullptr}});
+        }
         int limit = 100;
         if (auto* l = ctx.Query("limit")) {
           auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), limit);

@@ -30,6 +30,8 @@ void RegisterRoutes(http::Router& router, ApiDeps d) {
   RegisterImageRoutes(router, deps, auth);
   RegisterContentRoutes(router, deps, auth);
   RegisterUploadRoutes(router, deps, auth);
+  RegisterConsoleRoutes(router, deps);
+  CheckRoutesMatchSpec(router);
   deps->metrics.AddCallback("imgd_uploads_in_progress", [counter = deps->uploads_in_flight] {
     return static_cast<double>(counter->load());
   });

@@ -114,5 +114,18 @@ void RegisterImageRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, Au
 void RegisterContentRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, AuthFn auth);
 // /v1/uploads: pre-signed PUT and tus.
 void RegisterUploadRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, AuthFn auth);
+// The web console (/, /assets/*) and /v1/openapi.json, compiled into the binary.
+void RegisterConsoleRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps);
+
+// The console page's Content-Security-Policy: its own scripts and styles only; images and
+// API calls from imgd and the public base URL's origin.
+std::string ConsoleContentSecurityPolicy(const std::string& public_base_url);
+// Where the router and the OpenAPI document disagree: routes (method, pattern) served but
+// not described, and operations described but not served. HEAD is served by every GET.
+std::vector<std::string> RouteSpecDrift(
+    const std::vector<std::pair<std::string, std::string>>& routes, std::string_view openapi_json);
+// Throws std::logic_error naming every disagreement between router and the embedded
+// document: imgd does not start with an undescribed API.
+void CheckRoutesMatchSpec(const http::Router& router);
 
 }  // namespace imgd::api

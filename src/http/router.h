@@ -33,6 +33,7 @@ class Router {
     bool head_via_get = false;
   };
   Match Find(boost::beast::http::verb method, const std::string& path) const;
+  const std::vector<Route>& routes() const { return routes_; }
 
  private:
   std::vector<Route> routes_;

@@ -18,14 +18,22 @@ bool ContentAccess::SignatureRequired(const Image& image) const {
 }
 
 std::string ContentAccess::Url(const Image& image, const QueryParams& transform) const {
+  return Link(image, transform, false).url;
+}
+
+ContentLink ContentAccess::Link(const Image& image, const QueryParams& transform,
+                                bool force_signed) const {
   const std::string path = ContentPath(image.id);
-  std::string url = opts_.base_url + path;
-  if (SignatureRequired(image)) {
-    const int64_t expires = SignedUrlExpiry(NowMs() / 1000, opts_.url_ttl_s);
-    return url + "?" + SignedUrlQuery(signer_, path, transform, expires);
+  ContentLink link;
+  link.url = opts_.base_url + path;
+  if (force_signed || SignatureRequired(image)) {
+    link.is_signed = true;
+    link.expires_s = SignedUrlExpiry(NowMs() / 1000, opts_.url_ttl_s);
+    link.url += "?" + SignedUrlQuery(signer_, path, transform, link.expires_s);
+  } else if (!transform.empty()) {
+    link.url += "?" + CanonicalSignedQuery(transform);
   }
-  if (!transform.empty()) url += "?" + CanonicalSignedQuery(transform);
-  return url;
+  return link;
 }
 
 int64_t ContentAccess::CheckSignature(std::string_view path, QueryParams& query,

@@ -22,6 +22,13 @@ struct ContentAccessOptions {
   std::string cache_control;     // for reads that need no signature
 };
 
+// A content URL as the API hands it out.
+struct ContentLink {
+  std::string url;
+  bool is_signed = false;
+  int64_t expires_s = 0;  // Unix seconds; 0 when not signed
+};
+
 enum class ReadGrant {
   kOpen,    // no signature needed
   kSigned,  // a valid signature
@@ -36,6 +43,8 @@ class ContentAccess {
   // The image's content URL, with the transform parameters (w=300...), signed when signed
   // delivery is on or the image is private.
   std::string Url(const Image& image, const QueryParams& transform = {}) const;
+  // The same, signed also when force_signed (a link that expires, to share).
+  ContentLink Link(const Image& image, const QueryParams& transform, bool force_signed) const;
   bool SignatureRequired(const Image& image) const;
 
   // Step 1, before any lookup: the signature of a content request (path and full query),

@@ -67,6 +67,20 @@ awaitable<MadeVariant> DeliveryService::MakeVariant(const User& caller, const st
   co_return m;
 }
 
+awaitable<ImageLink> DeliveryService::Link(const User& caller, const std::string& image_id,
+                                           const QueryParams& query, bool force_signed) {
+  QueryParams transform;
+  if (HasTransformParams(query)) {
+    transform = ParseTransformQuery(query, transforms_.limits()).QueryParams();
+  } else if (!query.empty()) {
+    throw BadRequest("unknown query parameter '" + query.begin()->first + "'", "unknown-parameter");
+  }
+  ImageLink l;
+  l.image = co_await images_.Get(caller, image_id);
+  l.link = access_.Link(l.image, transform, force_signed);
+  co_return l;
+}
+
 // The image may be deleted while its variant is made (the original gone before or during
 // the read): that is a 404, not a store failure.
 awaitable<Variant> DeliveryService::VariantOf(const Image& image, const TransformSpec& spec) {

@@ -45,6 +45,12 @@ struct MadeVariant {
   std::string url;  // where the variant is read from (signed when needed)
 };
 
+// GET /v1/images/{id}/url: a link to the caller's image or one of its variants.
+struct ImageLink {
+  Image image;
+  ContentLink link;
+};
+
 class DeliveryService {
  public:
   DeliveryService(ImageService& images, TransformService& transforms, const ContentAccess& access);
@@ -56,6 +62,12 @@ class DeliveryService {
   // The caller's variant of their image (403 for another user's).
   boost::asio::awaitable<MadeVariant> MakeVariant(const User& caller, const std::string& image_id,
                                                   const TransformSpec& spec);
+  // A link to the caller's image (403 for another user's, 404 for none) or, when query has
+  // variant parameters, to that variant: checked as a read of it would be (400 naming the
+  // parameter), so a link the API hands out works. Signed when the image needs it, or when
+  // force_signed.
+  boost::asio::awaitable<ImageLink> Link(const User& caller, const std::string& image_id,
+                                         const QueryParams& query, bool force_signed);
 
  private:
   boost::asio::awaitable<Variant> VariantOf(const Image& image, const TransformSpec& spec);

@@ -64,6 +64,12 @@ boost::asio::awaitable<std::vector<Image>> ImageService::List(const User& caller
                              [&] { return records_.ListImages(caller.id, limit, after_id); });
 }
 
+boost::asio::awaitable<std::optional<Image>> ImageService::FindByContent(
+    const User& caller, const std::string& sha256) {
+  co_return co_await Offload(pools_.blocking,
+                             [&] { return records_.FindImageByContent(caller.id, sha256); });
+}
+
 boost::asio::awaitable<Image> ImageService::Update(const User& caller, const std::string& id,
                                                    ImageStore::ImageChanges changes) {
   Image before = co_await GetOwned(caller, id);

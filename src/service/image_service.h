@@ -53,6 +53,10 @@ class ImageService {
                                                uint64_t max_bytes);
   boost::asio::awaitable<std::vector<Image>> List(const User& caller, int limit,
                                                   const std::string& after_id);
+  // The caller's ready image of these bytes (by SHA-256 hex), if any: a client asks before
+  // sending a file it may already have stored. Only the caller's own images are looked at.
+  boost::asio::awaitable<std::optional<Image>> FindByContent(const User& caller,
+                                                             const std::string& sha256);
   // Owner or admin only. A change of visibility holds on this node at once (its cached
   // record is dropped) and on others within the image cache TTL; a switch to private
   // purges the edges' public copies (recorded before the change, see EdgePurger).

@@ -82,7 +82,7 @@ Response ServeBytes(const RequestContext& ctx, const std::string& etag,
 // range checks still see them as out of range); 400 naming it when not an integer.
 int IntField(const json::object& o, const char* key, int fallback) {
   auto it = o.find(key);
-  if (it == o.end() || it->value().is_null()) return fallback;
+  if (it == o.end()) return fallback;
   if (it->value().is_int64()) {
     return static_cast<int>(std::clamp<int64_t>(it->value().as_int64(), -1, 1 << 20));
   }

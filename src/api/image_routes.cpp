@@ -24,6 +24,13 @@ void RegisterImageRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, Au
         UploadMeta meta;
         meta.policy = ParsePolicy(ctx);
         if (auto* v = ctx.Query("visibility")) meta.visibility = CheckVisibility(*v);
+        // Checked whatever the flow, so a bad value is never silently dropped (a multipart
+        // part or a JSON field of the same name takes precedence).
+        if (auto* n = ctx.Query("imageName"))
+          meta.name = CheckText(*n, "imageName", kMaxName, false);
+        if (auto* d = ctx.Query("imageDescription")) {
+          meta.description = CheckText(*d, "imageDescription", kMaxDescription, true);
+        }
         const std::string content_type = ctx.Header(bhttp::field::content_type);
         const std::string media = MediaType(content_type);
         UploadResult result;
@@ -58,11 +65,6 @@ void RegisterImageRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, Au
         } else if (media == "application/json") {
           co_return co_await PostImageJson(*deps, caller, *slot, meta);
         } else {
-          if (auto* n = ctx.Query("imageName"))
-            meta.name = CheckText(*n, "imageName", kMaxName, false);
-          if (auto* d = ctx.Query("imageDescription")) {
-            meta.description = CheckText(*d, "imageDescription", kMaxDescription, true);
-          }
           result = co_await deps->direct_uploads.Upload(caller, slot->body(), meta);
         }
         co_return UploadAnswer(result, deps->access, true);
@@ -72,21 +74,6 @@ void RegisterImageRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, Au
       bhttp::verb::get, "/v1/images", [deps, auth](RequestContext& ctx) -> awaitable<Response> {
         User caller = co_await auth(ctx);
         RejectUnknownQuery(ctx, {"limit", "cursor", "sha256"});
-        if (const std::string* sha = ctx.Query("sha256")) {
-          // The one image of these bytes, if the caller has it: "do I need to send this?"
-          if (ctx.query.size() > 1) {
-            throw BadParameter("sha256", "sha256 cannot be combined with limit or cursor");
-          }
-          const std::string declared = *sha;  // a named local, not a temporary in a co_await
-          if (!IsSha256Hex(declared)) {
-            throw BadParameter("sha256", "sha256 must be the bytes' SHA-256 as 64 hex digits");
-          }
-          auto found = co_await deps->images.FindByContent(caller, declared);
-          json::array items;
-          if (found) items.push_back(ImageJson(*found, deps->access));
-          co_return http::Json(bhttp::status::ok,
-                               json::object{{"images", std::move(items)}, {"nextCursor", nullptr}});
-        }
         int limit = 100;
         if (auto* l = ctx.Query("limit")) {
           auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), limit);
@@ -99,6 +86,19 @@ void RegisterImageRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, Au
           if (!Base64UrlDecode(*c, after) || !IsUuid(after)) {
             throw BadRequest("cursor is not a cursor returned by this API", "invalid-parameter");
           }
+        }
+        if (const std::string* sha = ctx.Query("sha256")) {
+          // The one image of these bytes, if the caller has it: "do I need to send this?"
+          // (One page at most: limit and cursor are checked, and change nothing.)
+          const std::string declared = *sha;  // a named local, not a temporary in a co_await
+          if (!IsSha256Hex(declared)) {
+            throw BadParameter("sha256", "sha256 must be the bytes' SHA-256 as 64 hex digits");
+          }
+          auto found = co_await deps->images.FindByContent(caller, declared);
+          json::array items;
+          if (found) items.push_back(ImageJson(*found, deps->access));
+          co_return http::Json(bhttp::status::ok,
+                               json::object{{"images", std::move(items)}, {"nextCursor", nullptr}});
         }
         auto images = co_await deps->images.List(caller, limit + 1, after);
         json::object o;

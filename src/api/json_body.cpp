@@ -25,7 +25,8 @@ boost::asio::awaitable<boost::json::object> ReadJsonObject(ChunkSource& body, si
 
 std::optional<std::string> OptionalString(const boost::json::object& o, const char* key) {
   auto it = o.find(key);
-  if (it == o.end() || it->value().is_null()) return std::nullopt;
+  if (it == o.end()) return std::nullopt;
+  // null is not "absent": a client that sends it means something, and is told what is allowed.
   if (!it->value().is_string()) {
     throw BadRequest(std::string(key) + " must be a string", "invalid-field");
   }

@@ -158,8 +158,9 @@ awaitable<Response> PostImageJson(ApiDeps& deps, const User& caller, UploadSlot&
 
 http::Handler Idempotent(std::shared_ptr<ApiDeps> deps, AuthFn auth, http::Handler inner) {
   return [deps, auth, inner](RequestContext& ctx) -> awaitable<Response> {
+    // Absent: an ordinary request. Present but empty (or malformed): 400, not silently none.
+    if (ctx.header.find("Idempotency-Key") == ctx.header.end()) co_return co_await inner(ctx);
     const std::string key = ctx.Header("Idempotency-Key");
-    if (key.empty()) co_return co_await inner(ctx);
     IdempotencyService::CheckKey(key);
     User caller = co_await auth(ctx);
     // What makes two requests "the same": method, path, parameters, media type, and (known

@@ -2,6 +2,8 @@
 
 #include <boost/json/serialize.hpp>
 
+#include "core/ids.h"
+
 namespace imgd::http {
 
 namespace bhttp = boost::beast::http;
@@ -87,6 +89,20 @@ Response Problem(const Error& e, const std::string& request_id) {
   }
   r.body = boost::json::serialize(o);
   return r;
+}
+
+std::string BareProblem(int status, std::string_view title, std::string_view slug,
+                        std::string_view detail) {
+  boost::json::object o;
+  o["type"] = "/problems/" + std::string(slug);
+  o["title"] = title;
+  o["status"] = status;
+  o["detail"] = detail;
+  o["requestId"] = NewRequestId();
+  const std::string body = boost::json::serialize(o);
+  return "HTTP/1.1 " + std::to_string(status) + " " + std::string(title) +
+         "\r\nContent-Type: application/problem+json\r\nConnection: close\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
 }  // namespace imgd::http

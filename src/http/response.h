@@ -5,6 +5,7 @@
 #include <boost/json/value.hpp>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "core/byte_source.h"
 #include "core/errors.h"
@@ -32,5 +33,10 @@ Response Json(boost::beast::http::status status, const boost::json::value& v);
 // RateLimit-* fields of a spent limit.
 Response Problem(const Error& e, const std::string& request_id);
 boost::beast::http::status HttpStatus(ErrorCode code);
+
+// A whole HTTP/1.1 message (status line, headers, problem+json body, Connection: close)
+// for what is refused before a request exists: a header too large, bytes that are not HTTP.
+std::string BareProblem(int status, std::string_view title, std::string_view slug,
+                        std::string_view detail);
 
 }  // namespace imgd::http

@@ -258,17 +258,20 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
     if (!rec && rn > opts_.header_limit) rec = bhttp::error::header_limit;
     conn->idle = false;
     if (rec) {
+      // Answered as problem+json like every other error; the connection closes after it.
+      std::string problem;
       if (rec == bhttp::error::header_limit) {
-        static const char kTooLarge[] =
-            "HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n"
-            "Content-Length: 0\r\n\r\n";
-        co_await asio::async_write(stream, asio::buffer(kTooLarge, sizeof(kTooLarge) - 1), kTuple);
+        problem = BareProblem(
+            431, "Request Header Fields Too Large", "request-header-too-large",
+            "the request's header is over " + std::to_string(opts_.header_limit) + " bytes");
       } else if (rec != bhttp::error::end_of_stream && rec != beast::error::timeout &&
                  rec != asio::error::operation_aborted && rec != asio::error::eof &&
                  rec != asio::error::connection_reset && rec != asio::error::bad_descriptor) {
-        static const char kBad[] =
-            "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
-        co_await asio::async_write(stream, asio::buffer(kBad, sizeof(kBad) - 1), kTuple);
+        problem =
+            BareProblem(400, "Bad Request", "bad-request", "the request is not valid HTTP/1.1");
+      }
+      if (!problem.empty()) {
+        co_await asio::async_write(stream, asio::buffer(problem), kTuple);
       }
       break;
     }

@@ -79,6 +79,7 @@ class OpenApiTest(unittest.TestCase):
         user = self.server.create_user("schemathesis")
         st = subprocess.run([os.path.join(ROOT, "scripts", "install-schemathesis.sh")],
                             check=True, capture_output=True, text=True).stdout.strip()
+        # Run in the test server's directory: Hypothesis keeps its database in the cwd.
         env = dict(os.environ, PYTHONPATH=ST_DIR, SCHEMATHESIS_HOOKS="hooks", NO_COLOR="1")
         url = f"http://127.0.0.1:{self.server.port}/v1/openapi.json"
         run = subprocess.run(
@@ -86,7 +87,7 @@ class OpenApiTest(unittest.TestCase):
              "-H", "Authorization: Bearer " + user["apiKey"], "--checks", "all",
              "--max-examples", str(MAX_EXAMPLES), "--workers", "2",
              "--phases", "examples,coverage,fuzzing,stateful", "--request-timeout", "30"],
-            cwd=ST_DIR, env=env, capture_output=True, text=True, timeout=900)
+            cwd=self.server.data_dir, env=env, capture_output=True, text=True, timeout=900)
         out = run.stdout + run.stderr
         print(out[-3000:], file=sys.stderr)
         self.assertEqual(run.returncode, 0, out[-6000:])

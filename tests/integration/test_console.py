@@ -60,7 +60,8 @@ class ConsoleTest(unittest.TestCase):
             self.assertGreater(os.path.getsize(os.path.join(ARTIFACTS, name + ".png")), 10_000)
         # The keys the test typed travelled in headers only: no log line has one.
         self.server.stop()
-        log = open(self.server.stderr_path).read()
+        with open(self.server.stderr_path) as f:
+            log = f.read()
         self.assertIn("/v1/uploads/", log)  # the access log did record the requests
         self.assertNotIn(ADMIN_KEY, log)
         self.assertNotIn(figures["user_key"], log)

@@ -1,7 +1,7 @@
 // The web console in a real browser (Debian's Chromium, headless, driven by playwright-core):
-// sign in, create a user, upload two photos (one through a connection Toxiproxy cuts
-// mid-way), see them in the gallery, open one, rename it, make it private and public
-// again, resize it in the playground, delete it. Screenshots of each screen go to
+// sign in, create a user, upload two photos (one paused and resumed over a slow link, one
+// through a connection Toxiproxy cuts mid-way), see them in the gallery, open one, rename
+// it, make it private and public again, resize it in the playground, delete it. Screenshots of each screen go to
 // ARTIFACTS. Run by tests/integration/test_console.py, which starts imgd behind a Toxiproxy
 // link and passes: CONSOLE_URL, ADMIN_KEY, TOXIPROXY_API, PROXY, PHOTO_SMALL, PHOTO_LARGE,
 // ARTIFACTS. Exits non-zero on the first failed check; prints one JSON line of figures.
@@ -112,11 +112,28 @@ try {
   assert.ok(!stores.local.includes(userKey) && !stores.cookies.includes(userKey));
   assert.equal(await page.locator("#nav").getByRole("link", { name: "Users" }).isVisible(), false);
 
-  // --- Upload with the file picker.
+  // --- Upload with the file picker, over a slow link (Toxiproxy: 256 KB/s from the
+  // browser), paused once it is under way and resumed.
   await page.locator("#nav").getByRole("link", { name: "Upload" }).click();
+  await toxi("POST", `/proxies/${PROXY}/toxics`, {
+    name: "slow",
+    type: "bandwidth",
+    stream: "upstream",
+    attributes: { rate: 256 },
+  });
   await page.setInputFiles("#file-input", SMALL);
   const rowSmall = page.locator(`[data-testid=upload-row][data-name="${basename(SMALL)}"]`);
+  await page.waitForFunction(
+    (name) => (document.querySelector(`[data-name="${name}"] progress`)?.value ?? 0) > 0,
+    basename(SMALL),
+  );
+  tolerated = [/ERR_|Failed to load resource/]; // the paused request is aborted
+  await rowSmall.getByRole("button", { name: "Pause" }).click();
+  await rowSmall.and(page.locator("[data-state=paused]")).waitFor();
+  await toxi("DELETE", `/proxies/${PROXY}/toxics/slow`);
+  await rowSmall.getByRole("button", { name: "Resume" }).click();
   await rowSmall.and(page.locator("[data-state=done]")).waitFor();
+  tolerated = [];
 
   // --- Upload by drag-and-drop, through a connection cut mid-way: Toxiproxy closes each
   // connection after 300 kB from the browser, so the first chunk's PATCH is cut short;

@@ -45,7 +45,7 @@ class ConsoleTest(unittest.TestCase):
                    TOXIPROXY_API=self.toxi.api, PROXY="console",
                    PHOTO_SMALL=os.path.join(os.path.abspath(CORPUS), "real", "real_06_after_the_rain_3000x1993.jpg"),
                    PHOTO_LARGE=os.path.join(os.path.abspath(CORPUS), "real", "real_08_sunset_4272x2848.jpg"),
-                   ARTIFACTS=ARTIFACTS)
+                   CORPUS=os.path.abspath(CORPUS), ARTIFACTS=ARTIFACTS)
         started = time.monotonic()
         run = subprocess.run(["node", os.path.join(ROOT, "web", "e2e", "console.mjs")],
                              env=env, capture_output=True, text=True, timeout=300,

@@ -4,7 +4,7 @@
 // it, make it private and public again, resize it in the playground, delete it. Screenshots of each screen go to
 // ARTIFACTS. Run by tests/integration/test_console.py, which starts imgd behind a Toxiproxy
 // link and passes: CONSOLE_URL, ADMIN_KEY, TOXIPROXY_API, PROXY, PHOTO_SMALL, PHOTO_LARGE,
-// ARTIFACTS. Exits non-zero on the first failed check; prints one JSON line of figures.
+// CORPUS, ARTIFACTS. Exits non-zero on the first failed check; prints one JSON line of figures.
 import assert from "node:assert/strict";
 import { readFileSync, mkdirSync } from "node:fs";
 import { basename, join } from "node:path";
@@ -22,6 +22,7 @@ const PROXY = env("PROXY");
 const SMALL = env("PHOTO_SMALL");
 const LARGE = env("PHOTO_LARGE");
 const ARTIFACTS = env("ARTIFACTS");
+const CORPUS = env("CORPUS");
 mkdirSync(ARTIFACTS, { recursive: true });
 const T = 30_000; // the longest any one step may take
 
@@ -32,6 +33,17 @@ const toxi = async (method, path, body) => {
     body: body ? JSON.stringify(body) : undefined,
   });
   assert.ok(res.ok, `toxiproxy ${method} ${path}: ${res.status}`);
+};
+
+// A user made through the API with the admin key; returns its key.
+const createUser = async (name) => {
+  const res = await fetch(`${URL_}v1/users`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${ADMIN_KEY}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ userName: name, userEmail: `${name}@example.com` }),
+  });
+  assert.equal(res.status, 201);
+  return (await res.json()).apiKey;
 };
 
 const browser = await chromium.launch({
@@ -256,6 +268,38 @@ try {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the page is ${overflow}px wider than a phone`);
   await shot("08-gallery-phone");
+
+  // --- Endless scroll: a user with more images than a page (24) sees them all, newest
+  // first, as the end of the grid comes into view.
+  const bobKey = await createUser("bob");
+  const files = readFileSync(join(CORPUS, "MANIFEST.tsv"), "utf8")
+    .split("\n")
+    .slice(1)
+    .map((line) => line.split("\t"))
+    .filter((f) => f[6] === "accept" && Number(f[1]) < 200_000);
+  const unique = [...new Map(files.map((f) => [f[4], f[0]])).values()].slice(0, 30);
+  assert.equal(unique.length, 30);
+  for (const path of unique) {
+    const res = await fetch(`${URL_}v1/images?imageName=${encodeURIComponent(basename(path))}`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${bobKey}`, "Content-Type": "image/jpeg" },
+      body: readFileSync(join(CORPUS, path)),
+    });
+    assert.equal(res.status, 201, `${path}: ${res.status}`);
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.locator("#nav").getByRole("button", { name: "Sign out" }).click();
+  await page.fill("#api-key", bobKey);
+  await page.keyboard.press("Enter");
+  await page.getByTestId("tile").nth(23).waitFor();
+  const firstPage = await page.getByTestId("tile").count();
+  await page.getByRole("button", { name: "Load more" }).scrollIntoViewIfNeeded();
+  await page.getByTestId("tile").nth(29).waitFor();
+  assert.equal(await page.getByTestId("tile").count(), 30);
+  assert.equal(await page.getByRole("button", { name: "Load more" }).isVisible(), false);
+  assert.equal(await page.getByTestId("tile").first().locator(".name").innerText(), basename(unique[29]));
+  figures.gallery_pages = firstPage < 30 ? 2 : 1;
+  assert.equal(firstPage, 24);
 
   assert.deepEqual(consoleErrors, [], "the console logged errors");
   figures.user_key = userKey; // a test key: test_console checks imgd logged it nowhere

@@ -58,6 +58,20 @@ sub vcl_recv {
   set req.url = regsub(req.url, "\?&+", "?");
   set req.url = regsuball(req.url, "&&+", "&");
   set req.url = std.querysort(req.url);
+  # format=auto answers depend on Accept (imgd says Vary: Accept). Browsers send dozens of
+  # Accept spellings; reduced to the three formats imgd chooses between, the cache holds at
+  # most three copies of a URL. Other URLs name their bytes fully: Accept is dropped.
+  if (req.url ~ "[?&]format=auto(&|$)") {
+    if (req.http.Accept ~ "(?i)image/avif(?!\s*;\s*q\s*=\s*0(\.0*)?\s*(,|$))") {
+      set req.http.Accept = "image/avif";
+    } elsif (req.http.Accept ~ "(?i)image/webp(?!\s*;\s*q\s*=\s*0(\.0*)?\s*(,|$))") {
+      set req.http.Accept = "image/webp";
+    } else {
+      set req.http.Accept = "image/jpeg";
+    }
+  } else {
+    unset req.http.Accept;
+  }
 
   # A healthy origin: a stale copy is served for 10 s while a fresh one is fetched. A sick
   # one: the whole grace.

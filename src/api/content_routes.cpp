@@ -34,8 +34,12 @@ Response ContentHeaders(const std::string& etag, const std::string& cache_contro
 // ranges, HEAD.
 Response ServeBytes(const RequestContext& ctx, const std::string& etag,
                     const std::string& cache_control, std::shared_ptr<ByteSource> bytes,
-                    const std::string& surrogate_keys = "") {
+                    const std::string& surrogate_keys = "", const char* content_type = "image/jpeg",
+                    bool vary_accept = false) {
   Response r = ContentHeaders(etag, cache_control);
+  // format=auto: caches must keep one copy per (normalised) Accept; other URLs name their
+  // bytes fully and carry no Vary.
+  if (vary_accept) r.headers.set(bhttp::field::vary, "Accept");
   if (!surrogate_keys.empty()) {
     // What edges purge by (see EdgePurger): Varnish's xkey, and the CDNs' Surrogate-Key.
     r.headers.set("xkey", surrogate_keys);
@@ -47,7 +51,7 @@ Response ServeBytes(const RequestContext& ctx, const std::string& etag,
   }
   r.head = ctx.head;
   const uint64_t size = bytes->size();
-  r.headers.set(bhttp::field::content_type, "image/jpeg");
+  r.headers.set(bhttp::field::content_type, content_type);
   r.stream = std::move(bytes);
   r.stream_offset = 0;
   r.stream_length = size;
@@ -110,6 +114,7 @@ void RegisterContentRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, 
                                       std::move(ctx.path),
                                       std::move(ctx.query),
                                       ctx.Header(bhttp::field::if_none_match),
+                                      ctx.Header(bhttp::field::accept),
                                       {}};
                if (!ctx.Header(bhttp::field::authorization).empty()) {
                  request.authenticate = [&ctx, auth] { return auth(ctx); };
@@ -117,7 +122,8 @@ void RegisterContentRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, 
                Delivery d = co_await deps->delivery.Read(std::move(request));
                co_return ServeBytes(
                    ctx, d.etag, d.cache_control, std::move(d.bytes),
-                   ImageSurrogateKey(d.image.id) + " " + BlobSurrogateKey(d.image.sha256));
+                   ImageSurrogateKey(d.image.id) + " " + BlobSurrogateKey(d.image.sha256),
+                   d.content_type, d.vary_accept);
              });
 
   router.Add(bhttp::verb::get, "/v1/images/{imageId}/url",
@@ -150,8 +156,8 @@ void RegisterContentRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, 
         RejectUnknownQuery(ctx, {});
         json::object body = co_await ReadJsonObject(ctx.body);
         for (const auto& kv : body) {
-          static const std::set<std::string> known = {"resizeWidth", "resizeHeight", "fit",
-                                                      "quality",     "enlarge",      "progressive"};
+          static const std::set<std::string> known = {
+              "resizeWidth", "resizeHeight", "fit", "quality", "enlarge", "progressive", "format"};
           if (!known.count(std::string(kv.key()))) {
             throw BadParameter(kv.key(), "unknown field '" + std::string(kv.key()) + "'",
                                "unknown-parameter");
@@ -174,16 +180,23 @@ void RegisterContentRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, 
         if (spec.quality < 1 || spec.quality > 100) {
           throw BadParameter("quality", "quality must be an integer from 1 to 100");
         }
+        if (auto f = body.find("format"); f != body.end()) {
+          auto format = f->value().is_string() ? ParseFormat(std::string(f->value().as_string()))
+                                               : std::nullopt;
+          if (!format) throw BadParameter("format", "format must be one of jpeg, webp, avif");
+          spec.format = *format;
+        }
         CheckTransformSpec(spec, limits, "resizeWidth", "resizeHeight");
         MadeVariant m = co_await deps->delivery.MakeVariant(caller, ctx.params["imageId"], spec);
         const Variant& v = m.variant;
         const std::string& etag = m.etag;
         const std::string& variant_url = m.url;
         const std::string accept = ctx.Header(bhttp::field::accept);
-        if (accept.find("image/jpeg") != std::string::npos &&
+        const char* media = FormatMediaType(spec.format);
+        if (accept.find(media) != std::string::npos &&
             accept.find("application/json") == std::string::npos) {
-          Response r =
-              ServeBytes(ctx, etag, deps->cache_control, std::make_shared<MemorySource>(v.bytes));
+          Response r = ServeBytes(ctx, etag, deps->cache_control,
+                                  std::make_shared<MemorySource>(v.bytes), "", media);
           r.headers.set(bhttp::field::content_location, variant_url);
           co_return r;
         }
@@ -196,7 +209,7 @@ void RegisterContentRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, 
         o["width"] = v.width;
         o["height"] = v.height;
         o["size"] = v.bytes->size();
-        o["format"] = "jpg";
+        o["format"] = spec.format == OutputFormat::kJpeg ? "jpg" : FormatName(spec.format);
         o["variantUrl"] = variant_url;
         o["imageData"] = Base64Encode(*v.bytes);
         Response r = http::Json(bhttp::status::ok, o);

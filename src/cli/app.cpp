@@ -76,6 +76,7 @@ App::App(Config& cfg)
   to.variant_bounds.total_bytes = cfg.variant_store_bytes;
   to.limits.max_dimension = cfg.max_transform_dimension;
   to.limits.max_output_pixels = cfg.max_output_pixels;
+  to.limits.max_avif_pixels = cfg.max_avif_pixels;
   to.limits.max_request_memory = cfg.transform_request_memory;
   to.limits.allowed_sizes = ParseSizeList(cfg.allowed_sizes);
   to.limits.only_allowed_sizes = cfg.only_allowed_sizes;

@@ -65,13 +65,13 @@ int RunTransform(const TransformArgs& a, const Config& cfg) {
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   std::ofstream out(a.output, std::ios::binary);
-  out.write(r.jpeg.data(), static_cast<std::streamsize>(r.jpeg.size()));
+  out.write(r.bytes.data(), static_cast<std::streamsize>(r.bytes.size()));
   if (!out.flush()) {
     std::cerr << "imgd transform: cannot write " << a.output << std::endl;
     return 1;
   }
   std::sort(ms.begin(), ms.end());
-  std::cout << r.width << "x" << r.height << " " << r.jpeg.size() << " bytes, path " << r.path
+  std::cout << r.width << "x" << r.height << " " << r.bytes.size() << " bytes, path " << r.path
             << ", " << ms[ms.size() / 2] << " ms (median of " << ms.size() << ")" << std::endl;
   return 0;
 }

@@ -77,6 +77,7 @@ struct Config {
   std::string edge_purge_token;
   int max_transform_dimension = 8192;  // w, h limit
   uint64_t max_output_pixels = 40'000'000;
+  uint64_t max_avif_pixels = 4'000'000;
   std::string allowed_sizes;          // "300x200,1200x,x800"
   bool only_allowed_sizes = false;    // reject sizes outside allowed_sizes (400)
   std::string background = "ffffff";  // fit=contain letterbox colour

@@ -231,6 +231,10 @@ void AddServeFlags(CLI::App* serve, Config& cfg) {
   serve->add_option("--max-output-pixels", cfg.max_output_pixels, "largest w*h of a variant")
       ->envname("IMGD_MAX_OUTPUT_PIXELS");
   serve
+      ->add_option("--max-avif-pixels", cfg.max_avif_pixels,
+                   "largest w*h of an AVIF variant (AV1 encoding is slow per pixel)")
+      ->envname("IMGD_MAX_AVIF_PIXELS");
+  serve
       ->add_option("--allowed-sizes", cfg.allowed_sizes,
                    "variant sizes, e.g. 300x200,1200x,x800 (see --only-allowed-sizes)")
       ->envname("IMGD_ALLOWED_SIZES");

@@ -10,6 +10,7 @@
 #include "image/jpeg_fast_decode.h"
 #include "image/resample.h"
 #include "image/vips_decode.h"
+#include "image/vips_encode.h"
 
 namespace imgd {
 namespace {
@@ -73,7 +74,18 @@ TransformResult TransformJpeg(ByteSource& original, const JpegInfo& info, const 
   Pixels px = RenderJpeg(original, info, spec, options, &r.path);
   r.width = px.width;
   r.height = px.height;
-  r.jpeg = EncodeJpeg(px, spec.quality, spec.progressive, options.deadline);
+  r.format = spec.format;
+  switch (spec.format) {
+    case OutputFormat::kJpeg:
+      r.bytes = EncodeJpeg(px, spec.quality, spec.progressive, options.deadline);
+      break;
+    case OutputFormat::kWebp:
+      r.bytes = EncodeWebp(px, EncoderQuality(spec.format, spec.quality), options.deadline);
+      break;
+    case OutputFormat::kAvif:
+      r.bytes = EncodeAvif(px, EncoderQuality(spec.format, spec.quality), options.deadline);
+      break;
+  }
   return r;
 }
 
@@ -105,6 +117,10 @@ uint64_t PredictTransformMemory(const JpegInfo& info, const TransformSpec& spec)
     bytes += static_cast<uint64_t>(W) * H * 2 * std::max(1, info.frame.components);
   }
   if (!UsesFastPath(info)) bytes += dw * dh * 4 * 2;  // libvips' own buffers and the copy
+  // The AV1 encoder's frame buffers, lookahead and analysis (libaom at imgd's effort).
+  if (spec.format == OutputFormat::kAvif) {
+    bytes += static_cast<uint64_t>(g.canvas_width) * g.canvas_height * 16;
+  }
   // The encoded output: libjpeg's growing buffer, then the string it is copied to.
   bytes += static_cast<uint64_t>(g.canvas_width) * g.canvas_height * ch;
   return bytes + (8u << 20);  // codec tables, row buffers
@@ -114,6 +130,18 @@ uint64_t CheckTransformCost(const JpegInfo& info, const TransformSpec& spec,
                             const TransformLimits& limits) {
   const TransformGeometry g = PlanFor(info, spec).geo;
   const uint64_t out_pixels = static_cast<uint64_t>(g.canvas_width) * g.canvas_height;
+  // AV1 encoding costs far more CPU per pixel than JPEG or WebP, and cannot be interrupted
+  // once started: its size is what bounds its time.
+  if (spec.format == OutputFormat::kAvif && out_pixels > limits.max_avif_pixels) {
+    throw Error(ErrorCode::kInvalidArgument, "output-too-large",
+                fmt::format("an AVIF variant of {}x{} ({} pixels) is over the limit of {} "
+                            "pixels for AVIF; ask for a smaller size, or format=webp",
+                            g.canvas_width, g.canvas_height, out_pixels, limits.max_avif_pixels),
+                {{"parameter", "format"},
+                 {"width", g.canvas_width},
+                 {"height", g.canvas_height},
+                 {"limit", limits.max_avif_pixels}});
+  }
   if (out_pixels > limits.max_output_pixels) {
     throw Error(ErrorCode::kInvalidArgument, "output-too-large",
                 fmt::format("the variant would be {}x{} ({} pixels), over the limit of {} "

@@ -1,8 +1,9 @@
 #pragma once
-// The transform pipeline, JPEG original → JPEG variant:
+// The transform pipeline, JPEG original → JPEG, WebP or AVIF variant:
 //   read header (orientation, ICC) → plan geometry → decode at a reduced scale
 //   (fast libjpeg-turbo path, or libvips for CMYK and non-sRGB profiles) → Lanczos-3
-//   resample → apply orientation → crop / letterbox → encode without metadata.
+//   resample → apply orientation → crop / letterbox → encode without metadata
+//   (libjpeg-turbo, or libvips' webpsave / heifsave).
 // Blocking and CPU-heavy: run it on the transform pool. Deterministic: the same bytes and
 // spec give the same output bytes.
 #include <cstdint>
@@ -28,7 +29,8 @@ struct TransformOptions {
 };
 
 struct TransformResult {
-  std::string jpeg;
+  std::string bytes;  // encoded as format
+  OutputFormat format = OutputFormat::kJpeg;
   int width = 0;
   int height = 0;
   const char* path = "";  // "fast" or "vips"

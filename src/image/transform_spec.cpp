@@ -10,7 +10,7 @@
 namespace imgd {
 namespace {
 
-constexpr const char* kParams[] = {"w", "h", "fit", "q", "enlarge", "progressive", "bg"};
+constexpr const char* kParams[] = {"w", "h", "fit", "q", "enlarge", "progressive", "bg", "format"};
 
 Error BadParam(const std::string& name, const std::string& why) {
   return BadParameter(name, "parameter '" + name + "' " + why);
@@ -73,12 +73,14 @@ std::string TransformSpec::Canonical() const {
   s += "-q";
   s += std::to_string(quality);
   if (enlarge) s += "-e";
-  if (progressive) s += "-p";
+  if (progressive && format == OutputFormat::kJpeg) s += "-p";
   if (width > 0 && height > 0 && fit == Fit::kContain) {
     char bg[16];
     std::snprintf(bg, sizeof bg, "-bg%06x", background & 0xFFFFFF);
     s += bg;
   }
+  // JPEG keeps the keys (and ETags) it had before other formats existed.
+  if (format != OutputFormat::kJpeg) s += std::string("-") + FormatName(format);
   return s;
 }
 
@@ -89,7 +91,8 @@ std::map<std::string, std::string> TransformSpec::QueryParams() const {
   if (width > 0 && height > 0) q["fit"] = FitName(fit);
   q["q"] = std::to_string(quality);
   if (enlarge) q["enlarge"] = "true";
-  if (progressive) q["progressive"] = "true";
+  if (progressive && format == OutputFormat::kJpeg) q["progressive"] = "true";
+  if (format != OutputFormat::kJpeg) q["format"] = FormatName(format);
   if (width > 0 && height > 0 && fit == Fit::kContain) {
     char bg[8];
     std::snprintf(bg, sizeof bg, "%06x", background & 0xFFFFFF);
@@ -169,6 +172,11 @@ TransformSpec ParseTransformQuery(const std::map<std::string, std::string>& quer
     auto colour = ParseHexColour(*v);
     if (!colour) throw BadParam("bg", "must be a colour as 6 hex digits (RRGGBB)");
     spec.background = *colour;
+  }
+  if (auto* v = get("format")) {
+    auto f = ParseFormat(*v);
+    if (!f) throw BadParam("format", "must be one of jpeg, webp, avif, auto");
+    spec.format = *f;
   }
   CheckTransformSpec(spec, limits);
   return spec;

@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "image/output_format.h"
+
 namespace imgd {
 
 enum class Fit { kCover, kContain, kFill, kInside };
@@ -24,7 +26,8 @@ struct TransformSpec {
   int quality = 80;
   bool enlarge = false;
   bool progressive = false;
-  uint32_t background = 0xFFFFFF;  // RGB, used by fit=contain
+  uint32_t background = 0xFFFFFF;             // RGB, used by fit=contain
+  OutputFormat format = OutputFormat::kJpeg;  // progressive applies to JPEG only
 
   // The normalised parameters as a key fragment, e.g. "w300-h200-cover-q80". Two specs that
   // must produce the same pixels have the same string; only [a-z0-9-] is used.
@@ -36,6 +39,9 @@ struct TransformSpec {
 struct TransformLimits {
   int max_dimension = 8192;
   uint64_t max_output_pixels = 40'000'000;
+  // AVIF variants are smaller still: AV1 encoding is far slower per pixel (see
+  // CheckTransformCost).
+  uint64_t max_avif_pixels = 4'000'000;
   // Allowed {width, height} pairs (0 = free side). Enforced only when only_allowed_sizes.
   std::vector<std::pair<int, int>> allowed_sizes;
   bool only_allowed_sizes = false;

@@ -20,6 +20,13 @@ awaitable<Delivery> DeliveryService::Read(ContentRequest request) {
   // are the transform parameters.
   const int64_t signed_until = access_.CheckSignature(request.path, request.query, NowMs() / 1000);
   std::optional<TransformSpec> spec;
+  bool vary_accept = false;
+  if (auto f = request.query.find("format"); f != request.query.end() && f->second == "auto") {
+    // Negotiated here, after the signature (which covers "auto") and before the spec: the
+    // variant, its key and its ETag are those of the format chosen.
+    f->second = FormatName(NegotiateFormat(request.accept));
+    vary_accept = true;
+  }
   if (HasTransformParams(request.query)) {
     spec = ParseTransformQuery(request.query, transforms_.limits());
   } else if (!request.query.empty()) {
@@ -42,6 +49,8 @@ awaitable<Delivery> DeliveryService::Read(ContentRequest request) {
   const ReadGrant grant = access_.Authorize(c.image, signed_until, caller ? &*caller : nullptr);
   Delivery d;
   d.cache_control = access_.CacheControl(c.image, grant, signed_until, NowMs() / 1000);
+  d.content_type = spec ? FormatMediaType(spec->format) : "image/jpeg";
+  d.vary_accept = vary_accept;
   // A variant's ETag is known before the variant exists: a revalidation costs no transform.
   d.etag =
       spec ? TransformService::VariantEtag(c.image.sha256, *spec) : "\"" + c.image.sha256 + "\"";
@@ -71,7 +80,12 @@ awaitable<ImageLink> DeliveryService::Link(const User& caller, const std::string
                                            const QueryParams& query, bool force_signed) {
   QueryParams transform;
   if (HasTransformParams(query)) {
-    transform = ParseTransformQuery(query, transforms_.limits()).QueryParams();
+    // format=auto stays in the link (the reader's Accept decides); checked as JPEG.
+    QueryParams checked = query;
+    const bool automatic = checked.count("format") && checked["format"] == "auto";
+    if (automatic) checked.erase("format");
+    transform = ParseTransformQuery(checked, transforms_.limits()).QueryParams();
+    if (automatic) transform["format"] = "auto";
   } else if (!query.empty()) {
     throw BadRequest("unknown query parameter '" + query.begin()->first + "'", "unknown-parameter");
   }

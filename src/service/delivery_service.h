@@ -25,6 +25,7 @@ struct ContentRequest {
   std::string path;           // the decoded path, as signed
   QueryParams query;          // every parameter, signature ones included
   std::string if_none_match;  // "" when absent
+  std::string accept;         // the Accept header, for format=auto
   // The caller's user from the request's API key; empty when it carried none. Asked only
   // when the image needs a signature the request lacks.
   std::function<boost::asio::awaitable<User>()> authenticate;
@@ -34,6 +35,8 @@ struct Delivery {
   Image image;
   std::string etag;
   std::string cache_control;
+  const char* content_type = "image/jpeg";
+  bool vary_accept = false;           // format=auto: the answer depends on Accept
   std::shared_ptr<ByteSource> bytes;  // null when If-None-Match matched: answer 304
 };
 

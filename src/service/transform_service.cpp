@@ -121,7 +121,7 @@ boost::asio::awaitable<Variant> TransformService::Make(const Image& image,
   metrics_.Observe(
       "imgd_transform_duration_seconds", {{"path", r.path}},
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-  Variant v{std::make_shared<const std::string>(std::move(r.jpeg)), r.width, r.height};
+  Variant v{std::make_shared<const std::string>(std::move(r.bytes)), r.width, r.height};
   cache_.Put(key, v);
   bool preset = false;
   for (auto [w, h] : opts_.limits.allowed_sizes)

@@ -126,6 +126,33 @@ class EdgeTest(unittest.TestCase):
         self.assertEqual(r.header("xkey").split()[0], "img-" + image)
         self.assertEqual(r.header("surrogate-key"), r.header("xkey"))
 
+    def test_format_auto_is_cached_once_per_format_whatever_the_accept_spelling(self):
+        image = self.upload()
+        path = f"/v1/images/{image}/content?w=160&format=auto"
+        before = self.origin_reads()
+        spellings = {
+            "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8": "image/avif",
+            "image/avif,image/webp,*/*": "image/avif",
+            "IMAGE/AVIF;q=0.9, image/webp": "image/avif",
+            "image/webp,*/*": "image/webp",
+            "image/avif;q=0, image/webp;q=0.8": "image/webp",
+            "image/png,image/*;q=0.8,*/*;q=0.5": "image/jpeg",
+            "*/*": "image/jpeg",
+        }
+        for accept, media in spellings.items():
+            status, h, body = get(self.b.url, path, {"Accept": accept})
+            self.assertEqual((status, h["content-type"]), (200, media), accept)
+            self.assertEqual(h["vary"], "Accept")
+        # Seven spellings, three formats: three origin reads, the rest from the cache.
+        self.assertEqual(self.origin_reads() - before, 3)
+        # A URL that names its format does not vary: one copy, whatever the Accept.
+        before = self.origin_reads()
+        for accept in ("image/avif", "*/*", "image/webp"):
+            status, h, _ = get(self.b.url, f"/v1/images/{image}/content?w=160&format=webp",
+                               {"Accept": accept})
+            self.assertEqual((status, h["content-type"]), (200, "image/webp"))
+        self.assertEqual(self.origin_reads() - before, 1)
+
     def test_concurrent_misses_are_one_origin_read_and_the_shield_serves_the_rest(self):
         image = self.upload()
         path = f"/v1/images/{image}/content?w=333"

@@ -323,7 +323,7 @@ TEST_F(TransformTest, EveryRealPhotoInEveryFitHasExactSizeAndDecodes) {
     const std::string bytes = ReadCorpus(path);
     for (Fit fit : {Fit::kCover, Fit::kContain, Fit::kFill, Fit::kInside}) {
       TransformResult r = RunTransform(bytes, Size(320, 240, fit));
-      MemorySource out(r.jpeg);
+      MemorySource out(r.bytes);
       auto h = ReadJpegHeader(out).header;
       ASSERT_TRUE(h) << path;
       if (fit == Fit::kInside) {
@@ -334,7 +334,7 @@ TEST_F(TransformTest, EveryRealPhotoInEveryFitHasExactSizeAndDecodes) {
         EXPECT_EQ(h->height, 240) << path << " " << FitName(fit);
       }
       EXPECT_EQ(r.width, h->width);
-      Pixels p = Decode(r.jpeg);
+      Pixels p = Decode(r.bytes);
       EXPECT_EQ(p.width, h->width);
     }
   }
@@ -347,13 +347,13 @@ TEST_F(TransformTest, VariantsCarryNoMetadata) {
         "variants/v28_trailing_garbage_4k_after_eoi.jpg"}) {
     const std::string bytes = ReadCorpus(path);
     TransformResult r = RunTransform(bytes, Size(400, 0));
-    EXPECT_EQ(r.jpeg.find("CORPUS-PRIVATE"), std::string::npos) << path;
-    EXPECT_EQ(r.jpeg.find("TRAILING-GARBAGE"), std::string::npos) << path;
-    EXPECT_EQ(r.jpeg.find("Exif"), std::string::npos) << path;
-    EXPECT_EQ(r.jpeg.find("ICC_PROFILE"), std::string::npos) << path;
-    EXPECT_EQ(r.jpeg.find("http://ns.adobe.com"), std::string::npos) << path;  // XMP
-    EXPECT_EQ(r.jpeg.find("Photoshop"), std::string::npos) << path;            // IPTC
-    MemorySource out(r.jpeg);
+    EXPECT_EQ(r.bytes.find("CORPUS-PRIVATE"), std::string::npos) << path;
+    EXPECT_EQ(r.bytes.find("TRAILING-GARBAGE"), std::string::npos) << path;
+    EXPECT_EQ(r.bytes.find("Exif"), std::string::npos) << path;
+    EXPECT_EQ(r.bytes.find("ICC_PROFILE"), std::string::npos) << path;
+    EXPECT_EQ(r.bytes.find("http://ns.adobe.com"), std::string::npos) << path;  // XMP
+    EXPECT_EQ(r.bytes.find("Photoshop"), std::string::npos) << path;            // IPTC
+    MemorySource out(r.bytes);
     auto info = ReadJpegInfo(out);
     ASSERT_TRUE(info);
     EXPECT_EQ(info->orientation, 1);
@@ -373,15 +373,15 @@ TEST_F(TransformTest, OrientationIsAppliedBeforeSizing) {
     const bool swapped = o >= 5 && o <= 8;
     EXPECT_EQ(r.width, swapped ? 133 : 200) << file;
     EXPECT_EQ(r.height, swapped ? 200 : 133) << file;
-    Pixels ours = Decode(r.jpeg);
+    Pixels ours = Decode(r.bytes);
     Pixels ref = VipsThumbnail(bytes, 200, 200);  // libvips autorotates
     ASSERT_EQ(ref.width, ours.width) << file;
     EXPECT_LT(GreyMad(ours, ref), 3.0) << file;
     if (o == 0 || o == 9) {  // invalid values read as 1: the stored picture, upright
-      EXPECT_LT(GreyMad(ours, Decode(RunTransform(upright_v41, Size(200, 200, Fit::kInside)).jpeg)),
+      EXPECT_LT(GreyMad(ours, Decode(RunTransform(upright_v41, Size(200, 200, Fit::kInside)).bytes)),
                 1.0);
     }
-    MemorySource out(r.jpeg);
+    MemorySource out(r.bytes);
     EXPECT_EQ(ReadJpegInfo(out)->orientation, 1);
   }
 }
@@ -389,7 +389,7 @@ TEST_F(TransformTest, OrientationIsAppliedBeforeSizing) {
 TEST_F(TransformTest, CmykAndIccProfilesBecomeSrgb) {
   // The same picture stored in sRGB (4:4:4 q90) is the truth for every colour variant.
   const Pixels truth =
-      Decode(RunTransform(ReadCorpus("variants/v03_chroma444_q90.jpg"), Size(256, 0)).jpeg);
+      Decode(RunTransform(ReadCorpus("variants/v03_chroma444_q90.jpg"), Size(256, 0)).bytes);
   const auto want = MeanRgb(truth);
   for (const std::string path :
        {"variants/v10_cmyk_adobe_app14_with_icc.jpg", "variants/v11_cmyk_adobe_app14_no_icc.jpg",
@@ -398,7 +398,7 @@ TEST_F(TransformTest, CmykAndIccProfilesBecomeSrgb) {
         "variants/v26_icc_large_multichunk_430k.jpg"}) {
     const std::string bytes = ReadCorpus(path);
     TransformResult r = RunTransform(bytes, Size(256, 0));
-    const auto got = MeanRgb(Decode(r.jpeg));
+    const auto got = MeanRgb(Decode(r.bytes));
     // libvips' own conversion of the same file, as the reference the issue names.
     const auto ref = MeanRgb(VipsThumbnail(bytes, 256, 100000, true));
     // A round trip through CMYK loses some gamut; RGB profiles convert back closely.
@@ -412,7 +412,7 @@ TEST_F(TransformTest, CmykAndIccProfilesBecomeSrgb) {
   }
   // Ignoring v25's profile would swap red and green: the bee would turn green.
   const auto bee = MeanRgb(Decode(
-      RunTransform(ReadCorpus("variants/v25_icc_swapped_red_green.jpg"), Size(256, 0)).jpeg));
+      RunTransform(ReadCorpus("variants/v25_icc_swapped_red_green.jpg"), Size(256, 0)).bytes));
   EXPECT_GT(bee[0] - bee[1], (want[0] - want[1]) / 2) << "red/green swapped";
 }
 
@@ -476,7 +476,7 @@ TEST_F(TransformTest, SameInputSameBytes) {
   const std::string bytes = ReadCorpus("real/real_02_honeybee_1620x1280.jpg");
   TransformSpec s = Size(300, 300, Fit::kContain);
   s.progressive = true;
-  EXPECT_EQ(RunTransform(bytes, s).jpeg, RunTransform(bytes, s).jpeg);
+  EXPECT_EQ(RunTransform(bytes, s).bytes, RunTransform(bytes, s).bytes);
 }
 
 TEST_F(TransformTest, EveryAcceptedCorpusFileTransforms) {
@@ -485,8 +485,8 @@ TEST_F(TransformTest, EveryAcceptedCorpusFileTransforms) {
     const std::string bytes = ReadCorpus(row.path);
     TransformResult r;
     ASSERT_NO_THROW(r = RunTransform(bytes, Size(160, 160))) << row.path;
-    EXPECT_GT(r.jpeg.size(), 100u) << row.path;
-    ASSERT_NO_THROW(Decode(r.jpeg)) << row.path;
+    EXPECT_GT(r.bytes.size(), 100u) << row.path;
+    ASSERT_NO_THROW(Decode(r.bytes)) << row.path;
   }
 }
 

@@ -155,22 +155,11 @@ int main(int argc, char** argv) {
   std::vector<int> widths;
   for (int i = 2; i < argc; ++i) widths.push_back(std::atoi(argv[i]));
   if (widths.empty()) widths = {400, 1200};
-  std::vector<std::string> photos;
-  for (const auto& e : std::filesystem::directory_iterator(std::string(argv[1]) + "/real")) {
-    if (e.path().extension() == ".jpg") photos.push_back(e.path());
-  }
-  std::sort(photos.begin(), photos.end());
   const int jpeg_qs[] = {30, 50, 70, 80, 90};
   for (int width : widths) {
     std::map<std::pair<int, int>, Sample> s;  // (format, q) -> sums
-    for (const auto& path : photos) {
-      std::ifstream f(path, std::ios::binary);
-      std::stringstream ss;
-      ss << f.rdbuf();
-      MemorySource src(ss.str());
-      TransformSpec spec;
-      spec.width = width;
-      Pixels px = RenderJpeg(src, spec, {});
+    const auto photos = Photos(argv[1], width);
+    for (const Pixels& px : photos) {
       const auto ref = Luma(px.data.data(), px.width, px.height, px.channels);
       auto run = [&](OutputFormat fmt, int q) {
         const auto t0 = std::chrono::steady_clock::now();

@@ -85,6 +85,9 @@ class OpenApiTest(unittest.TestCase):
         run = subprocess.run(
             [st, "--config-file", os.path.join(ST_DIR, "schemathesis.toml"), "run", url,
              "-H", "Authorization: Bearer " + user["apiKey"], "--checks", "all",
+             # schemathesis.toml says why; its [checks] table does not reach the stateful
+             # phase, the command line does.
+             "--exclude-checks", "ensure_resource_availability",
              # One worker: CPython 3.11's ast.parse is not thread-safe ("AST constructor
              # recursion depth mismatch"), and Hypothesis parses lambdas while generating.
              "--max-examples", str(MAX_EXAMPLES), "--workers", "1",

@@ -19,6 +19,7 @@ import tempfile
 import time
 
 import benchlib  # noqa: F401 (sets sys.path and IMGD_BIN)
+import formats
 from benchlib import HERE, unique
 from harness import CORPUS
 import peers
@@ -374,6 +375,9 @@ def main():
     with open(os.path.join(outdir, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
     report.write(results, outdir)
+    # Variant formats: bytes per format and cold rates beside sharp's WebP / AVIF.
+    with open(os.path.join(outdir, "report.md"), "a") as f:
+        f.write("\n" + formats.run(2 if QUICK else 10))
     shutil.rmtree(work, ignore_errors=True)
     log(f"done in {time.time() - started:.0f} s: {outdir}/report.md")
 

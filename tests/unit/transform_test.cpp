@@ -378,8 +378,9 @@ TEST_F(TransformTest, OrientationIsAppliedBeforeSizing) {
     ASSERT_EQ(ref.width, ours.width) << file;
     EXPECT_LT(GreyMad(ours, ref), 3.0) << file;
     if (o == 0 || o == 9) {  // invalid values read as 1: the stored picture, upright
-      EXPECT_LT(GreyMad(ours, Decode(RunTransform(upright_v41, Size(200, 200, Fit::kInside)).bytes)),
-                1.0);
+      EXPECT_LT(
+          GreyMad(ours, Decode(RunTransform(upright_v41, Size(200, 200, Fit::kInside)).bytes)),
+          1.0);
     }
     MemorySource out(r.bytes);
     EXPECT_EQ(ReadJpegInfo(out)->orientation, 1);

@@ -11,6 +11,7 @@
 #include "api/routes.h"
 #include "core/errors.h"
 #include "core/etag.h"
+#include "core/memory_source.h"
 
 namespace imgd::api {
 
@@ -43,12 +44,15 @@ Response ServeAsset(const RequestContext& ctx, const EmbeddedAsset& a,
   }
   r.head = ctx.head;
   r.headers.set(bhttp::field::content_type, a.content_type);
+  // Sent from the binary's own copy, not copied per request.
+  std::string_view bytes = a.body;
   if (!a.gzip_body.empty() && AcceptsGzip(ctx)) {
     r.headers.set(bhttp::field::content_encoding, "gzip");
-    r.body.assign(a.gzip_body);
-  } else {
-    r.body.assign(a.body);
+    bytes = a.gzip_body;
   }
+  r.stream = std::make_shared<StaticSource>(bytes);
+  r.stream_offset = 0;
+  r.stream_length = bytes.size();
   return r;
 }
 

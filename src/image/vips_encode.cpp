@@ -56,25 +56,32 @@ std::string StripWebpMetadata(std::string webp) {
   if (webp.size() < 12 || webp.compare(0, 4, "RIFF") != 0 || webp.compare(8, 4, "WEBP") != 0) {
     return webp;
   }
-  std::string out = webp.substr(0, 12);
+  auto chunk_size = [&](size_t at) {
+    const uint32_t len = Le32(webp.data() + at + 4);
+    return 8 + static_cast<size_t>(len) + (len & 1);  // chunks pad to even
+  };
+  // A first pass over the chunk headers only: malformed input is left to the decoder.
+  for (size_t at = 12; at + 8 <= webp.size(); at += chunk_size(at)) {
+    if (at + chunk_size(at) > webp.size()) return webp;
+  }
+  // Then in place: libvips puts the metadata after the image data, so erasing it moves little.
   size_t vp8x = std::string::npos;
   for (size_t at = 12; at + 8 <= webp.size();) {
-    const uint32_t len = Le32(webp.data() + at + 4);
-    const size_t whole = 8 + static_cast<size_t>(len) + (len & 1);  // chunks pad to even
-    if (at + whole > webp.size()) return webp;  // malformed: leave it to the decoder
-    const std::string fourcc = webp.substr(at, 4);
-    if (fourcc != "EXIF" && fourcc != "XMP " && fourcc != "ICCP") {
-      if (fourcc == "VP8X") vp8x = out.size();
-      out.append(webp, at, whole);
+    const size_t whole = chunk_size(at);
+    if (webp.compare(at, 4, "EXIF") == 0 || webp.compare(at, 4, "XMP ") == 0 ||
+        webp.compare(at, 4, "ICCP") == 0) {
+      webp.erase(at, whole);
+      continue;
     }
+    if (webp.compare(at, 4, "VP8X") == 0) vp8x = at;
     at += whole;
   }
   if (vp8x != std::string::npos) {
     // The VP8X flags byte: ICC (0x20), EXIF (0x08) and XMP (0x04) are gone.
-    out[vp8x + 8] = static_cast<char>(out[vp8x + 8] & ~(0x20 | 0x08 | 0x04));
+    webp[vp8x + 8] = static_cast<char>(webp[vp8x + 8] & ~(0x20 | 0x08 | 0x04));
   }
-  PutLe32(out.data() + 4, static_cast<uint32_t>(out.size() - 8));
-  return out;
+  PutLe32(webp.data() + 4, static_cast<uint32_t>(webp.size() - 8));
+  return webp;
 }
 
 std::string EncodeWebp(const Pixels& pixels, int quality, const Deadline& deadline) {

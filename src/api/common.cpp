@@ -20,6 +20,7 @@ json::object ImageJson(const Image& im, const ContentAccess& access) {
   o["size"] = im.size;
   o["width"] = im.width;
   o["height"] = im.height;
+  o["blurhash"] = im.blurhash.empty() ? json::value(nullptr) : json::value(im.blurhash);
   o["sha256"] = im.sha256.empty() ? json::value(nullptr) : json::value(im.sha256);
   o["userId"] = im.user_id;
   o["status"] = im.status;

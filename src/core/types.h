@@ -39,6 +39,7 @@ struct Image {
   std::string status = kStatusReady;
   int64_t expires_ms = 0;  // pending images only: removed by gc after this time
   std::string visibility = kVisibilityPublic;
+  std::string blurhash;  // the placeholder (image/blurhash.h); empty while pending
   bool is_private() const { return visibility == kVisibilityPrivate; }
 };
 
@@ -48,6 +49,7 @@ struct BlobInfo {
   int width = 0;
   int height = 0;
   int64_t refcount = 0;
+  std::string blurhash;  // empty for bytes stored before placeholders existed
 };
 
 // A resumable (tus) upload: the bytes arrive over several requests into the blob store's

@@ -158,7 +158,7 @@ void TermSource(j_decompress_ptr) {}
 // Everything libjpeg touches lives here, with no C++ destructors between setjmp and
 // longjmp.
 bool RunDecode(jpeg_decompress_struct* cinfo, ErrorMgr* err, Progress* progress, Source* source,
-               unsigned char* row_buf, size_t row_cap, LumaAccumulator* luma) {
+               unsigned char* row_buf, size_t row_cap, CellAccumulator* cells) {
   if (setjmp(err->jump)) {
     jpeg_destroy_decompress(cinfo);
     return false;
@@ -178,20 +178,34 @@ bool RunDecode(jpeg_decompress_struct* cinfo, ErrorMgr* err, Progress* progress,
   // At 1/8 scale the IDCT is a DC copy, so the accurate method costs nothing extra.
   cinfo->dct_method = JDCT_ISLOW;
   cinfo->do_fancy_upsampling = FALSE;
-  bool rgb = false;
-  if (luma) {
-    // The luma for the perceptual hash: YCbCr output is Y first with no colour conversion
-    // (cheaper than RGB); CMYK and YCCK files get no hash.
+  if (cells) {
+    // YCbCr output is Y first with no colour conversion (cheaper than RGB); YCCK comes out
+    // as CMYK.
     if (cinfo->jpeg_color_space == JCS_YCbCr) cinfo->out_color_space = JCS_YCbCr;
-    rgb = cinfo->jpeg_color_space == JCS_RGB;
+    if (cinfo->jpeg_color_space == JCS_YCCK) cinfo->out_color_space = JCS_CMYK;
   }
   jpeg_start_decompress(cinfo);
-  if (luma) {
-    const bool usable = cinfo->out_color_space == JCS_YCbCr ||
-                        cinfo->out_color_space == JCS_GRAYSCALE ||
-                        cinfo->out_color_space == JCS_RGB;
-    luma->Begin(usable ? static_cast<int>(cinfo->output_width) : 0,
-                static_cast<int>(cinfo->output_height), cinfo->output_components, rgb);
+  if (cells) {
+    using Layout = CellAccumulator::Layout;
+    Layout layout = Layout::kNone;
+    switch (cinfo->out_color_space) {
+      case JCS_GRAYSCALE:
+        layout = Layout::kGrey;
+        break;
+      case JCS_YCbCr:
+        layout = Layout::kYCbCr;
+        break;
+      case JCS_RGB:
+        layout = Layout::kRgb;
+        break;
+      case JCS_CMYK:
+        layout = Layout::kCmyk;
+        break;
+      default:
+        break;
+    }
+    cells->Begin(static_cast<int>(cinfo->output_width), static_cast<int>(cinfo->output_height),
+                 layout);
   }
   size_t row_bytes = static_cast<size_t>(cinfo->output_width) * cinfo->output_components;
   if (row_bytes > row_cap) {
@@ -204,7 +218,7 @@ bool RunDecode(jpeg_decompress_struct* cinfo, ErrorMgr* err, Progress* progress,
   while (cinfo->output_scanline < cinfo->output_height) {
     const int y = static_cast<int>(cinfo->output_scanline);
     jpeg_read_scanlines(cinfo, &row, 1);
-    if (luma) luma->AddRow(y, row);
+    if (cells) cells->AddRow(y, row);
   }
   jpeg_finish_decompress(cinfo);
   jpeg_destroy_decompress(cinfo);
@@ -214,7 +228,7 @@ bool RunDecode(jpeg_decompress_struct* cinfo, ErrorMgr* err, Progress* progress,
 }  // namespace
 
 DecodeCheckResult DecodeCheckJpeg(ByteSource& src, const DecodeCheckLimits& limits,
-                                  LumaAccumulator* luma) {
+                                  CellAccumulator* cells) {
   auto buf = std::make_unique<unsigned char[]>(kChunk);
   // 65535 px at 1/8 scale, 4 components.
   constexpr size_t kRowCap = (65535 / 8 + 1) * 4;
@@ -236,7 +250,7 @@ DecodeCheckResult DecodeCheckJpeg(ByteSource& src, const DecodeCheckLimits& limi
   source.src = &src;
   source.buf = buf.get();
   DecodeCheckResult r;
-  r.ok = RunDecode(&cinfo, &err, &progress, &source, row.get(), kRowCap, luma);
+  r.ok = RunDecode(&cinfo, &err, &progress, &source, row.get(), kRowCap, cells);
   if (source.io_failed) throw StoreError("reading staged upload failed");
   if (r.ok) return r;
   r.failure = err.failure == DecodeCheckResult::Failure::kNone

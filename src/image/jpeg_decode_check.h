@@ -8,8 +8,8 @@
 #include <string>
 
 #include "core/byte_source.h"
+#include "image/cell_grid.h"
 #include "image/deadline.h"
-#include "image/perceptual_hash.h"
 
 namespace imgd {
 
@@ -39,8 +39,9 @@ struct DecodeCheckResult {
 };
 
 // Stops at the first error or warning, past max_scans or max_passes, or at the deadline.
-// With luma, the decoded rows are also summed into it (for the perceptual hash).
+// With cells, the decoded rows are also summed into it (for the perceptual hash and the
+// placeholder).
 DecodeCheckResult DecodeCheckJpeg(ByteSource& src, const DecodeCheckLimits& limits,
-                                  LumaAccumulator* luma = nullptr);
+                                  CellAccumulator* cells = nullptr);
 
 }  // namespace imgd

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "core/errors.h"
+#include "image/blurhash.h"
 #include "image/jpeg_decode_check.h"
 #include "image/jpeg_info.h"
 #include "image/perceptual_hash.h"
@@ -30,9 +31,9 @@ ValidatedJpeg ValidateJpeg(ByteSource& src, const JpegLimits& limits) {
   dl.max_scans = limits.max_scans;
   dl.max_passes = limits.max_passes;
   dl.deadline = Deadline::In(limits.decode_timeout);
-  // Heap: 12 KB of sums, and libjpeg's frames are deep enough already.
-  auto luma = std::make_unique<LumaAccumulator>();
-  DecodeCheckResult dr = DecodeCheckJpeg(src, dl, luma.get());
+  // Heap: 36 KB of sums, and libjpeg's frames are deep enough already.
+  auto cells = std::make_unique<CellAccumulator>();
+  DecodeCheckResult dr = DecodeCheckJpeg(src, dl, cells.get());
   switch (dr.failure) {
     case DecodeCheckResult::Failure::kNone:
       break;
@@ -44,11 +45,15 @@ ValidatedJpeg ValidateJpeg(ByteSource& src, const JpegLimits& limits) {
     case DecodeCheckResult::Failure::kBadData:
       throw Unprocessable("JPEG data cannot be decoded: " + dr.error, "undecodable-jpeg");
   }
-  ValidatedJpeg v{h, std::nullopt};
-  float grid[LumaAccumulator::kGrid][LumaAccumulator::kGrid];
-  if (luma->Grid(grid)) {
-    auto info = ReadJpegInfo(src);
-    v.phash = PerceptualHash(grid, info ? info->orientation : 1);
+  ValidatedJpeg v{h, std::nullopt, ""};
+  constexpr int N = CellAccumulator::kGrid;
+  auto info = ReadJpegInfo(src);
+  const int orientation = info ? info->orientation : 1;
+  float luma[N][N];
+  if (cells->LumaGrid(luma)) v.phash = PerceptualHash(luma, orientation);
+  auto colour = std::make_unique<float[][N][3]>(N);
+  if (cells->ColourGrid(colour.get())) {
+    v.blurhash = BlurHashForPicture(colour.get(), orientation, h.width, h.height);
   }
   return v;
 }

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <string>
 
 #include "core/byte_source.h"
 #include "image/jpeg_header.h"
@@ -26,10 +27,12 @@ struct JpegLimits {
 //    image's blocks (else 422 too-many-scans), within decode_timeout of CPU-pool time
 //    (else 422 decode-timeout). So the decode's work is bounded by max_passes x max_pixels
 //    before it starts.
-//    The same decode yields the perceptual hash (see perceptual_hash.h).
+//    The same decode yields the perceptual hash (perceptual_hash.h) and the placeholder
+//    (blurhash.h).
 struct ValidatedJpeg {
   JpegHeader header;
   std::optional<uint64_t> phash;  // none for CMYK and YCCK files
+  std::string blurhash;
 };
 ValidatedJpeg ValidateJpeg(ByteSource& src, const JpegLimits& limits);
 

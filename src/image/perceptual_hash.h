@@ -9,27 +9,12 @@
 #include <cstdint>
 #include <optional>
 
+#include "image/cell_grid.h"
+
 namespace imgd {
 
-// Sums decoded rows into a 32x32 grid of luma. Trivially destructible (it lives across
-// libjpeg's setjmp/longjmp). Begin, then AddRow for every output row, then Grid.
-struct LumaAccumulator {
-  static constexpr int kGrid = 32;
-  // The decoded image's size; components is 1 (grey, or the Y of YCbCr output) or 3 (RGB).
-  void Begin(int width, int height, int components, bool rgb);
-  void AddRow(int y, const uint8_t* row);
-  // The mean luma per cell; false when nothing (or not every cell) was covered.
-  bool Grid(float out[kGrid][kGrid]) const;
-
-  bool active = false;
-  int width = 0, height = 0, components = 0;
-  bool rgb = false;
-  double sum[kGrid][kGrid];
-  uint32_t count[kGrid][kGrid];
-};
-
 // The hash of an upright-turned grid (orientation: EXIF 1..8, others read as 1).
-uint64_t PerceptualHash(const float grid[LumaAccumulator::kGrid][LumaAccumulator::kGrid],
+uint64_t PerceptualHash(const float grid[CellAccumulator::kGrid][CellAccumulator::kGrid],
                         int orientation);
 
 inline int HammingDistance(uint64_t a, uint64_t b) { return std::popcount(a ^ b); }

@@ -88,8 +88,9 @@ bool CassandraMetaStore::MarkIfUnreferenced(const std::string& sha256) {
 }
 
 std::optional<BlobInfo> CassandraMetaStore::GetBlob(const std::string& sha256) {
-  auto r = cql_.Run("SELECT sha256, size, width, height FROM " + T("blobs") + " WHERE sha256 = ?",
-                    {sha256});
+  auto r = cql_.Run(
+      "SELECT sha256, size, width, height, blurhash FROM " + T("blobs") + " WHERE sha256 = ?",
+      {sha256});
   if (r.empty()) return std::nullopt;
   BlobInfo b = BlobFromRow(r, 0);
   auto n = cql_.Run("SELECT COUNT(*) FROM " + T("blob_refs") + " WHERE sha256 = ?", {sha256});

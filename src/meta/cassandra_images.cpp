@@ -18,7 +18,7 @@ namespace {
 
 const char* const kImageColumns =
     "id, user_id, name, description, created_by, created_ms, modified_by, modified_ms, "
-    "format, size, width, height, sha256, status, expires_ms, visibility";
+    "format, size, width, height, sha256, status, expires_ms, visibility, blurhash";
 // A pending image whose completion has begun (callers see it as pending).
 const char* const kCompleting = "completing";
 // A duplicate slot claimed longer ago than this belongs to a commit that died.
@@ -41,7 +41,7 @@ void CassandraMetaStore::WriteImage(const Image& im) {
   // content index and the blob row (written once the bytes are stored, after any remover
   // has finished, which takes the row with it). All or nothing, even across a crash.
   std::string batch = "BEGIN BATCH INSERT INTO " + T("images") + " (" + kImageColumns +
-                      ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?); INSERT INTO " +
+                      ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?); INSERT INTO " +
                       T("images_by_user") + " (user_id, id) VALUES (?, ?); ";
   std::vector<CqlParam> params = {im.id,
                                   im.user_id,
@@ -59,15 +59,16 @@ void CassandraMetaStore::WriteImage(const Image& im) {
                                   im.status,
                                   im.expires_ms,
                                   im.visibility,
+                                  im.blurhash,
                                   im.user_id,
                                   im.id};
   if (im.status == kStatusReady) {
     batch += "INSERT INTO " + T("user_blobs") + " (user_id, sha256, image_id) VALUES (?, ?, ?); " +
              "INSERT INTO " + T("blobs") +
-             " (sha256, size, width, height, created_ms) VALUES (?, ?, ?, ?, ?); ";
+             " (sha256, size, width, height, blurhash, created_ms) VALUES (?, ?, ?, ?, ?, ?); ";
     params.insert(params.end(),
                   {im.user_id, im.sha256, im.id, im.sha256, static_cast<int64_t>(im.size),
-                   int64_t{im.width}, int64_t{im.height}, NowMs()});
+                   int64_t{im.width}, int64_t{im.height}, im.blurhash, NowMs()});
   }
   cql_.Run(batch + "APPLY BATCH", params);
 }
@@ -202,6 +203,7 @@ std::optional<MetaStore::CommitResult> CassandraMetaStore::CompletePendingImage(
   ready.size = blob.size;
   ready.width = blob.width;
   ready.height = blob.height;
+  ready.blurhash = blob.blurhash;
   ready.modified_ms = now_ms;
   CommitResult result;
   try {

@@ -106,6 +106,7 @@ class CassandraMetaStore final : public MetaStore {
   void ImportUser(const UserExport& user) override;
   std::vector<Image> ExportImages(const std::string& after_id, int limit) override;
   bool ImportImage(const Image& image) override;
+  void SetPlaceholder(const Image& image, const std::string& blurhash) override;
 
   void AddPurges(const std::vector<PurgeTask>& tasks) override;
   std::vector<PurgeTask> PendingPurges(const std::string& edge, int limit) override;

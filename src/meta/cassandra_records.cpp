@@ -358,4 +358,12 @@ bool CassandraMetaStore::ImportImage(const Image& im) {
   return true;
 }
 
+void CassandraMetaStore::SetPlaceholder(const Image& im, const std::string& blurhash) {
+  // IF EXISTS: a plain UPDATE is an upsert, and would bring back a row deleted meanwhile.
+  cql_.Cas("UPDATE " + T("images") + " SET blurhash = ? WHERE id = ? AND created_ms = ? IF EXISTS",
+           {blurhash, im.id, im.created_ms});
+  cql_.Cas("UPDATE " + T("blobs") + " SET blurhash = ? WHERE sha256 = ? IF EXISTS",
+           {blurhash, im.sha256});
+}
+
 }  // namespace imgd

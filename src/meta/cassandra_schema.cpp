@@ -12,7 +12,7 @@
 namespace imgd {
 namespace {
 
-constexpr int64_t kSchemaVersion = 3;
+constexpr int64_t kSchemaVersion = 4;
 constexpr int64_t kExpiryShards = 16;
 
 // The tables, by the queries they serve. Every number is a bigint (one bound type).
@@ -30,7 +30,7 @@ const char* const kTables[] = {
     "CREATE TABLE IF NOT EXISTS {ks}.images (id text, created_ms bigint, user_id text, "
     "name text, description text, created_by text, modified_by text, modified_ms bigint, "
     "format text, size bigint, width bigint, height bigint, sha256 text, status text, "
-    "expires_ms bigint, visibility text, PRIMARY KEY (id, created_ms))",
+    "expires_ms bigint, visibility text, blurhash text, PRIMARY KEY (id, created_ms))",
     // A user's image ids, newest first (ids are UUIDv7: time-ordered).
     "CREATE TABLE IF NOT EXISTS {ks}.images_by_user (user_id text, id text, "
     "PRIMARY KEY (user_id, id)) WITH CLUSTERING ORDER BY (id DESC)",
@@ -42,7 +42,7 @@ const char* const kTables[] = {
     "state text, claimed_ms bigint, PRIMARY KEY ((user_id, sha256)))",
     // Blobs: the row, one reference per image, removal tokens, and the ones to remove.
     "CREATE TABLE IF NOT EXISTS {ks}.blobs (sha256 text PRIMARY KEY, size bigint, "
-    "width bigint, height bigint, created_ms bigint)",
+    "width bigint, height bigint, blurhash text, created_ms bigint)",
     "CREATE TABLE IF NOT EXISTS {ks}.blob_refs (sha256 text, image_id text, "
     "created_ms bigint, PRIMARY KEY (sha256, image_id))",
     "CREATE TABLE IF NOT EXISTS {ks}.blob_removals (sha256 text, remover text, "
@@ -72,6 +72,17 @@ const char* const kTables[] = {
     "image_id))",
     "CREATE TABLE IF NOT EXISTS {ks}.schema_migrations (version bigint PRIMARY KEY, "
     "applied_ms bigint)",
+};
+
+// (table, column, type) added in a later version; kTables has them too, for new keyspaces.
+struct AddedColumn {
+  const char* table;
+  const char* column;
+  const char* type;
+};
+const AddedColumn kAddedColumns[] = {
+    {"images", "blurhash", "text"},  // version 4: placeholders
+    {"blobs", "blurhash", "text"},
 };
 
 std::string Replace(std::string s, const std::string& from, const std::string& to) {
@@ -252,6 +263,18 @@ void CassandraMetaStore::Migrate() {
       " WITH replication = {'class': 'NetworkTopologyStrategy', " +
       ReplicationMap(url_.replication) + "}");
   for (const char* table : kTables) ddl(Replace(table, "{ks}", keyspace_));
+  // Columns added after a table's first version (CREATE TABLE IF NOT EXISTS leaves an older
+  // table as it was). Cassandra refuses to add a column twice: look first.
+  cql_.AwaitSchemaAgreement();
+  for (const auto& [table, column, type] : kAddedColumns) {
+    auto has = cql_.Run(
+        "SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? AND "
+        "table_name = ? AND column_name = ?",
+        {keyspace_, std::string(table), std::string(column)});
+    if (has.empty()) {
+      ddl("ALTER TABLE " + T(table) + " ADD " + std::string(column) + " " + std::string(type));
+    }
+  }
   cql_.AwaitSchemaAgreement();
   cql_.Run("INSERT INTO " + T("schema_migrations") + " (version, applied_ms) VALUES (?, ?)",
            {kSchemaVersion, NowMs()});

@@ -34,6 +34,11 @@ class CopyStore {
   // (created from the image's size and dimensions); the user's first record of some bytes
   // takes the duplicate slot. Returns true when inserted. Its bytes must already be stored.
   virtual bool ImportImage(const Image& image) = 0;
+
+  // --- derived data for records stored before it existed (SimilarityBackfill) ---
+  // Sets the placeholder of image (found by id) and of its content's blob row. Idempotent;
+  // an image or blob deleted meanwhile stays deleted.
+  virtual void SetPlaceholder(const Image& image, const std::string& blurhash) = 0;
 };
 
 }  // namespace imgd

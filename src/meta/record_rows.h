@@ -10,7 +10,7 @@
 namespace imgd {
 
 // id, user_id, name, description, created_by, created_ms, modified_by, modified_ms, format,
-// size, width, height, sha256, status, expires_ms, visibility
+// size, width, height, sha256, status, expires_ms, visibility, blurhash
 template <class Rows>
 Image ImageFromRow(const Rows& r, size_t row) {
   Image im;
@@ -30,6 +30,7 @@ Image ImageFromRow(const Rows& r, size_t row) {
   im.status = r.Text(row, 13);
   im.expires_ms = r.Int(row, 14);
   im.visibility = r.Text(row, 15);
+  im.blurhash = r.Text(row, 16);
   return im;
 }
 
@@ -45,7 +46,7 @@ User UserFromRow(const Rows& r, size_t row) {
   return u;
 }
 
-// sha256, size, width, height (the reference count is the store's own business)
+// sha256, size, width, height, blurhash (the reference count is the store's own business)
 template <class Rows>
 BlobInfo BlobFromRow(const Rows& r, size_t row) {
   BlobInfo b;
@@ -53,6 +54,7 @@ BlobInfo BlobFromRow(const Rows& r, size_t row) {
   b.size = static_cast<uint64_t>(r.Int(row, 1));
   b.width = static_cast<int>(r.Int(row, 2));
   b.height = static_cast<int>(r.Int(row, 3));
+  b.blurhash = r.Text(row, 4);
   return b;
 }
 

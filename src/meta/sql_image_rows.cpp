@@ -6,7 +6,8 @@ namespace imgd::sql {
 
 const char* const kImageColumns =
     "id, user_id, name, description, created_by, created_ms, modified_by, modified_ms, "
-    "format, size, width, height, COALESCE(sha256, ''), status, expires_ms, visibility";
+    "format, size, width, height, COALESCE(sha256, ''), status, expires_ms, visibility, "
+    "blurhash";
 const char* const kUserColumns = "id, name, email, is_admin, created_ms";
 
 Image ReadImage(const SqlRows& r, size_t row) { return ImageFromRow(r, row); }
@@ -27,19 +28,20 @@ void InsertImage(SqlSession& s, const Image& im, bool dedup_slot) {
   s.Exec(
       "INSERT INTO images(id, user_id, name, description, created_by, created_ms, modified_by, "
       "modified_ms, format, size, width, height, sha256, status, expires_ms, visibility, "
-      "dedup_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+      "blurhash, dedup_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
       {im.id, im.user_id, im.name, im.description, im.created_by, im.created_ms, im.modified_by,
        im.modified_ms, im.format, static_cast<int64_t>(im.size), int64_t{im.width},
-       int64_t{im.height}, sha, im.status, im.expires_ms, im.visibility,
+       int64_t{im.height}, sha, im.status, im.expires_ms, im.visibility, im.blurhash,
        dedup_slot ? sha : SqlParam(nullptr)});
 }
 
 int64_t AddBlobReference(SqlSession& s, const Image& im, int64_t now_ms) {
   auto r = s.Exec(
-      "INSERT INTO blobs(sha256, size, width, height, refcount, created_ms) "
-      "VALUES (?,?,?,?,1,?) ON CONFLICT (sha256) DO UPDATE SET refcount = blobs.refcount + 1 "
-      "RETURNING refcount",
-      {im.sha256, static_cast<int64_t>(im.size), int64_t{im.width}, int64_t{im.height}, now_ms});
+      "INSERT INTO blobs(sha256, size, width, height, blurhash, refcount, created_ms) "
+      "VALUES (?,?,?,?,?,1,?) ON CONFLICT (sha256) DO UPDATE SET refcount = blobs.refcount + 1, "
+      "blurhash = COALESCE(NULLIF(excluded.blurhash, ''), blobs.blurhash) RETURNING refcount",
+      {im.sha256, static_cast<int64_t>(im.size), int64_t{im.width}, int64_t{im.height}, im.blurhash,
+       now_ms});
   return r.empty() ? 0 : r.Int(0, 0);
 }
 
@@ -71,13 +73,15 @@ std::optional<ImageStore::CommitResult> CommitReady(SqlSession& s, const SqlDial
   ready.status = kStatusReady;
   ready.expires_ms = 0;
   if (pending_id) {
-    auto r = s.Exec(std::string("UPDATE images SET size = ?, width = ?, height = ?, sha256 = ?, "
-                                "status = 'ready', expires_ms = 0, dedup_key = ?, modified_ms = ? "
-                                "WHERE id = ? RETURNING ") +
-                        kImageColumns,
-                    {static_cast<int64_t>(ready.size), int64_t{ready.width}, int64_t{ready.height},
-                     ready.sha256, existing ? SqlParam(nullptr) : SqlParam(ready.sha256),
-                     ready.modified_ms, *pending_id});
+    auto r =
+        s.Exec(std::string(
+                   "UPDATE images SET size = ?, width = ?, height = ?, sha256 = ?, "
+                   "blurhash = ?, status = 'ready', expires_ms = 0, dedup_key = ?, modified_ms = ? "
+                   "WHERE id = ? RETURNING ") +
+                   kImageColumns,
+               {static_cast<int64_t>(ready.size), int64_t{ready.width}, int64_t{ready.height},
+                ready.sha256, ready.blurhash, existing ? SqlParam(nullptr) : SqlParam(ready.sha256),
+                ready.modified_ms, *pending_id});
     ready = ReadImage(r, 0);
   } else {
     InsertImage(s, ready, !existing);

@@ -154,6 +154,7 @@ std::optional<MetaStore::CommitResult> SqlMetaStore::CompletePendingImage(
     ready.size = blob.size;
     ready.width = blob.width;
     ready.height = blob.height;
+    ready.blurhash = blob.blurhash;
     ready.modified_ms = now_ms;
     return sql::CommitReady(s, dialect(), ready, policy, &image_id, ensure_bytes);
   });
@@ -237,11 +238,12 @@ MetaStore::DeleteResult SqlMetaStore::DeleteImage(const std::string& image_id) {
 
 std::optional<BlobInfo> SqlMetaStore::GetBlob(const std::string& sha256) {
   return Run([&](SqlSession& s) -> std::optional<BlobInfo> {
-    auto r = s.Exec("SELECT sha256, size, width, height, refcount FROM blobs WHERE sha256 = ?",
-                    {sha256});
+    auto r =
+        s.Exec("SELECT sha256, size, width, height, blurhash, refcount FROM blobs WHERE sha256 = ?",
+               {sha256});
     if (r.empty()) return std::nullopt;
     BlobInfo b = BlobFromRow(r, 0);
-    b.refcount = r.Int(0, 4);
+    b.refcount = r.Int(0, 5);
     return b;
   });
 }

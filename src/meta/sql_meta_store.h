@@ -106,6 +106,7 @@ class SqlMetaStore final : public MetaStore {
   void ImportUser(const UserExport& user) override;
   std::vector<Image> ExportImages(const std::string& after_id, int limit) override;
   bool ImportImage(const Image& image) override;
+  void SetPlaceholder(const Image& image, const std::string& blurhash) override;
 
  private:
   enum class Txn { kNone, kRead, kWrite };

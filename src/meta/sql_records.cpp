@@ -206,4 +206,11 @@ bool SqlMetaStore::ImportImage(const Image& im) {
   });
 }
 
+void SqlMetaStore::SetPlaceholder(const Image& im, const std::string& blurhash) {
+  Run(Txn::kWrite, [&](SqlSession& s) {
+    s.Exec("UPDATE images SET blurhash = ? WHERE id = ?", {blurhash, im.id});
+    s.Exec("UPDATE blobs SET blurhash = ? WHERE sha256 = ?", {blurhash, im.sha256});
+  });
+}
+
 }  // namespace imgd

@@ -132,6 +132,11 @@ CREATE TABLE similar_index (
   PRIMARY KEY (user_id, band, value, image_id)
 );
 )sql",
+    // 8: placeholders (image/blurhash.h), per image and per content.
+    R"sql(
+ALTER TABLE images ADD COLUMN blurhash TEXT NOT NULL DEFAULT '';
+ALTER TABLE blobs ADD COLUMN blurhash TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 }  // namespace

@@ -77,6 +77,7 @@ boost::asio::awaitable<UploadResult> PublishStep::Publish(StagedBlob& staged,
     if (known && known->refcount > 0) {
       blob.width = known->width;
       blob.height = known->height;
+      blob.blurhash = known->blurhash;
     } else {
       ValidatedJpeg v = co_await Offload(pools_.cpu, [&] {
         auto reader = staged.OpenReader();
@@ -84,6 +85,7 @@ boost::asio::awaitable<UploadResult> PublishStep::Publish(StagedBlob& staged,
       });
       blob.width = v.header.width;
       blob.height = v.header.height;
+      blob.blurhash = v.blurhash;
       phash = v.phash;
     }
     std::string owner;
@@ -211,6 +213,7 @@ Image PublishStep::NewImage(const User& owner, const UploadMeta& meta, const Blo
   im.size = blob.size;
   im.width = blob.width;
   im.height = blob.height;
+  im.blurhash = blob.blurhash;
   im.sha256 = blob.sha256;
   return im;
 }

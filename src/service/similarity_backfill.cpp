@@ -8,7 +8,8 @@ namespace imgd {
 namespace {
 
 // Not a SHA-256 (no content has it): the content-hash row that marks the pass as done.
-constexpr const char* kDoneMarker = "imgd:similarity-backfill-v1";
+// v2: the pass also fills in placeholders (a database whose v1 pass finished runs it again).
+constexpr const char* kDoneMarker = "imgd:similarity-backfill-v2";
 constexpr int kPage = 200;
 
 }  // namespace
@@ -33,23 +34,30 @@ size_t SimilarityBackfill::Run(const std::atomic<bool>& stop) {
       after = im.id;
       ++scanned;
       std::optional<uint64_t> phash = index_.GetContentHash(im.sha256);
-      if (!phash) {
+      if (!phash || im.blurhash.empty()) {
         auto reader = blobs_.Open(OriginalKey(im.sha256));
         if (!reader) {
           metrics_.Inc("imgd_similarity_backfill_images_total", {{"result", "no-bytes"}});
           continue;
         }
+        ValidatedJpeg v;
         try {
-          phash = ValidateJpeg(*reader, limits_).phash;
-        } catch (const Error&) {
-          phash.reset();
+          v = ValidateJpeg(*reader, limits_);
+        } catch (const Error&) {  // bytes a newer validation refuses: nothing to derive
         }
-        if (!phash) {  // CMYK, or bytes a newer validation refuses
-          metrics_.Inc("imgd_similarity_backfill_images_total", {{"result", "no-hash"}});
-          continue;
+        if (!phash && v.phash) {
+          phash = v.phash;
+          index_.SetContentHash(im.sha256, *phash);
+          metrics_.Inc("imgd_similarity_backfill_images_total", {{"result", "hashed"}});
         }
-        index_.SetContentHash(im.sha256, *phash);
-        metrics_.Inc("imgd_similarity_backfill_images_total", {{"result", "hashed"}});
+        if (im.blurhash.empty() && !v.blurhash.empty()) {
+          images_.SetPlaceholder(im, v.blurhash);
+          metrics_.Inc("imgd_similarity_backfill_images_total", {{"result", "placeholder"}});
+        }
+      }
+      if (!phash) {  // CMYK, or bytes a newer validation refuses
+        metrics_.Inc("imgd_similarity_backfill_images_total", {{"result", "no-hash"}});
+        continue;
       }
       index_.IndexSimilar(im.user_id, im.id, *phash);
       metrics_.Inc("imgd_similarity_backfill_images_total", {{"result", "indexed"}});

@@ -1,10 +1,10 @@
 #pragma once
-// The one pass that gives images stored before perceptual hashes existed their hash and
-// their place in the similarity index: every ready image, in id order, its content hashed
-// from the stored original when the store has no hash for it (the same validation decode an
-// upload makes). Runs in the background at start, once per database: a marker row records
-// that the pass finished, so later starts skip it. Idempotent, so nodes running it at once
-// (or a pass cut short and run again) do no harm.
+// The one pass that gives images stored before perceptual hashes and placeholders existed
+// their hash, their place in the similarity index and their placeholder: every ready image,
+// in id order, its content decoded from the stored original when the store lacks either
+// (the same validation decode an upload makes). Runs in the background at start, once per database:
+// a marker row records that the pass finished, so later starts skip it. Idempotent, so nodes
+// running it at once (or a pass cut short and run again) do no harm.
 #include <atomic>
 #include <cstddef>
 

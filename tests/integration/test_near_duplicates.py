@@ -163,23 +163,30 @@ def backfill_done(server):
 
 @unittest.skipIf(CASSANDRA, "shapes the SQL database by hand")
 class BackfillTest(unittest.TestCase):
-    """Images stored before perceptual hashes get theirs at the next start, once."""
+    """Images stored before perceptual hashes and placeholders get theirs at the next start,
+    once."""
 
     def test_images_without_hashes_are_hashed_and_indexed_at_start(self):
         server = Server(nodes=1).start()
         try:
             key = server.create_user("old")["apiKey"]
-            cups = server.upload(corpus_bytes(CUPS), key).json()["imageId"]
+            uploaded = server.upload(corpus_bytes(CUPS), key).json()
+            cups = uploaded["imageId"]
             resized = server.upload(corpus_bytes(RESIZED), key).json()["imageId"]
             server.stop()
-            # As an older imgd left it: no hashes, no index, no finished pass.
+            # As an older imgd left it: no hashes, no index, no placeholders, no finished pass.
             with server.db() as db:  # commits on leaving (SQLite and PostgreSQL alike)
                 db.execute("DELETE FROM content_hashes")
                 db.execute("DELETE FROM similar_index")
+                db.execute("UPDATE images SET blurhash = ''")
+                db.execute("UPDATE blobs SET blurhash = ''")
             server.start()
             backfill_done(server)
             self.assertEqual(backfilled(server, "hashed"), 2)
             self.assertEqual(backfilled(server, "indexed"), 2)
+            self.assertEqual(backfilled(server, "placeholder"), 2)
+            got = server.request("GET", f"/v1/images/{cups}", key=key).json()
+            self.assertEqual(got["blurhash"], uploaded["blurhash"])
             r = server.request("GET", f"/v1/images/{cups}/similar", key=key)
             self.assertEqual([s["imageId"] for s in r.json()["similar"]], [resized])
             # Done once: the next start finds the pass finished.

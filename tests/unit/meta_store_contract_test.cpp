@@ -254,7 +254,7 @@ TEST_P(MetaStoreTest, PendingImagesCompleteExpireAndDedup) {
   EXPECT_TRUE(got->sha256.empty());
   EXPECT_EQ(store_->ListImages("u1", 10, "").size(), 1u);  // pending shows in lists
 
-  BlobInfo blob{"bytes1", 100, 8, 6, 0};
+  BlobInfo blob{"bytes1", 100, 8, 6, 0, "LxH2cg2kwzX5l?WGjue:gLfkfQfj"};
   auto done = store_->CompletePendingImage(p.id, blob, NowMs(), DuplicatePolicy::kReturnExisting);
   ASSERT_TRUE(done);
   EXPECT_TRUE(done->created);
@@ -262,6 +262,9 @@ TEST_P(MetaStoreTest, PendingImagesCompleteExpireAndDedup) {
   EXPECT_EQ(done->image.status, kStatusReady);
   EXPECT_EQ(done->image.size, 100u);
   EXPECT_EQ(store_->GetBlob("bytes1")->refcount, 1);
+  // The placeholder goes with the content to the image and the blob row.
+  EXPECT_EQ(store_->GetImage(p.id)->blurhash, blob.blurhash);
+  EXPECT_EQ(store_->GetBlob("bytes1")->blurhash, blob.blurhash);
   // Completing twice is refused.
   EXPECT_FALSE(store_->CompletePendingImage(p.id, blob, NowMs(), DuplicatePolicy::kNew));
 

@@ -50,15 +50,15 @@ TEST(PerceptualHash, NearDuplicatesAreCloseAndMirrorsAndRotationsFar) {
 }
 
 TEST(PerceptualHash, OrientationTurnsTheGridUpright) {
-  float g[LumaAccumulator::kGrid][LumaAccumulator::kGrid];
-  for (int y = 0; y < LumaAccumulator::kGrid; ++y) {
-    for (int x = 0; x < LumaAccumulator::kGrid; ++x) g[y][x] = static_cast<float>(x * x + 3 * y);
+  float g[CellAccumulator::kGrid][CellAccumulator::kGrid];
+  for (int y = 0; y < CellAccumulator::kGrid; ++y) {
+    for (int x = 0; x < CellAccumulator::kGrid; ++x) g[y][x] = static_cast<float>(x * x + 3 * y);
   }
   // 3 (180 degrees) twice over is the identity; 6 and 8 are each other's inverse.
-  float turned[LumaAccumulator::kGrid][LumaAccumulator::kGrid];
-  for (int y = 0; y < LumaAccumulator::kGrid; ++y) {
-    for (int x = 0; x < LumaAccumulator::kGrid; ++x) {
-      turned[y][x] = g[LumaAccumulator::kGrid - 1 - x][y];  // what orientation 6 shows
+  float turned[CellAccumulator::kGrid][CellAccumulator::kGrid];
+  for (int y = 0; y < CellAccumulator::kGrid; ++y) {
+    for (int x = 0; x < CellAccumulator::kGrid; ++x) {
+      turned[y][x] = g[CellAccumulator::kGrid - 1 - x][y];  // what orientation 6 shows
     }
   }
   EXPECT_EQ(PerceptualHash(turned, 8), PerceptualHash(g, 1));

@@ -31,7 +31,7 @@ int CountAdmins(MetaStore& store) {
 TEST_P(MetaStoreTest, BothEnginesRecordTheSameSchemaVersion) {
   if (GetParam() == "cassandra") GTEST_SKIP() << "SQL engines only";
   auto engine = Engine();
-  EXPECT_EQ(SchemaVersion(*engine), 7);
+  EXPECT_EQ(SchemaVersion(*engine), 8);
 }
 
 TEST_P(MetaStoreTest, DatabaseNumberedBeforeTheSharedListUpgradesWithoutRerunningAVersion) {
@@ -41,14 +41,16 @@ TEST_P(MetaStoreTest, DatabaseNumberedBeforeTheSharedListUpgradesWithoutRerunnin
   // Make the database look as the engine's own migration list left it: schema_version
   // with its numbers (PostgreSQL's first version held today's first two), no
   // schema_migrations, without today's version 5 (one admin) on SQLite, and without
-  // versions 6 and 7 (the purge outbox, the similarity index), which came after the shared
-  // list.
+  // versions 6 to 8 (the purge outbox, the similarity index, placeholders), which came
+  // after the shared list.
   auto engine = Engine();
   auto s = engine->Connect();
   s->ExecScript("DROP TABLE schema_migrations");
   s->ExecScript("DROP TABLE purge_outbox");
   s->ExecScript("DROP TABLE content_hashes");
   s->ExecScript("DROP TABLE similar_index");
+  s->ExecScript("ALTER TABLE images DROP COLUMN blurhash");
+  s->ExecScript("ALTER TABLE blobs DROP COLUMN blurhash");
   s->ExecScript("CREATE TABLE schema_version (version INTEGER NOT NULL)");
   const int legacy_versions = GetParam() == "postgres" ? 3 : 4;
   if (GetParam() == "sqlite") s->ExecScript("DROP INDEX users_one_admin");
@@ -59,7 +61,7 @@ TEST_P(MetaStoreTest, DatabaseNumberedBeforeTheSharedListUpgradesWithoutRerunnin
 
   store_ = Open();
   ASSERT_NO_THROW(store_->Migrate());  // rerunning any applied version would fail here
-  EXPECT_EQ(SchemaVersion(*engine), 7);
+  EXPECT_EQ(SchemaVersion(*engine), 8);
   auto read = store_->GetImage(kept.image.id);
   ASSERT_TRUE(read);
   EXPECT_EQ(read->sha256, "s1");
@@ -70,7 +72,7 @@ TEST_P(MetaStoreTest, DatabaseNumberedBeforeTheSharedListUpgradesWithoutRerunnin
   EXPECT_THROW(store_->ImportUser(second), StoreError);
   EXPECT_EQ(CountAdmins(*store_), 1);
   store_->Migrate();
-  EXPECT_EQ(SchemaVersion(*engine), 7);
+  EXPECT_EQ(SchemaVersion(*engine), 8);
   EXPECT_TRUE(store_->PendingPurges("e", 1).empty());  // versions 6 and 7 applied
   EXPECT_TRUE(store_->FindSimilar("u", 0, 10, 1).empty());
 }

@@ -188,6 +188,12 @@ try {
   assert.equal(await tiles.count(), 2);
   assert.equal(await tiles.first().locator(".name").innerText(), basename(LARGE));
   const srcset = await tiles.first().locator("img").getAttribute("srcset");
+  // Each tile paints its BlurHash placeholder (a data: URL behind the <img>) first.
+  assert.equal(await tiles.first().locator("img").getAttribute("data-placeholder"), "blurhash");
+  assert.match(
+    await tiles.first().locator("img").evaluate((i) => i.style.backgroundImage),
+    /^url\("data:image\/png;base64,/,
+  );
   assert.match(srcset, /w=240.*1x, .*w=480.*2x/);
   await page.waitForFunction(() =>
     [...document.querySelectorAll("[data-testid=tile] img")].every((i) => i.complete && i.naturalWidth > 0),

@@ -13,6 +13,7 @@ export interface Image {
   size: number;
   width: number;
   height: number;
+  blurhash: string | null;
   sha256: string | null;
   userId: string;
   status: "ready" | "pending";

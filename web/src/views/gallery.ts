@@ -1,6 +1,6 @@
 import { api, Image } from "../api";
 import { bytes, h, mount, toast } from "../dom";
-import { thumbnailSrcset } from "./thumbs";
+import { paintPlaceholder, thumbnailSrcset } from "./thumbs";
 
 // The caller's images, newest first; the next page (by cursor) loads as the end of the
 // grid scrolls into view, or with the button (keyboard users, no IntersectionObserver).
@@ -49,6 +49,7 @@ function card(im: Image): HTMLElement {
     decoding: "async",
   });
   if (im.status === "ready") {
+    paintPlaceholder(img, im);
     thumbnailSrcset(im, 240)
       .then(({ src, srcset }) => {
         img.srcset = srcset;

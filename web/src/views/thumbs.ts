@@ -1,3 +1,5 @@
+import { decode } from "blurhash";
+
 import { api, Image, sameOriginIfPossible } from "../api";
 
 // Variant URLs for a thumbnail box, 1x and 2x. A public image's variants are its content
@@ -18,4 +20,24 @@ export async function thumbnailSrcset(
     urls = links.map((l) => sameOriginIfPossible(l.url));
   }
   return { src: urls[0], srcset: `${urls[0]} 1x, ${urls[1]} 2x` };
+}
+
+// Paints the image's BlurHash behind the <img> until the variant arrives: 32x32 decoded
+// pixels, scaled by the browser (the tile crops like the variant, object-fit: cover).
+export function paintPlaceholder(img: HTMLImageElement, im: Image): void {
+  if (!im.blurhash) return;
+  try {
+    const size = 32;
+    const pixels = new Uint8ClampedArray(decode(im.blurhash, size, size));
+    const canvas = document.createElement("canvas");
+    canvas.width = canvas.height = size;
+    const ctx = canvas.getContext("2d");
+    if (!ctx) return;
+    ctx.putImageData(new ImageData(pixels, size, size), 0, 0);
+    img.style.backgroundImage = `url(${canvas.toDataURL()})`;
+    img.style.backgroundSize = "cover";
+    img.dataset.placeholder = "blurhash";
+  } catch {
+    // A malformed hash only costs the placeholder.
+  }
 }

@@ -14,12 +14,11 @@ TraceScope::~TraceScope() { t_current = previous_; }
 
 std::string RandomHexId(size_t hex_digits) {
   static const char kHex[] = "0123456789abcdef";
-  std::string out;
+  std::string out(hex_digits, '0');
   do {
-    out.clear();
-    while (out.size() < hex_digits) {
+    for (size_t at = 0; at < hex_digits;) {
       uint64_t r = FastRandom64();
-      for (int i = 0; i < 16 && out.size() < hex_digits; ++i, r >>= 4) out += kHex[r & 15];
+      for (int i = 0; i < 16 && at < hex_digits; ++i, r >>= 4) out[at++] = kHex[r & 15];
     }
   } while (out.find_first_not_of('0') == std::string::npos);
   return out;

@@ -1,5 +1,8 @@
 #include "http/router.h"
 
+#include <array>
+#include <string_view>
+
 namespace imgd::http {
 
 namespace bhttp = boost::beast::http;
@@ -28,17 +31,38 @@ namespace {
 
 bool IsParam(const std::string& p) { return p.size() > 2 && p.front() == '{' && p.back() == '}'; }
 
-// Literal segments are compared first, so a route that does not match costs no allocation.
-bool MatchSegments(const Route& r, const std::vector<std::string>& segs,
-                   std::unordered_map<std::string, std::string>& params) {
-  if (r.segments.size() != segs.size()) return false;
-  for (size_t i = 0; i < segs.size(); ++i) {
-    if (!IsParam(r.segments[i]) && r.segments[i] != segs[i]) return false;
+// A request path's segments, without allocating: no route has more than kMaxSegments.
+constexpr size_t kMaxSegments = 16;
+struct PathSegments {
+  std::array<std::string_view, kMaxSegments> seg;
+  size_t n = 0;
+  bool too_many = false;
+};
+
+PathSegments SplitRequestPath(std::string_view path) {
+  PathSegments out;
+  for (size_t i = 0; i < path.size();) {
+    if (path[i] == '/') {
+      ++i;
+      continue;
+    }
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    if (out.n == kMaxSegments) {
+      out.too_many = true;
+      return out;
+    }
+    out.seg[out.n++] = path.substr(i, j - i);
+    i = j;
   }
-  params.clear();
-  for (size_t i = 0; i < segs.size(); ++i) {
-    const std::string& p = r.segments[i];
-    if (IsParam(p)) params[p.substr(1, p.size() - 2)] = segs[i];
+  return out;
+}
+
+// Literal segments are compared first, so a route that does not match costs no allocation.
+bool MatchSegments(const Route& r, const PathSegments& segs) {
+  if (segs.too_many || r.segments.size() != segs.n) return false;
+  for (size_t i = 0; i < segs.n; ++i) {
+    if (!IsParam(r.segments[i]) && r.segments[i] != segs.seg[i]) return false;
   }
   return true;
 }
@@ -47,17 +71,19 @@ bool MatchSegments(const Route& r, const std::vector<std::string>& segs,
 
 Router::Match Router::Find(bhttp::verb method, const std::string& path) const {
   Match m;
-  auto segs = SplitPath(path);
   // A trailing slash or an empty segment ("//") names a different resource; keep paths exact.
   if (path.size() > 1 && path.back() == '/') return m;
   if (path.find("//") != std::string::npos) return m;
+  const PathSegments segs = SplitRequestPath(path);
   for (const auto& r : routes_) {
-    std::unordered_map<std::string, std::string> params;
-    if (!MatchSegments(r, segs, params)) continue;
+    if (!MatchSegments(r, segs)) continue;
     bool head_ok = method == bhttp::verb::head && r.method == bhttp::verb::get;
     if (r.method == method || head_ok) {
       m.route = &r;
-      m.params = std::move(params);
+      for (size_t i = 0; i < segs.n; ++i) {
+        const std::string& p = r.segments[i];
+        if (IsParam(p)) m.params.emplace(p.substr(1, p.size() - 2), segs.seg[i]);
+      }
       m.head_via_get = head_ok;
       m.allowed.clear();
       return m;

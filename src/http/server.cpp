@@ -306,7 +306,8 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
                             expect_continue);
 
     Response resp;
-    std::string route_label = "unmatched";
+    static const std::string kUnmatched = "unmatched";
+    const std::string* route_label = &kUnmatched;  // the route's own string: no copy
     std::string user_id;
     bool client_gone = false;
     auto parsed = ParseTarget(target);
@@ -329,7 +330,7 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
           throw NotFound("no such resource: " + parsed->path);
         }
       } else {
-        route_label = match.route->pattern;
+        route_label = &match.route->pattern;
         if (hdr.has_content_length() && body_parser.content_length() &&
             *body_parser.content_length() > opts_.max_body_bytes) {
           throw PayloadTooLarge("declared Content-Length exceeds the upload limit of " +
@@ -420,7 +421,7 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
 
     RecordRequest(
         metrics_,
-        {request_id, trace, hdr.method(), method, route_label,
+        {request_id, trace, hdr.method(), method, *route_label,
          parsed ? std::string_view(parsed->path) : std::string_view(target),
          static_cast<int>(resp.status), body.received(), sent,
          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), user_id,

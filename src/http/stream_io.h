@@ -4,6 +4,7 @@
 // gather write of an answer's head and body. Header-only (templates over the stream type).
 #include <array>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -30,14 +31,22 @@ inline constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 inline constexpr size_t kBodyChunk = 256 * 1024;
 inline constexpr size_t kFirstRead = 16 * 1024;
 
-// Sets a connection's timeout, but only when the deadline would move by more than a little:
-// every re-arm is a timerfd_settime syscall, and a large body arrives in tens of thousands of
-// small reads (it cost 15% of an upload's CPU). The deadline kept is never short of the one
+// A connection's timeout: when the deadline passes, the socket is closed and whatever read
+// or write is pending ends with an error (operation_aborted). One timer per connection,
+// moved only when the deadline would move by more than a little: Beast's per-operation
+// timeouts add and remove a timer around every read and write, and each time one becomes
+// the earliest that is a timerfd_settime syscall (one per request on a kept-alive
+// connection, a tenth of a cached read's CPU). The deadline kept is never short of the one
 // asked for by more than timeout/8 (at most 1 s), nor beyond it by more than timeout/4 (at
 // most 16 s).
 class StreamDeadline {
  public:
-  explicit StreamDeadline(beast::tcp_stream& stream) : stream_(stream) {}
+  explicit StreamDeadline(beast::tcp_stream& stream)
+      : state_(std::make_shared<State>(stream)), timer_(stream.get_executor()) {}
+  ~StreamDeadline() { state_->alive = false; }
+  StreamDeadline(const StreamDeadline&) = delete;
+  StreamDeadline& operator=(const StreamDeadline&) = delete;
+
   void Arm(std::chrono::steady_clock::duration timeout) {
     const auto want = std::chrono::steady_clock::now() + timeout;
     const auto early =
@@ -45,13 +54,24 @@ class StreamDeadline {
     const auto late =
         std::min<std::chrono::steady_clock::duration>(timeout / 4, std::chrono::seconds(16));
     if (armed_ && deadline_ >= want - early && deadline_ <= want + late) return;
-    stream_.expires_at(want);
     deadline_ = want;
     armed_ = true;
+    timer_.expires_at(want);  // cancels the wait for the old deadline
+    timer_.async_wait([state = state_](boost::system::error_code ec) {
+      if (ec || !state->alive) return;  // moved, or the connection is gone
+      boost::system::error_code ignored;
+      state->stream.socket().close(ignored);
+    });
   }
 
  private:
-  beast::tcp_stream& stream_;
+  struct State {
+    explicit State(beast::tcp_stream& s) : stream(s) {}
+    beast::tcp_stream& stream;
+    bool alive = true;  // false once the connection (and its stream) is destroyed
+  };
+  std::shared_ptr<State> state_;
+  asio::steady_timer timer_;
   std::chrono::steady_clock::time_point deadline_;
   bool armed_ = false;
 };

@@ -1,15 +1,91 @@
 #include "http/target.h"
 
-#include <boost/url/parse.hpp>
+#include <array>
 
 namespace imgd::http {
+namespace {
 
+// RFC 3986 character classes for the origin form.
+enum : uint8_t { kPchar = 1, kQuery = 2 };
+
+constexpr std::array<uint8_t, 256> MakeClasses() {
+  std::array<uint8_t, 256> t{};
+  auto set = [&t](const char* chars) {
+    for (const char* c = chars; *c; ++c) t[static_cast<unsigned char>(*c)] = kPchar | kQuery;
+  };
+  set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+  set("-._~");         // unreserved
+  set("!$&'()*+,;=");  // sub-delims
+  set(":@");           // the rest of pchar
+  t['/'] = kQuery;     // in a query; in a path it separates segments
+  t['?'] = kQuery;
+  return t;
+}
+constexpr std::array<uint8_t, 256> kClasses = MakeClasses();
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Checks s (every byte of class `allowed`, '/' too when slash_ok, or a valid %XX).
+bool Valid(std::string_view s, uint8_t allowed, bool slash_ok) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (kClasses[c] & allowed) continue;
+    if (c == '/' && slash_ok) continue;
+    if (c != '%' || i + 2 >= s.size() || HexValue(s[i + 1]) < 0 || HexValue(s[i + 2]) < 0) {
+      return false;
+    }
+    i += 2;
+  }
+  return true;
+}
+
+// Percent-decodes an already validated s; '+' is a space in query parameters.
+std::string Decode(std::string_view s, bool plus_is_space) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%') {
+      out += static_cast<char>(HexValue(s[i + 1]) * 16 + HexValue(s[i + 2]));
+      i += 2;
+    } else if (s[i] == '+' && plus_is_space) {
+      out += ' ';
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+// Hand-written (it runs for every request) with Boost.URL's parse_origin_form and params()
+// as its reference: target_test.cpp checks they agree on every target it generates.
 std::optional<Target> ParseTarget(std::string_view target) {
-  auto r = boost::urls::parse_origin_form(target);
-  if (!r) return std::nullopt;
+  if (target.empty() || target[0] != '/') return std::nullopt;
+  const size_t q = target.find('?');
+  const std::string_view path = target.substr(0, q);
+  if (!Valid(path, kPchar, true)) return std::nullopt;
   Target out;
-  out.path = std::string(r->path());
-  for (auto p : r->params()) out.query.emplace(std::string(p.key), std::string(p.value));
+  out.path = Decode(path, false);
+  if (q == std::string_view::npos) return out;
+  const std::string_view query = target.substr(q + 1);
+  if (!Valid(query, kQuery, true)) return std::nullopt;
+  for (size_t start = 0;;) {
+    const size_t amp = query.find('&', start);
+    const std::string_view param =
+        query.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
+    const size_t eq = param.find('=');
+    out.query.emplace(Decode(param.substr(0, eq), true), eq == std::string_view::npos
+                                                             ? std::string()
+                                                             : Decode(param.substr(eq + 1), true));
+    if (amp == std::string_view::npos) break;
+    start = amp + 1;
+  }
   return out;
 }
 

@@ -2,9 +2,15 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
+
 namespace imgd {
 
-Metrics::Metrics() {
+namespace {
+std::atomic<uint64_t> next_registry_id{1};
+}  // namespace
+
+Metrics::Metrics() : id_(next_registry_id++) {
   const std::vector<double> latency = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                        0.25,  0.5,    1,     2.5,  5,     10,   30};
   Declare("imgd_http_requests_total", "counter", "HTTP requests by route, method and status.");
@@ -125,14 +131,40 @@ void Metrics::Set(const std::string& name, const Labels& labels, double value) {
 
 void Metrics::Observe(const std::string& name, const Labels& labels, double value) {
   std::lock_guard lock(mu_);
-  auto& fam = families_[name];
+  ObserveInto(HistogramLocked(name, labels), value);
+}
+
+Metrics::Histogram& Metrics::HistogramLocked(const std::string& name, const Labels& labels) {
   auto& h = Series(histograms_, name, labels);
-  if (h.counts.empty()) h.counts.assign(fam.buckets.size(), 0);
-  for (size_t i = 0; i < fam.buckets.size(); ++i) {
-    if (value <= fam.buckets[i]) ++h.counts[i];
+  if (!h.buckets) {
+    h.buckets = &families_[name].buckets;
+    h.counts.assign(h.buckets->size(), 0);
+  }
+  return h;
+}
+
+void Metrics::ObserveInto(Histogram& h, double value) {
+  for (size_t i = 0; i < h.buckets->size(); ++i) {
+    if (value <= (*h.buckets)[i]) ++h.counts[i];
   }
   ++h.count;
   h.sum += value;
+}
+
+double* Metrics::CounterCell(const std::string& name, const Labels& labels) {
+  std::lock_guard lock(mu_);
+  return &Series(values_, name, labels);
+}
+
+Metrics::Histogram* Metrics::HistogramCell(const std::string& name, const Labels& labels) {
+  std::lock_guard lock(mu_);
+  return &HistogramLocked(name, labels);
+}
+
+void Metrics::Update(std::initializer_list<Add> adds, Histogram* h, double value) {
+  std::lock_guard lock(mu_);
+  for (const Add& a : adds) *a.cell += a.by;
+  if (h) ObserveInto(*h, value);
 }
 
 void Metrics::AddCallback(const std::string& name, std::function<double()> fn) {

@@ -5,6 +5,7 @@ import itertools
 import http.client
 import json
 import os
+import shlex
 import signal
 import socket
 import sqlite3
@@ -96,8 +97,9 @@ class Node:
     def start(self):
         os.makedirs(self.data_dir, exist_ok=True)
         self.stderr = open(self.stderr_path, "ab")
+        # IMGD_WRAPPER runs imgd under a tool (bench/warm.py counts instructions in callgrind).
         self.proc = subprocess.Popen(
-            [IMGD_BIN, "serve", "--listen", f"127.0.0.1:{self.listen_port}", "--data",
+            shlex.split(os.environ.get("IMGD_WRAPPER", "")) + [IMGD_BIN, "serve", "--listen", f"127.0.0.1:{self.listen_port}", "--data",
              self.data_dir] + self.args,
             stdout=subprocess.PIPE, stderr=self.stderr, env=self.env)
         # The ready line tells the port; reading it is the synchronisation.

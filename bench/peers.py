@@ -74,8 +74,10 @@ class Imgd:
                  "0", "--max-concurrent-uploads", "0", "--max-concurrent-uploads-per-key", "0",
                  "--max-connections-per-ip", "1000000"]
 
-    def __init__(self, cold=False, extra_args=()):
-        args = self.NO_LIMITS + list(extra_args)
+    def __init__(self, cold=False, extra_args=(), shed_ms=0):
+        # Shedding off unless asked for: the closed-loop benches measure latency at the load
+        # they choose (the mix, open loop, turns it on to show what it does past capacity).
+        args = self.NO_LIMITS + ["--shed-queue-delay-ms", str(shed_ms)] + list(extra_args)
         if cold:
             args += ["--variant-cache-bytes", "0", "--store-variants", "false"]
         self.server = Server(extra_args=args, nodes=1)

@@ -171,11 +171,13 @@ def mix_setup(imgd, photos, images, workdir):
     return reads, {"upload_s": upload_s, "warm_s": warm_s, "variants": len(paths)}
 
 
-def mix_step(imgd, reads, upload_files, rate, seconds, timeout=10):
-    cmd = [os.path.join(BUILD, "imgd-loadgen"), "--port", str(imgd.port), "--rate", str(rate),
-           "--seconds", str(seconds), "--reads", reads, "--key", imgd.key,
-           "--upload-every", "101", "--timeout", str(timeout), "--max-conns", "1024",
-           "--seed", str(rate)]
+def mix_step(imgd, reads, upload_files, rate, seconds, timeout=10, cpu=None):
+    """One open-loop step; cpu pins the generator to that core (taskset)."""
+    cmd = (["taskset", "-c", str(cpu)] if cpu is not None else []) + [
+        os.path.join(BUILD, "imgd-loadgen"), "--port", str(imgd.port), "--rate", str(rate),
+        "--seconds", str(seconds), "--reads", reads, "--key", imgd.key,
+        "--upload-every", "101", "--timeout", str(timeout), "--max-conns", "1024",
+        "--seed", str(rate)]
     for f in upload_files:
         cmd += ["--upload", f]
     t0 = os.times()

@@ -65,6 +65,8 @@ struct ClassStats {
   long ok = 0;
   std::map<std::string, long> errors;
   std::vector<double> latencies_ms;  // every request, failed ones included
+  std::vector<double> ok_ms;         // the answered ones (what the SLO holds for, shedding)
+  std::vector<double> shed_ms;       // 503s (refused by overload shedding)
 };
 
 std::string ReadFile(const std::string& path) {
@@ -124,18 +126,24 @@ class LoadGen {
     bool connected = false;
   };
 
-  static void PrintClass(const ClassStats& s) {
-    std::vector<double> v = s.latencies_ms;
+  static double Percentile(std::vector<double> v, double p) {
+    if (v.empty()) return 0.0;
     std::sort(v.begin(), v.end());
-    auto pct = [&](double p) {
-      if (v.empty()) return 0.0;
-      const double k = (v.size() - 1) * p / 100;
-      const size_t lo = static_cast<size_t>(k);
-      const size_t hi = std::min(lo + 1, v.size() - 1);
-      return v[lo] + (v[hi] - v[lo]) * (k - static_cast<double>(lo));
-    };
+    const double k = (v.size() - 1) * p / 100;
+    const size_t lo = static_cast<size_t>(k);
+    const size_t hi = std::min(lo + 1, v.size() - 1);
+    return v[lo] + (v[hi] - v[lo]) * (k - static_cast<double>(lo));
+  }
+
+  static void PrintClass(const ClassStats& s) {
+    const auto& v = s.latencies_ms;
+    auto pct = [&](double p) { return Percentile(v, p); };
     std::printf("{\"sent\":%ld,\"ok\":%ld,\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,\"max\":%.2f,",
-                s.sent, s.ok, pct(50), pct(90), pct(99), v.empty() ? 0.0 : v.back());
+                s.sent, s.ok, pct(50), pct(90), pct(99),
+                v.empty() ? 0.0 : *std::max_element(v.begin(), v.end()));
+    std::printf("\"ok_p50\":%.2f,\"ok_p99\":%.2f,\"shed\":%zu,\"shed_p50\":%.2f,\"shed_p99\":%.2f,",
+                Percentile(s.ok_ms, 50), Percentile(s.ok_ms, 99), s.shed_ms.size(),
+                Percentile(s.shed_ms, 50), Percentile(s.shed_ms, 99));
     std::printf("\"errors\":{");
     bool first = true;
     for (const auto& [kind, n] : s.errors) {
@@ -265,9 +273,11 @@ class LoadGen {
 
   void Record(const Job& job, const std::string& error) {
     auto& s = job.kind == Kind::kRead ? read_ : upload_;
-    s.latencies_ms.push_back(
-        std::chrono::duration<double, std::milli>(Clock::now() - job.due).count());
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - job.due).count();
+    s.latencies_ms.push_back(ms);
+    if (error == "status-503") s.shed_ms.push_back(ms);
     if (error.empty()) {
+      s.ok_ms.push_back(ms);
       s.ok++;
     } else {
       s.errors[error]++;

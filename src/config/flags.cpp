@@ -131,6 +131,12 @@ void AddServeFlags(CLI::App* serve, Config& cfg) {
                    "seconds a request header may take once its first byte arrived")
       ->envname("IMGD_HEADER_TIMEOUT")
       ->check(CLI::Range(1, 3600));
+  serve
+      ->add_option("--shed-queue-delay-ms", cfg.shed_queue_delay_ms,
+                   "overload shedding: while a network thread's queue delay stays over this, "
+                   "a growing share of new requests gets a fast 503 + Retry-After; 0 = off")
+      ->envname("IMGD_SHED_QUEUE_DELAY_MS")
+      ->check(CLI::Range(0, 60000));
   serve->add_option("--tls-cert", cfg.tls_cert, "PEM certificate chain: serve HTTPS (TLS 1.2+)")
       ->envname("IMGD_TLS_CERT")
       ->check(CLI::ExistingFile);

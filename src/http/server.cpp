@@ -56,6 +56,7 @@ struct Server::Conn {
   StreamDeadline deadline;
   std::string client_ip;
   std::atomic<bool> idle{true};
+  LoadShedder::Probe* probe = nullptr;  // its network thread's (overload shedding)
   // The request being served; current on every step of the session (TracedExecutor).
   std::shared_ptr<TraceSlot> trace_slot = std::make_shared<TraceSlot>();
 };
@@ -66,6 +67,8 @@ Server::Server(ServerOptions opts, const Router& router, Metrics& metrics,
       router_(router),
       metrics_(metrics),
       blocking_(blocking_pool),
+      shedder_(
+          std::make_unique<LoadShedder>(opts_.shed_queue_delay, metrics_, opts_.watched_pools)),
       acceptor_(ioc_) {
   if (!opts_.tls_cert.empty() || !opts_.tls_key.empty()) {
     tls_ = MakeServerTlsContext(opts_.tls_cert, opts_.tls_key);
@@ -95,6 +98,8 @@ void Server::Run(int threads) {
     BeginDrain();
   });
   for (int i = 1; i < threads; ++i) extra_.push_back(std::make_unique<asio::io_context>(1));
+  probes_.push_back(shedder_->Watch(ioc_));
+  for (auto& ctx : extra_) probes_.push_back(shedder_->Watch(*ctx));
   asio::co_spawn(ioc_, Accept(), asio::detached);
   std::vector<std::thread> pool;
   for (auto& ctx : extra_) {
@@ -109,6 +114,7 @@ void Server::Run(int threads) {
 }
 
 void Server::StopAll() {
+  shedder_->Stop();
   ioc_.stop();
   for (auto& ctx : extra_) ctx->stop();
 }
@@ -166,6 +172,7 @@ asio::awaitable<void> Server::Accept() {
       if (!ep_ec) ip = ep.address().to_string();
     }
     auto conn = std::make_shared<Conn>(std::move(socket), tls_.get());
+    if (turn < probes_.size()) conn->probe = probes_[turn];
     conn->client_ip = ip;
     bool over_limit = false;
     {
@@ -313,38 +320,49 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
     auto parsed = ParseTarget(target);
     try {
       if (!parsed) throw BadRequest("malformed request target");
-      if (opts_.admit) opts_.admit(hdr.method(), parsed->path, client_ip);
-      auto match = router_.Find(hdr.method(), parsed->path);
-      if (!match.route) {
-        if (!match.allowed.empty()) {
-          std::string allow;
-          for (auto v : match.allowed) {
-            if (!allow.empty()) allow += ", ";
-            allow += std::string(bhttp::to_string(v));
-          }
-          Error e(ErrorCode::kMethodNotAllowed, "method-not-allowed",
-                  method + " is not allowed here; allowed: " + allow);
-          resp = Problem(e, request_id);
-          resp.headers.set(bhttp::field::allow, allow);
-        } else {
-          throw NotFound("no such resource: " + parsed->path);
-        }
+      if (shedder_->Shed(conn->probe, hdr.method(), parsed->path)) {
+        // Refused before any work (no routing, no handler, no exception): the cheap answer
+        // is what keeps the requests taken within their time.
+        static const std::string kShedRoute = "shed";
+        route_label = &kShedRoute;
+        Error e(ErrorCode::kUnavailable, "overloaded",
+                "the server is overloaded; retry in a second");
+        e.retry_after = 1;
+        resp = Problem(e, request_id);
       } else {
-        route_label = &match.route->pattern;
-        if (hdr.has_content_length() && body_parser.content_length() &&
-            *body_parser.content_length() > opts_.max_body_bytes) {
-          throw PayloadTooLarge("declared Content-Length exceeds the upload limit of " +
-                                std::to_string(opts_.max_body_bytes) + " bytes");
-        }
-        RequestContext ctx{hdr,       parsed->path,       parsed->query, match.params, request_id,
-                           client_ip, match.head_via_get, body,          {},           trace};
-        try {
-          resp = co_await match.route->handler(ctx);
-        } catch (...) {
+        if (opts_.admit) opts_.admit(hdr.method(), parsed->path, client_ip);
+        auto match = router_.Find(hdr.method(), parsed->path);
+        if (!match.route) {
+          if (!match.allowed.empty()) {
+            std::string allow;
+            for (auto v : match.allowed) {
+              if (!allow.empty()) allow += ", ";
+              allow += std::string(bhttp::to_string(v));
+            }
+            Error e(ErrorCode::kMethodNotAllowed, "method-not-allowed",
+                    method + " is not allowed here; allowed: " + allow);
+            resp = Problem(e, request_id);
+            resp.headers.set(bhttp::field::allow, allow);
+          } else {
+            throw NotFound("no such resource: " + parsed->path);
+          }
+        } else {
+          route_label = &match.route->pattern;
+          if (hdr.has_content_length() && body_parser.content_length() &&
+              *body_parser.content_length() > opts_.max_body_bytes) {
+            throw PayloadTooLarge("declared Content-Length exceeds the upload limit of " +
+                                  std::to_string(opts_.max_body_bytes) + " bytes");
+          }
+          RequestContext ctx{hdr,       parsed->path,       parsed->query, match.params, request_id,
+                             client_ip, match.head_via_get, body,          {},           trace};
+          try {
+            resp = co_await match.route->handler(ctx);
+          } catch (...) {
+            user_id = ctx.user_id;
+            throw;
+          }
           user_id = ctx.user_id;
-          throw;
         }
-        user_id = ctx.user_id;
       }
     } catch (const ClientGone&) {
       client_gone = true;

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "http/load_shedder.h"
 #include "http/router.h"
 #include "obs/metrics.h"
 
@@ -47,6 +48,11 @@ struct ServerOptions {
   // New traces (requests without a traceparent) sampled for export, 0..1; a caller's
   // sampled flag is followed as it is.
   double trace_sample_ratio = 0;
+  // Overload shedding (load_shedder.h): the queue delay a network thread may have before
+  // it refuses new requests with a 503; 0 turns shedding off.
+  std::chrono::milliseconds shed_queue_delay{0};
+  // The worker pools whose queue delay also sheds requests that write (uploads).
+  std::vector<boost::asio::thread_pool*> watched_pools;
   // PEM files; both set = HTTPS only (TLS 1.2+), both empty = plain HTTP.
   std::string tls_cert;
   std::string tls_key;
@@ -87,6 +93,9 @@ class Server {
   // Runs the acceptor, signals and its share of the connections.
   boost::asio::io_context ioc_{1};
   size_t next_context_ = 0;
+  // After the contexts: its timers go before them. probes_[i] watches context i (ioc_ is 0).
+  std::unique_ptr<LoadShedder> shedder_;
+  std::vector<LoadShedder::Probe*> probes_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::mutex conns_mu_;
   std::set<std::shared_ptr<Conn>> conns_;

@@ -57,6 +57,14 @@ Metrics::Metrics() : id_(next_registry_id++) {
   Declare("imgd_rate_limited_total", "counter",
           "Requests refused by an abuse limit (client_requests, key_requests, upload_bytes, "
           "concurrent_uploads).");
+  Declare("imgd_http_shed_total", "counter",
+          "Requests refused with a 503 by overload shedding (--shed-queue-delay-ms).");
+  Declare("imgd_overload_shed_fraction", "gauge",
+          "The fraction of new requests overload shedding refuses now (the most of any network "
+          "thread).");
+  Declare("imgd_overload_queue_delay_seconds", "gauge",
+          "How late the last probe of a network thread's queue ran: the wait a request now "
+          "has before imgd reads it (the most of any network thread).");
   Declare("imgd_http_connections_refused_total", "counter",
           "Connections closed at once: over --max-connections or --max-connections-per-ip.");
   Declare("imgd_trace_spans_exported_total", "counter", "Spans the OTLP collector accepted.");

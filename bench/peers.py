@@ -90,7 +90,11 @@ class Imgd:
         return self
 
     def upload(self, data):
-        r = self.server.upload(data, self.key)
+        for _ in range(30):  # as a client should: a 503 is retried after its Retry-After
+            r = self.server.upload(data, self.key)
+            if r.status != 503:
+                break
+            time.sleep(float(r.header("retry-after") or 1))
         assert r.status == 201, (r.status, r.body[:300])
         return r.json()["imageId"]
 

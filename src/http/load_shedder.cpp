@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 
 #include "core/ids.h"
+#include "obs/log.h"
 
 namespace imgd::http {
 
@@ -19,7 +20,7 @@ namespace {
 constexpr double kUpPerProbe = 0.02;
 constexpr double kDownPerProbe = 0.01;
 // The pools' target, in network-thread targets: a task there (an upload's validation) takes
-// tens of ms itself, and an upload's SLO is 1 s, not a read's 500 ms.
+// tens of ms itself, a queue of a few is normal, and an upload's SLO is 1 s, not 500 ms.
 constexpr int kPoolTargets = 2;
 // Some requests always get through: they keep the service useful and show recovery.
 constexpr double kMaxFraction = 0.98;
@@ -31,6 +32,8 @@ struct LoadShedder::Probe {
   asio::steady_timer timer;
   Clock::time_point last{};
   double fraction = 0;  // this thread's alone
+  uint64_t shed_since_log = 0;
+  Clock::time_point last_log{};
   bool stopped = false;
   // For the metrics (read from the scraping thread).
   std::atomic<double> published_fraction{0};
@@ -94,6 +97,14 @@ void LoadShedder::Arm(Probe& p) {
     const Clock::duration lag = std::max(Clock::duration::zero(), now - p.timer.expiry());
     if (target_.count() > 0) p.fraction = NextFraction(p.fraction, lag, now - p.last, target_);
     if (&p == probes_.front().get()) ProbePools(now, now - p.last);
+    if (p.shed_since_log > 0 && now - p.last_log >= std::chrono::seconds(1)) {
+      LogJson("warn", "overloaded: requests refused",
+              {{"refused", p.shed_since_log},
+               {"fraction", p.fraction},
+               {"queueDelayMs", std::chrono::duration<double, std::milli>(lag).count()}});
+      p.shed_since_log = 0;
+      p.last_log = now;
+    }
     p.last = now;
     p.published_fraction = p.fraction;
     p.published_lag_s = std::chrono::duration<double>(lag).count();
@@ -134,7 +145,7 @@ void LoadShedder::ProbePools(Clock::time_point now, Clock::duration elapsed) {
   }
 }
 
-bool LoadShedder::Shed(Probe* probe, boost::beast::http::verb method, std::string_view path) {
+bool LoadShedder::Shed(Probe* probe, boost::beast::http::verb method, std::string_view target) {
   if (!probe) return false;
   const bool reads = method == boost::beast::http::verb::get ||
                      method == boost::beast::http::verb::head ||
@@ -142,11 +153,29 @@ bool LoadShedder::Shed(Probe* probe, boost::beast::http::verb method, std::strin
   const double fraction =
       reads ? probe->fraction : std::max(probe->fraction, pool_fraction_.load());
   if (fraction <= 0) return false;
+  const std::string_view path = target.substr(0, target.find('?'));
   if (path == "/healthz" || path == "/readyz" || path == "/metrics") return false;
   const double draw = static_cast<double>(FastRandom64() >> 11) * 0x1.0p-53;
   if (draw >= fraction) return false;
   metrics_.Update({{shed_total_, 1}}, nullptr, 0);
+  ++probe->shed_since_log;
   return true;
+}
+
+std::string ShedAnswer(const std::string& request_id, bool keep_alive) {
+  std::string body = R"({"type":"/problems/overloaded","title":"Service Unavailable","status":503,)"
+                     R"("detail":"the server is overloaded; retry in a second","requestId":")";
+  body += request_id;  // a request id is [A-Za-z0-9._-]: nothing to escape
+  body += "\"}";
+  std::string out =
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\n"
+      "Retry-After: 1\r\nX-Request-Id: ";
+  out += request_id;
+  out += "\r\nContent-Length: ";
+  out += std::to_string(body.size());
+  out += keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
+  out += body;
+  return out;
 }
 
 }  // namespace imgd::http

@@ -25,6 +25,7 @@
 #include <boost/beast/http/verb.hpp>
 #include <chrono>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -46,9 +47,11 @@ class LoadShedder {
   Probe* Watch(boost::asio::io_context& ctx);
   // Stops every probe (at shutdown, before the contexts stop).
   void Stop();
-  // Whether to refuse a request now, on probe's thread. Operations endpoints (health,
-  // readiness, metrics) are never refused: they are how an overload is seen.
-  bool Shed(Probe* probe, boost::beast::http::verb method, std::string_view path);
+  // Whether to refuse a request now (its method and raw target), on probe's thread.
+  // Operations endpoints (health, readiness, metrics) are never refused: they are how an
+  // overload is seen. Refusals are counted, and logged once a second per thread as one
+  // line (a line per refusal would feed the overload).
+  bool Shed(Probe* probe, boost::beast::http::verb method, std::string_view target);
 
   // The control law, on its own for tests: the new refusal fraction after a probe that ran
   // `lag` late, `elapsed` after the previous one.
@@ -71,5 +74,9 @@ class LoadShedder {
   double* shed_total_;
   std::vector<std::unique_ptr<Probe>> probes_;
 };
+
+// The whole answer to a refused request: 503 problem+json "overloaded", Retry-After: 1,
+// X-Request-Id, and Connection: close unless keep_alive.
+std::string ShedAnswer(const std::string& request_id, bool keep_alive);
 
 }  // namespace imgd::http

@@ -207,6 +207,23 @@ asio::awaitable<void> Server::Accept() {
   }
 }
 
+// The client may still be sending a body we refused. Closing now would reset the connection
+// and could destroy our answer before the client reads it, so stop sending, then read and
+// discard for a bounded time and amount (lingering close). (Over TLS the discarded bytes are
+// simply the encrypted records.)
+asio::awaitable<void> Server::Linger(std::shared_ptr<Conn> conn) {
+  boost::system::error_code ec;
+  conn->transport().socket().shutdown(tcp::socket::shutdown_send, ec);
+  std::vector<char> sink(64 * 1024);
+  uint64_t discarded = 0;
+  conn->transport().expires_after(std::chrono::seconds(5));
+  while (discarded < (256ull << 20)) {
+    auto [dec, dn] = co_await conn->transport().async_read_some(asio::buffer(sink), kTuple);
+    if (dec) break;
+    discarded += dn;
+  }
+}
+
 // Too many connections (in all, or from this address): a short 503, then close. Over TLS
 // there is no cheap way to answer (a handshake is the expensive part): just close.
 asio::awaitable<void> Server::Refuse(std::shared_ptr<Conn> conn) {
@@ -282,6 +299,18 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
       }
       break;
     }
+    if (shedder_->Shed(conn->probe, header_parser->get().method(), header_parser->get().target())) {
+      // Refused before any other work (no trace, no routing, no handler, no log line of its
+      // own): a refusal must cost far less than the request it spares.
+      const auto& req = header_parser->get();
+      const bool keep = req.keep_alive() && header_parser->is_done() && !draining_.load();
+      const std::string answer = ShedAnswer(NewRequestId(), keep);
+      conn->deadline.Arm(opts_.io_timeout);
+      auto [sec, sn] = co_await asio::async_write(stream, asio::buffer(answer), kTuple);
+      if (!sec && !header_parser->is_done()) co_await Linger(conn);  // an unread body
+      if (sec || !keep) break;
+      continue;
+    }
     const auto started = std::chrono::steady_clock::now();
     ++in_flight_;
     struct InFlight {
@@ -320,49 +349,38 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
     auto parsed = ParseTarget(target);
     try {
       if (!parsed) throw BadRequest("malformed request target");
-      if (shedder_->Shed(conn->probe, hdr.method(), parsed->path)) {
-        // Refused before any work (no routing, no handler, no exception): the cheap answer
-        // is what keeps the requests taken within their time.
-        static const std::string kShedRoute = "shed";
-        route_label = &kShedRoute;
-        Error e(ErrorCode::kUnavailable, "overloaded",
-                "the server is overloaded; retry in a second");
-        e.retry_after = 1;
-        resp = Problem(e, request_id);
-      } else {
-        if (opts_.admit) opts_.admit(hdr.method(), parsed->path, client_ip);
-        auto match = router_.Find(hdr.method(), parsed->path);
-        if (!match.route) {
-          if (!match.allowed.empty()) {
-            std::string allow;
-            for (auto v : match.allowed) {
-              if (!allow.empty()) allow += ", ";
-              allow += std::string(bhttp::to_string(v));
-            }
-            Error e(ErrorCode::kMethodNotAllowed, "method-not-allowed",
-                    method + " is not allowed here; allowed: " + allow);
-            resp = Problem(e, request_id);
-            resp.headers.set(bhttp::field::allow, allow);
-          } else {
-            throw NotFound("no such resource: " + parsed->path);
+      if (opts_.admit) opts_.admit(hdr.method(), parsed->path, client_ip);
+      auto match = router_.Find(hdr.method(), parsed->path);
+      if (!match.route) {
+        if (!match.allowed.empty()) {
+          std::string allow;
+          for (auto v : match.allowed) {
+            if (!allow.empty()) allow += ", ";
+            allow += std::string(bhttp::to_string(v));
           }
+          Error e(ErrorCode::kMethodNotAllowed, "method-not-allowed",
+                  method + " is not allowed here; allowed: " + allow);
+          resp = Problem(e, request_id);
+          resp.headers.set(bhttp::field::allow, allow);
         } else {
-          route_label = &match.route->pattern;
-          if (hdr.has_content_length() && body_parser.content_length() &&
-              *body_parser.content_length() > opts_.max_body_bytes) {
-            throw PayloadTooLarge("declared Content-Length exceeds the upload limit of " +
-                                  std::to_string(opts_.max_body_bytes) + " bytes");
-          }
-          RequestContext ctx{hdr,       parsed->path,       parsed->query, match.params, request_id,
-                             client_ip, match.head_via_get, body,          {},           trace};
-          try {
-            resp = co_await match.route->handler(ctx);
-          } catch (...) {
-            user_id = ctx.user_id;
-            throw;
-          }
-          user_id = ctx.user_id;
+          throw NotFound("no such resource: " + parsed->path);
         }
+      } else {
+        route_label = &match.route->pattern;
+        if (hdr.has_content_length() && body_parser.content_length() &&
+            *body_parser.content_length() > opts_.max_body_bytes) {
+          throw PayloadTooLarge("declared Content-Length exceeds the upload limit of " +
+                                std::to_string(opts_.max_body_bytes) + " bytes");
+        }
+        RequestContext ctx{hdr,       parsed->path,       parsed->query, match.params, request_id,
+                           client_ip, match.head_via_get, body,          {},           trace};
+        try {
+          resp = co_await match.route->handler(ctx);
+        } catch (...) {
+          user_id = ctx.user_id;
+          throw;
+        }
+        user_id = ctx.user_id;
       }
     } catch (const ClientGone&) {
       client_gone = true;
@@ -445,20 +463,7 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), user_id,
          client_ip, started_unix_ns});
     if (!wec && !body.complete()) {
-      // The client may still be sending a body we refused. Closing now would reset the
-      // connection and could destroy our answer before the client reads it, so stop
-      // sending, then read and discard for a bounded time and amount (lingering close).
-      // (Over TLS the discarded bytes are simply the encrypted records.)
-      boost::system::error_code ec;
-      conn->transport().socket().shutdown(tcp::socket::shutdown_send, ec);
-      std::vector<char> sink(64 * 1024);
-      uint64_t discarded = 0;
-      conn->transport().expires_after(std::chrono::seconds(5));
-      while (discarded < (256ull << 20)) {
-        auto [dec, dn] = co_await conn->transport().async_read_some(asio::buffer(sink), kTuple);
-        if (dec) break;
-        discarded += dn;
-      }
+      co_await Linger(conn);  // a body we refused may still be arriving
       break;
     }
     if (wec) break;

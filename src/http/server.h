@@ -79,6 +79,8 @@ class Server {
   boost::asio::awaitable<void> Session(std::shared_ptr<Conn> conn, Stream& stream);
   boost::asio::awaitable<void> Secure(std::shared_ptr<Conn> conn);
   boost::asio::awaitable<void> Refuse(std::shared_ptr<Conn> conn);
+  // Lingering close after an answer that left a request body unread.
+  boost::asio::awaitable<void> Linger(std::shared_ptr<Conn> conn);
   void BeginDrain();
   void MaybeStop();
   void StopAll();

@@ -27,27 +27,19 @@ import benchlib  # noqa: E402,F401 (sets sys.path)
 from harness import CORPUS, free_port  # noqa: E402
 from peers import Imgd, Nginx  # noqa: E402
 import workloads as wl  # noqa: E402
+from suite import find_width  # noqa: E402
 
 PHOTO = "real/real_08_sunset_4272x2848.jpg"
-WIDTHS = {"20KB": 0, "200KB": 0}
 TARGETS = {"20KB": 20_000, "200KB": 200_000}
 
 
 def setup(imgd, root):
-    """Uploads the photo and finds the widths whose variants weigh about 20 and 200 KB."""
+    """Uploads the photo and picks the 20 and 200 KB variants as make bench does."""
     image_id = imgd.upload(open(os.path.join(CORPUS, PHOTO), "rb").read())
     objects = {}
     for label, target in TARGETS.items():
-        lo, hi = 16, 4272
-        body = b""
-        while lo < hi:  # the smallest width at least target bytes
-            mid = (lo + hi) // 2
-            _, _, body = wl.fetch(imgd.port, imgd.variant_path(image_id, mid))
-            if len(body) < target:
-                lo = mid + 1
-            else:
-                hi = mid
-        path = imgd.variant_path(image_id, lo)
+        width, _, _ = find_width(imgd, image_id, target)
+        path = imgd.variant_path(image_id, width)
         status, headers, body = wl.fetch(imgd.port, path)
         assert status == 200
         with open(os.path.join(root, f"static-{label}.jpg"), "wb") as f:

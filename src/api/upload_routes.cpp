@@ -332,9 +332,10 @@ void RegisterUploadRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, A
                }
                auto offset = NumberHeader(ctx, "Upload-Offset");
                if (!offset) throw BadParameter("Upload-Offset", "Upload-Offset is required");
+               auto body_length = NumberHeader(ctx, "Content-Length");
                auto slot = AdmitUpload(*deps, &caller, ctx);
                auto p = co_await deps->resumable.Patch(caller, ctx.params["uploadId"], *offset,
-                                                       slot->body());
+                                                       body_length, slot->body());
                Response r;
                r.status = bhttp::status::no_content;
                if (p.image) {

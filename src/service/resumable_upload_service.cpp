@@ -207,7 +207,8 @@ boost::asio::awaitable<void> ResumableUploadService::UnlockUpload(
 }
 
 boost::asio::awaitable<ResumableUploadService::Progress> ResumableUploadService::Patch(
-    const User& caller, const std::string& id, uint64_t offset, ChunkSource& body) {
+    const User& caller, const std::string& id, uint64_t offset,
+    std::optional<uint64_t> body_length, ChunkSource& body) {
   Progress p;
   p.upload = co_await GetOwnedUpload(caller, id);
   std::shared_ptr<HashState> state = co_await LockUpload(id);
@@ -230,6 +231,12 @@ boost::asio::awaitable<ResumableUploadService::Progress> ResumableUploadService:
                   std::to_string(staged->size()) + " bytes of upload " + id);
       e.retry_after = 0;
       throw e;
+    }
+    if (body_length && *body_length > p.upload.length - offset) {
+      // Refused whole: a part written before the excess arrived would move the offset.
+      throw PayloadTooLarge("a PATCH of " + std::to_string(*body_length) + " bytes at offset " +
+                            std::to_string(offset) + " passes the upload's length of " +
+                            std::to_string(p.upload.length) + " bytes");
     }
     if (state->offset != staged->size()) {
       // No running hash for these bytes (restart, or a failed write): rebuild it from the

@@ -43,11 +43,12 @@ class ResumableUploadService {
   // The caller's upload (404 missing, 403 another user's, 410 expired).
   boost::asio::awaitable<Progress> Status(const User& caller, const std::string& id);
   // Appends body at offset (409 unless offset is the acknowledged one; 413 past the
-  // declared length; 415 when the first bytes are not a JPEG's; 423 while another request
-  // writes to this upload). When the upload is whole, validates and records the image
-  // (415/422 discard the upload). Bytes received before a dropped connection are kept.
+  // declared length, before any byte is written when body_length says so; 415 when the
+  // first bytes are not a JPEG's; 423 while another request writes to this upload). When the
+  // upload is whole, validates and records the image (415/422 discard the upload). Bytes
+  // received before a dropped connection are kept. body_length: the request's Content-Length.
   boost::asio::awaitable<Progress> Patch(const User& caller, const std::string& id, uint64_t offset,
-                                         ChunkSource& body);
+                                         std::optional<uint64_t> body_length, ChunkSource& body);
   // Termination: discards the upload and its bytes.
   boost::asio::awaitable<void> Terminate(const User& caller, const std::string& id);
 

@@ -527,6 +527,25 @@ class TusTest(ServerTest):
         self.assertProblem(self.patch(loc, 0, bad), 422)
         self.assertEqual(self.head(loc).status, 404)
 
+    def test_pipelined_request_after_a_body(self):
+        # A body is read to its declared length and no further: a request sent right behind
+        # it, in the same packet, is the connection's next request.
+        data = corpus_bytes(PHOTO)
+        loc = self.create(len(data)).header("location")
+        patch = (f"PATCH {path_of(loc)} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {self.key}"
+                 f"\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: "
+                 f"application/offset+octet-stream\r\nContent-Length: {len(data)}\r\n\r\n")
+        with socket.create_connection(("127.0.0.1", self.server.port), timeout=30) as s:
+            s.sendall(patch.encode() + data + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            f = s.makefile("rb")
+            first, image = read_response(f)
+            second, health = read_response(f)
+        self.assertTrue(first.startswith(b"HTTP/1.1 200"), first)  # the last PATCH: the image
+        self.assertIn(f"Upload-Offset: {len(data)}\r\n".encode(), first)
+        self.assertEqual(json.loads(image)["sha256"], sha256(data))
+        self.assertTrue(second.startswith(b"HTTP/1.1 200"), second)
+        self.assertEqual(json.loads(health)["status"], "ok")
+
     def test_termination(self):
         loc = self.create(500).header("location")
         self.assertEqual(self.patch(loc, 0, b"\xff\xd8\xff" + b"\0" * 10).status, 204)
@@ -534,6 +553,21 @@ class TusTest(ServerTest):
         self.assertEqual(r.status, 204)
         self.assertEqual(self.head(loc).status, 404)
         self.assertEqual(os_listdir(self.server, "resumable"), [])
+
+
+def read_response(f):
+    """One HTTP/1.1 response with a Content-Length off a socket's file: (head, body)."""
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        line = f.readline()
+        if not line:
+            raise AssertionError("connection closed mid-response: " + repr(head))
+        head += line
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    return head, f.read(length)
 
 
 def os_listdir(server, sub):

@@ -143,13 +143,18 @@ TEST_F(UploadFlowsTest, ResumableUploadCompletesWithTheLastByteInOneRecord) {
   ResumableUpload u = RunToEnd(resumable_->CreateResumable(owner_, UploadMeta{}, photo_.size()));
   const size_t half = photo_.size() / 2;
   Pieces first(photo_.substr(0, half), 4096);
-  auto p1 = RunToEnd(resumable_->Patch(owner_, u.id, 0, first));
+  auto p1 = RunToEnd(resumable_->Patch(owner_, u.id, 0, std::nullopt, first));
   EXPECT_EQ(p1.offset, half);
   EXPECT_FALSE(p1.image);
   Pieces wrong(photo_.substr(half), 4096);
-  EXPECT_THROW(RunToEnd(resumable_->Patch(owner_, u.id, 0, wrong)), Error);  // offset
+  EXPECT_THROW(RunToEnd(resumable_->Patch(owner_, u.id, 0, std::nullopt, wrong)), Error);
+  // A declared length past the upload's end is refused before a byte is written.
+  Pieces too_long(photo_.substr(half), 4096);
+  EXPECT_THROW(RunToEnd(resumable_->Patch(owner_, u.id, half, photo_.size() - half + 1, too_long)),
+               Error);
+  EXPECT_EQ(RunToEnd(resumable_->Status(owner_, u.id)).offset, half);
   Pieces rest(photo_.substr(half), 4096);
-  auto p2 = RunToEnd(resumable_->Patch(owner_, u.id, half, rest));
+  auto p2 = RunToEnd(resumable_->Patch(owner_, u.id, half, photo_.size() - half, rest));
   ASSERT_TRUE(p2.image);
   EXPECT_EQ(p2.image->image.sha256, Sha256Hex(photo_));
   EXPECT_EQ(meta_->GetUpload(u.id)->image_id, p2.image->image.id);

@@ -5,11 +5,13 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <memory>
 #include <optional>
 #include <type_traits>
 #include <utility>
 
 #include "core/trace.h"
+#include "core/traced_executor.h"
 
 namespace imgd {
 
@@ -39,6 +41,24 @@ boost::asio::awaitable<std::invoke_result_t<F&>> Offload(boost::asio::thread_poo
   co_return co_await boost::asio::co_spawn(pool.get_executor(),
                                            detail::RunWithTrace(std::move(f), std::move(trace)),
                                            boost::asio::use_awaitable);
+}
+
+// Runs a whole coroutine on pool, with the caller's trace current on each of its steps, and
+// resumes the caller when it is done. For a chain of blocking calls: Offloaded one by one,
+// each would come back through the caller's (network) thread in between, and each return
+// waits behind everything queued there (tens of ms on a busy thread, eight times for an
+// upload); run whole, the chain hops between pool threads and comes back once.
+template <typename T>
+boost::asio::awaitable<T> OffloadCoroutine(boost::asio::thread_pool& pool,
+                                           boost::asio::awaitable<T> work) {
+  auto slot = std::make_shared<TraceSlot>();
+  if (const TraceContext* current = CurrentTrace()) slot->trace = *current;
+  TracedExecutor on_pool(pool.get_executor(), std::move(slot));
+  if constexpr (std::is_void_v<T>) {
+    co_await boost::asio::co_spawn(on_pool, std::move(work), boost::asio::use_awaitable);
+  } else {
+    co_return co_await boost::asio::co_spawn(on_pool, std::move(work), boost::asio::use_awaitable);
+  }
 }
 
 }  // namespace imgd

@@ -1,7 +1,7 @@
 #pragma once
 // The trace a piece of work belongs to (W3C Trace Context ids), carried implicitly: the HTTP
 // server makes a request's trace current on every step of its coroutine (see
-// http/traced_executor.h), Offload carries it to the pool thread that runs a blocking call,
+// core/traced_executor.h), Offload carries it to the pool thread that runs a blocking call,
 // and the stores, the log and the span exporter read it from here. Outside a request there
 // is none.
 #include <string>

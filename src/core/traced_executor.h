@@ -1,7 +1,8 @@
 #pragma once
-// An executor that makes a connection's current request trace (core/trace.h) current on
-// the thread for every step it runs: each resumption of the connection's coroutine, inline
-// or posted, goes through execute(). Everything else is the wrapped executor's.
+// An executor that makes a request's trace (core/trace.h) current on the thread for every
+// step it runs: each resumption of a coroutine spawned on it, inline or posted, goes through
+// execute(). Everything else is the wrapped executor's. A connection's coroutine runs on one
+// (server.cpp); so does a coroutine offloaded whole to a pool (offload.h).
 #include <boost/asio/execution.hpp>
 #include <boost/asio/prefer.hpp>
 #include <boost/asio/query.hpp>
@@ -12,10 +13,9 @@
 
 #include "core/trace.h"
 
-namespace imgd::http {
+namespace imgd {
 
-// The trace of the request a connection is serving (requests on one connection come one at
-// a time).
+// The trace of the request being served (a connection serves one request at a time).
 struct TraceSlot {
   TraceContext trace;
 };
@@ -69,4 +69,4 @@ class TracedExecutor {
   std::shared_ptr<TraceSlot> slot_;
 };
 
-}  // namespace imgd::http
+}  // namespace imgd

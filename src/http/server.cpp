@@ -24,12 +24,12 @@
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/offload.h"
+#include "core/traced_executor.h"
 #include "http/access_log.h"
 #include "http/response_head.h"
 #include "http/stream_io.h"
 #include "http/target.h"
 #include "http/tls_context.h"
-#include "http/traced_executor.h"
 #include "obs/log.h"
 #include "obs/spans.h"
 

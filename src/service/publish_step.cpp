@@ -66,10 +66,17 @@ boost::asio::awaitable<UploadResult> PublishStep::Publish(StagedBlob& staged,
                                                           const std::string& sha,
                                                           DuplicatePolicy policy,
                                                           const RecordAs& as) {
+  auto work = PublishOnPool(staged, sha, policy, as);
+  co_return co_await OffloadCoroutine(pools_.blocking, std::move(work));
+}
+
+boost::asio::awaitable<UploadResult> PublishStep::PublishOnPool(StagedBlob& staged,
+                                                                const std::string& sha,
+                                                                DuplicatePolicy policy,
+                                                                const RecordAs& as) {
   try {
     // Bytes already stored and referenced were validated when first uploaded.
-    std::optional<BlobInfo> known =
-        co_await Offload(pools_.blocking, [&] { return blob_records_.GetBlob(sha); });
+    std::optional<BlobInfo> known = blob_records_.GetBlob(sha);
     BlobInfo blob;
     blob.sha256 = sha;
     blob.size = staged.size();
@@ -90,14 +97,11 @@ boost::asio::awaitable<UploadResult> PublishStep::Publish(StagedBlob& staged,
     }
     std::string owner;
     if (near_) {
-      co_await Offload(pools_.blocking, [&] {
-        phash = near_->ContentHash(sha, phash);
-        owner = OwnerOf(as);
-      });
+      phash = near_->ContentHash(sha, phash);
+      owner = OwnerOf(as);
     }
     if (policy == DuplicatePolicy::kRejectSimilar && phash && !owner.empty()) {
-      auto similar = co_await Offload(
-          pools_.blocking, [&] { return near_->Find(owner, *phash, near_->threshold()); });
+      auto similar = near_->Find(owner, *phash, near_->threshold());
       if (!similar.empty()) {
         throw Conflict(
             "image " + similar[0].image_id + " looks the same (distance " +
@@ -112,7 +116,7 @@ boost::asio::awaitable<UploadResult> PublishStep::Publish(StagedBlob& staged,
     // The record's transaction verifies the bytes under the blob row's lock (storing them
     // when missing), the lock every remover takes: no record ever points at missing bytes,
     // whichever node deletes the same bytes meanwhile.
-    std::optional<ImageStore::CommitResult> cr = co_await Offload(pools_.blocking, [&] {
+    std::optional<ImageStore::CommitResult> cr = [&] {
       std::lock_guard lock(locks_.For(sha));
       const std::string key = OriginalKey(sha);
       bool committed = false;
@@ -124,7 +128,7 @@ boost::asio::awaitable<UploadResult> PublishStep::Publish(StagedBlob& staged,
         committed = true;
       };
       return Record(as, store_policy, blob, ensure_bytes);
-    });
+    }();
     if (!cr) {
       throw Conflict("the upload was already completed, cancelled or has expired",
                      "upload-not-pending");
@@ -141,10 +145,8 @@ boost::asio::awaitable<UploadResult> PublishStep::Publish(StagedBlob& staged,
     result.duplicate = cr->duplicate && !cr->created;
     if (cr->duplicate) metrics_.Inc("imgd_upload_duplicates_total");
     if (cr->created && phash && !owner.empty()) {
-      co_await Offload(pools_.blocking, [&] {
-        near_->Index(result.image, *phash);
-        result.near_duplicates = near_->Find(owner, *phash, near_->threshold(), result.image.id);
-      });
+      near_->Index(result.image, *phash);
+      result.near_duplicates = near_->Find(owner, *phash, near_->threshold(), result.image.id);
       result.near_checked = true;
     }
     metrics_.Inc("imgd_uploads_total", {{"result", cr->created ? "created" : "duplicate"}});
@@ -193,10 +195,16 @@ boost::asio::awaitable<UploadResult> PublishStep::StoreNew(const User& owner, Ch
       CountReject(e);
       throw;
     }
-    co_await Offload(pools_.blocking, [&] { staged.Finish(); });
     // Named, not a temporary in the co_await: GCC 12 destroys such temporaries twice.
     const RecordAs as = NewImageRecord{owner, meta};
-    co_return co_await Publish(staged, hasher.FinalHex(), meta.policy, as);
+    const std::string sha = hasher.FinalHex();
+    // Finishing (a sync) and publishing in one trip to the blocking pool.
+    auto finish_and_publish = [&]() -> boost::asio::awaitable<UploadResult> {
+      staged.Finish();
+      co_return co_await PublishOnPool(staged, sha, meta.policy, as);
+    };
+    auto work = finish_and_publish();
+    co_return co_await OffloadCoroutine(pools_.blocking, std::move(work));
   });
 }
 

@@ -79,7 +79,8 @@ class PublishStep {
   // when missing. 409 upload-not-pending when the pending image or upload is gone or
   // completed; 409 duplicate-image under kReject (and kRejectSimilar), 409 similar-image
   // under kRejectSimilar when the owner has an image within the near-duplicate distance.
-  // The caller discards staged afterwards.
+  // The caller discards staged afterwards. Runs on the blocking pool as a whole (one hop
+  // from and back to the caller's thread).
   boost::asio::awaitable<UploadResult> Publish(StagedBlob& staged, const std::string& sha,
                                                DuplicatePolicy policy, const RecordAs& as);
   // A body streamed into fresh staging (at most max_upload_bytes, else 413) and published
@@ -100,6 +101,9 @@ class PublishStep {
   void SetNearDuplicates(NearDuplicates* near) { near_ = near; }
 
  private:
+  // Publish's work, on a blocking-pool thread: its store calls are made in place.
+  boost::asio::awaitable<UploadResult> PublishOnPool(StagedBlob& staged, const std::string& sha,
+                                                     DuplicatePolicy policy, const RecordAs& as);
   // Whose image `as` becomes (blocking: a pending image's is read from the store).
   std::string OwnerOf(const RecordAs& as);
   // The one store call that records blob as `as`.

@@ -21,8 +21,8 @@
 
 #include "blob/s3_client.h"
 #include "core/offload.h"
+#include "core/traced_executor.h"
 #include "http/trace_context.h"
-#include "http/traced_executor.h"
 #include "obs/otlp_exporter.h"
 
 namespace imgd {
@@ -44,10 +44,10 @@ TEST(Trace, ScopesNestAndOffloadCarriesTheTraceToThePool) {
   asio::thread_pool pool(1);
   asio::io_context ioc;
   std::string seen_on_pool, seen_outside = "unset";
-  auto slot = std::make_shared<http::TraceSlot>();
+  auto slot = std::make_shared<TraceSlot>();
   slot->trace = t;
   // Two interleaved coroutines on one thread: each sees only its own trace at every step.
-  auto other_slot = std::make_shared<http::TraceSlot>();
+  auto other_slot = std::make_shared<TraceSlot>();
   other_slot->trace.trace_id = "11111111111111111111111111111111";
   std::vector<std::string> mine, theirs;
   auto run = [&](std::vector<std::string>& out, bool offload) -> asio::awaitable<void> {
@@ -63,8 +63,8 @@ TEST(Trace, ScopesNestAndOffloadCarriesTheTraceToThePool) {
     }
     out.push_back(CurrentTrace() ? CurrentTrace()->trace_id : "none");
   };
-  asio::co_spawn(http::TracedExecutor(ioc.get_executor(), slot), run(mine, true), asio::detached);
-  asio::co_spawn(http::TracedExecutor(ioc.get_executor(), other_slot), run(theirs, false),
+  asio::co_spawn(TracedExecutor(ioc.get_executor(), slot), run(mine, true), asio::detached);
+  asio::co_spawn(TracedExecutor(ioc.get_executor(), other_slot), run(theirs, false),
                  asio::detached);
   ioc.run();
   seen_outside = CurrentTrace() ? "some" : "none";

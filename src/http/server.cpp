@@ -193,7 +193,7 @@ asio::awaitable<void> Server::Accept() {
     }
     ++active_;
     TracedExecutor ex(conn->transport().get_executor(), conn->trace_slot);
-    asio::co_spawn(ex, conn->tls ? Secure(conn) : Session(conn, conn->plain),
+    asio::co_spawn(ex, conn->tls ? Secure(conn) : Session(conn, conn->plain.socket()),
                    [this, conn](std::exception_ptr) {
                      {
                        std::lock_guard lock(conns_mu_);
@@ -255,7 +255,7 @@ asio::awaitable<void> Server::Secure(std::shared_ptr<Conn> conn) {
 
 template <class Stream>
 asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream) {
-  constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+  constexpr bool kTls = !std::is_same_v<Stream, tcp::socket>;
   beast::flat_buffer buf;
   const std::string& client_ip = conn->client_ip;
   for (;;) {

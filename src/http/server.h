@@ -74,7 +74,8 @@ class Server {
 
  private:
   boost::asio::awaitable<void> Accept();
-  // Stream: beast::tcp_stream, or the TLS stream over it.
+  // Stream: the plain socket itself (its deadline is the connection's StreamDeadline, so
+  // Beast's per-operation timer layer is not needed), or the TLS stream.
   template <class Stream>
   boost::asio::awaitable<void> Session(std::shared_ptr<Conn> conn, Stream& stream);
   boost::asio::awaitable<void> Secure(std::shared_ptr<Conn> conn);

@@ -198,7 +198,7 @@ template <class Stream>
 asio::awaitable<boost::system::error_code> WriteParts(Stream& stream, std::string_view head,
                                                       std::string_view body) {
   boost::system::error_code ec;
-  if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+  if constexpr (std::is_same_v<Stream, asio::ip::tcp::socket>) {
     std::array<asio::const_buffer, 2> out{asio::buffer(head), asio::buffer(body)};
     std::tie(ec, std::ignore) = co_await asio::async_write(stream, out, kTuple);
   } else if (head.size() + body.size() <= 16 * 1024) {

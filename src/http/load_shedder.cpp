@@ -19,9 +19,6 @@ namespace {
 // swing.
 constexpr double kUpPerProbe = 0.02;
 constexpr double kDownPerProbe = 0.01;
-// The pools' target, in network-thread targets: a task there (an upload's validation) takes
-// tens of ms itself, a queue of a few is normal, and an upload's SLO is 1 s, not 500 ms.
-constexpr int kPoolTargets = 2;
 // Some requests always get through: they keep the service useful and show recovery.
 constexpr double kMaxFraction = 0.98;
 
@@ -141,7 +138,7 @@ void LoadShedder::ProbePools(Clock::time_point now, Clock::duration elapsed) {
     }
   }
   if (target_.count() > 0) {
-    pool_fraction_ = NextFraction(pool_fraction_.load(), worst, elapsed, target_ * kPoolTargets);
+    pool_fraction_ = NextFraction(pool_fraction_.load(), worst, elapsed, target_);
   }
 }
 

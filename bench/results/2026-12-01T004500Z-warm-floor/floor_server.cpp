@@ -1,6 +1,7 @@
 // The floor under imgd's warm path: the least a keep-alive request can cost with the same
 // Asio coroutines, Beast header parser and trace-carrying executor imgd uses, answering a
-// fixed 304. traced_executor.h is src/core/traced_executor.h over trace_stub.h.
+// fixed 304. Build beside a copy of src/core/traced_executor.h whose core/trace.h include
+// is replaced by trace_stub.h (the thread-local current trace, nothing else).
 //   g++ -std=c++20 -O2 -I. [-DTRACED] [-DBEAST] -o floor floor_server.cpp -lpthread
 //   python3 measure.py ./floor PORT     (callgrind: instructions per request, 2,000 requests)
 #include <boost/asio.hpp>

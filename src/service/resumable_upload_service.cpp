@@ -207,8 +207,8 @@ boost::asio::awaitable<void> ResumableUploadService::UnlockUpload(
 }
 
 boost::asio::awaitable<ResumableUploadService::Progress> ResumableUploadService::Patch(
-    const User& caller, const std::string& id, uint64_t offset,
-    std::optional<uint64_t> body_length, ChunkSource& body) {
+    const User& caller, const std::string& id, uint64_t offset, std::optional<uint64_t> body_length,
+    ChunkSource& body) {
   Progress p;
   p.upload = co_await GetOwnedUpload(caller, id);
   std::shared_ptr<HashState> state = co_await LockUpload(id);

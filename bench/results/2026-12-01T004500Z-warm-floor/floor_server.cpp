@@ -6,18 +6,22 @@
 //   python3 measure.py ./floor PORT     (callgrind: instructions per request, 2,000 requests)
 #include <boost/asio.hpp>
 #include <boost/asio/as_tuple.hpp>
-#include <boost/beast/http.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
 #include <cstring>
+
 #include "traced_executor.h"
 namespace asio = boost::asio;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-static const char kResp[] = "HTTP/1.1 304 Not Modified\r\nETag: \"abc\"\r\nCache-Control: public, max-age=31536000, immutable\r\nX-Request-Id: 01a22ec7-5ba5-70e0-bb24-160c1ab4f0b6\r\n\r\n";
+static const char kResp[] =
+    "HTTP/1.1 304 Not Modified\r\nETag: \"abc\"\r\nCache-Control: public, max-age=31536000, "
+    "immutable\r\nX-Request-Id: 01a22ec7-5ba5-70e0-bb24-160c1ab4f0b6\r\n\r\n";
 #ifndef BEAST
 asio::awaitable<void> session(tcp::socket& s) {
-  char buf[16384]; size_t have = 0;
+  char buf[16384];
+  size_t have = 0;
   for (;;) {
     auto [ec, n] = co_await s.async_read_some(asio::buffer(buf + have, sizeof buf - have), kTuple);
     if (ec) co_return;
@@ -28,7 +32,8 @@ asio::awaitable<void> session(tcp::socket& s) {
       size_t used = static_cast<char*>(end) - buf + 4;
       auto [wec, wn] = co_await asio::async_write(s, asio::buffer(kResp, sizeof kResp - 1), kTuple);
       if (wec) co_return;
-      memmove(buf, buf + used, have - used); have -= used;
+      memmove(buf, buf + used, have - used);
+      have -= used;
     }
   }
 }
@@ -46,7 +51,10 @@ asio::awaitable<void> session(tcp::socket& s) {
 #endif
 asio::awaitable<void> owner(std::shared_ptr<tcp::socket> s) { co_await session(*s); }
 asio::awaitable<void> acceptor(tcp::acceptor& a) {
-  for (;;) { auto [ec, s] = co_await a.async_accept(kTuple); if (ec) co_return; s.set_option(tcp::no_delay(true));
+  for (;;) {
+    auto [ec, s] = co_await a.async_accept(kTuple);
+    if (ec) co_return;
+    s.set_option(tcp::no_delay(true));
     auto sp = std::make_shared<tcp::socket>(std::move(s));
 #ifdef TRACED
     imgd::TracedExecutor ex(sp->get_executor(), std::make_shared<imgd::TraceSlot>());

@@ -19,7 +19,8 @@ namespace imgd::api {
 
 namespace {
 
-// Headers every answer about immutable image bytes carries, 304 included.
+// Headers every answer about immutable image bytes carries, 304 included. ContentFastLane
+// writes the same lines in the same order (test_warm_lane compares the two paths).
 Response ContentHeaders(const std::string& etag, const std::string& cache_control) {
   Response r;
   r.headers.set(bhttp::field::etag, etag);
@@ -82,6 +83,76 @@ Response ServeBytes(const RequestContext& ctx, const std::string& etag,
   return r;
 }
 
+// GET /v1/images/{imageId}/content answered from memory (http/fast_lane.h): a cached
+// variant or a 304, with exactly ServeBytes' headers. Declines ranges, signed URLs and
+// whatever the service cannot answer without waiting.
+class ContentFastLane final : public http::FastLane {
+ public:
+  ContentFastLane(std::shared_ptr<ApiDeps> deps, std::string route)
+      : deps_(std::move(deps)), route_(std::move(route)) {}
+
+  bool TryAnswer(const http::PlainTarget& target, const bhttp::fields& headers,
+                 http::FastAnswer& answer) const noexcept override {
+    constexpr std::string_view kPrefix = "/v1/images/", kSuffix = "/content";
+    const std::string_view path = target.path;
+    if (path.size() <= kPrefix.size() + kSuffix.size() || !path.starts_with(kPrefix) ||
+        !path.ends_with(kSuffix)) {
+      return false;
+    }
+    const std::string_view id =
+        path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size());
+    if (id.find('/') != std::string_view::npos) return false;
+    if (headers.find(bhttp::field::range) != headers.end()) return false;
+    MemoryReadRequest request{id, QueryView(target.params, target.param_count),
+                              HeaderValue(headers, bhttp::field::if_none_match),
+                              HeaderValue(headers, bhttp::field::accept)};
+    thread_local std::string etag, keys;  // reused: a warm answer allocates nothing
+    MemoryDelivery d;
+    if (!deps_->delivery.ReadFromMemory(request, d, etag)) return false;
+    keys.clear();
+    AppendContentSurrogateKeys(keys, d.image->id, d.image->sha256);
+    std::string& out = answer.header_lines;
+    Line(out, Name(bhttp::field::etag), etag);
+    http::AppendHeaderLine(out, Name(bhttp::field::cache_control), *d.cache_control);  // config
+    Line(out, Name(bhttp::field::accept_ranges), "bytes");
+    Line(out, "X-Content-Type-Options", "nosniff");
+    if (d.vary_accept) Line(out, Name(bhttp::field::vary), "Accept");
+    Line(out, "xkey", keys);
+    Line(out, "Surrogate-Key", keys);
+    if (d.bytes) {
+      Line(out, Name(bhttp::field::content_type), d.content_type);
+      answer.status = bhttp::status::ok;
+    } else {
+      answer.status = bhttp::status::not_modified;
+    }
+    answer.body = std::move(d.bytes);
+    answer.route = &route_;
+    return true;
+  }
+
+ private:
+  // A header line whose value is built here from hex digits, ids and literals: no CR or LF
+  // can be in it, so it needs none of AppendHeaderLine's scans.
+  static void Line(std::string& out, std::string_view name, std::string_view value) {
+    out += name;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+  }
+  static std::string_view Name(bhttp::field f) {
+    const auto n = bhttp::to_string(f);
+    return {n.data(), n.size()};
+  }
+  static std::string_view HeaderValue(const bhttp::fields& headers, bhttp::field f) {
+    auto it = headers.find(f);
+    if (it == headers.end()) return {};
+    return {it->value().data(), it->value().size()};
+  }
+
+  std::shared_ptr<ApiDeps> deps_;
+  const std::string route_;
+};
+
 // An integer JSON field (absent → fallback; values far out of any range are clamped so
 // range checks still see them as out of range); 400 naming it when not an integer.
 int IntField(const json::object& o, const char* key, int fallback) {
@@ -107,7 +178,9 @@ bool BoolField(const json::object& o, const char* key, bool fallback) {
 }  // namespace
 
 void RegisterContentRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, AuthFn auth) {
-  router.Add(bhttp::verb::get, "/v1/images/{imageId}/content",
+  static const std::string kContentRoute = "/v1/images/{imageId}/content";
+  router.SetFastLane(std::make_unique<ContentFastLane>(deps, kContentRoute));
+  router.Add(bhttp::verb::get, kContentRoute,
              [deps, auth](RequestContext& ctx) -> awaitable<Response> {
                // The handler's own copies of the target's parts: moved, not copied again.
                ContentRequest request{std::move(ctx.params["imageId"]),
@@ -120,10 +193,10 @@ void RegisterContentRoutes(http::Router& router, std::shared_ptr<ApiDeps> deps, 
                  request.authenticate = [&ctx, auth] { return auth(ctx); };
                }
                Delivery d = co_await deps->delivery.Read(std::move(request));
-               co_return ServeBytes(
-                   ctx, d.etag, d.cache_control, std::move(d.bytes),
-                   ImageSurrogateKey(d.image.id) + " " + BlobSurrogateKey(d.image.sha256),
-                   d.content_type, d.vary_accept);
+               std::string keys;
+               AppendContentSurrogateKeys(keys, d.image.id, d.image.sha256);
+               co_return ServeBytes(ctx, d.etag, d.cache_control, std::move(d.bytes), keys,
+                                    d.content_type, d.vary_accept);
              });
 
   router.Add(bhttp::verb::get, "/v1/images/{imageId}/url",

@@ -63,6 +63,7 @@ int RunServe(Config& cfg) {
   so.header_timeout = std::chrono::seconds(cfg.header_timeout_s);
   so.watched_pools = {&app.cpu, &app.blocking};
   so.shed_queue_delay = std::chrono::milliseconds(cfg.shed_queue_delay_ms);
+  so.fast_lane = cfg.warm_lane;
   so.max_connections = static_cast<size_t>(cfg.max_connections);
   so.max_connections_per_ip = static_cast<size_t>(cfg.max_connections_per_ip);
   std::unique_ptr<OtlpExporter> otlp;

@@ -38,6 +38,7 @@ struct Config {
   int max_connections_per_ip = 256;
   int header_timeout_s = 10;     // whole header once its first byte came
   int shed_queue_delay_ms = 20;  // overload shedding's target; 0 = off
+  bool warm_lane = true;         // cached variants and 304s answered before routing
   std::string tls_cert;          // PEM certificate chain; with tls_key: HTTPS only
   std::string tls_key;           // PEM private key
   // OTLP/HTTP JSON collector, e.g. http://127.0.0.1:4318/v1/traces (empty: no export).

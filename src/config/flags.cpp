@@ -137,6 +137,12 @@ void AddServeFlags(CLI::App* serve, Config& cfg) {
                    "a growing share of new requests gets a fast 503 + Retry-After; 0 = off")
       ->envname("IMGD_SHED_QUEUE_DELAY_MS")
       ->check(CLI::Range(0, 60000));
+  serve
+      ->add_option("--warm-lane", cfg.warm_lane,
+                   "answer a cached variant or a 304 on the network thread before routing "
+                   "(same answers, a fraction of the CPU); false sends every read the "
+                   "general way")
+      ->envname("IMGD_WARM_LANE");
   serve->add_option("--tls-cert", cfg.tls_cert, "PEM certificate chain: serve HTTPS (TLS 1.2+)")
       ->envname("IMGD_TLS_CERT")
       ->check(CLI::ExistingFile);

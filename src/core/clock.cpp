@@ -14,6 +14,12 @@ int64_t NowMs() {
 }
 
 std::string FormatIsoMs(int64_t ms) {
+  std::string out;
+  AppendIsoMs(out, ms);
+  return out;
+}
+
+void AppendIsoMs(std::string& out, int64_t ms) {
   // Every log line has a timestamp: the date-and-seconds part is formatted once per second
   // per thread, the milliseconds appended by hand.
   thread_local int64_t cached_secs = -1;
@@ -28,12 +34,11 @@ std::string FormatIsoMs(int64_t ms) {
     cached_secs = secs;
   }
   const int milli = static_cast<int>(ms - secs * 1000);
-  std::string out = cached_prefix;
+  out += cached_prefix;
   out += static_cast<char>('0' + milli / 100);
   out += static_cast<char>('0' + milli / 10 % 10);
   out += static_cast<char>('0' + milli % 10);
   out += 'Z';
-  return out;
 }
 
 }  // namespace imgd

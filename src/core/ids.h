@@ -15,11 +15,15 @@ std::string NewUuidV7();
 // 64 random bits from a per-thread generator seeded once from the system's randomness: no
 // lock, no syscall. Unique in practice, not secret: never for keys, tokens or image ids.
 uint64_t FastRandom64();
+// v as 16 lowercase hex digits at out (most significant first).
+void WriteHex16(uint64_t v, char* out);
 
 // A request id: UUIDv7 layout from a per-thread generator seeded once from the system's
 // randomness. Unique in practice but neither secret nor monotonic; no lock, no syscall (it
 // runs for every request). Never use it for anything that must be unguessable.
 std::string NewRequestId();
+// The same into out, reusing its storage.
+void AssignRequestId(std::string& out);
 
 // True when s is a canonical lowercase or uppercase UUID text (8-4-4-4-12 hex).
 bool IsUuid(std::string_view s);

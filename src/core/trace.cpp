@@ -1,5 +1,9 @@
 #include "core/trace.h"
 
+#include <algorithm>
+#include <cstring>
+#include <string_view>
+
 #include "core/ids.h"
 
 namespace imgd {
@@ -13,15 +17,25 @@ TraceScope::TraceScope(const TraceContext* t) : previous_(t_current) { t_current
 TraceScope::~TraceScope() { t_current = previous_; }
 
 std::string RandomHexId(size_t hex_digits) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string out(hex_digits, '0');
-  do {
-    for (size_t at = 0; at < hex_digits;) {
-      uint64_t r = FastRandom64();
-      for (int i = 0; i < 16 && at < hex_digits; ++i, r >>= 4) out[at++] = kHex[r & 15];
-    }
-  } while (out.find_first_not_of('0') == std::string::npos);
+  std::string out;
+  AssignRandomHexId(out, hex_digits);
   return out;
+}
+
+void AssignRandomHexId(std::string& out, size_t hex_digits) {
+  out.resize(hex_digits);
+  for (bool any = false; !any;) {  // not all zero (W3C: an all-zero id is invalid)
+    for (size_t at = 0; at < hex_digits; at += 16) {
+      const uint64_t r = FastRandom64();
+      const size_t n = std::min<size_t>(16, hex_digits - at);
+      char word[16];
+      WriteHex16(r, word);
+      std::memcpy(out.data() + at, word, n);
+      any = any ||
+            (n == 16 ? r != 0
+                     : std::string_view(word, n).find_first_not_of('0') != std::string_view::npos);
+    }
+  }
 }
 
 std::string Traceparent(const TraceContext& t, const std::string& span_id) {

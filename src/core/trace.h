@@ -32,6 +32,8 @@ class TraceScope {
 
 // A random id of hex_digits lowercase hex digits, not all zero (cheap, not secret).
 std::string RandomHexId(size_t hex_digits);
+// The same, into out (its storage reused: no allocation once it has held one).
+void AssignRandomHexId(std::string& out, size_t hex_digits);
 
 // "00-<trace-id>-<span_id>-<flags>": the header naming span_id of trace t as the parent of
 // a call made to another service.

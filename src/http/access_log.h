@@ -15,7 +15,7 @@ namespace imgd::http {
 const char* MethodLabel(boost::beast::http::verb v);
 
 // Whether a client's X-Request-Id may be reused (1-128 of [A-Za-z0-9._-]).
-bool ValidRequestId(const std::string& s);
+bool ValidRequestId(std::string_view s);
 
 struct RequestRecord {
   const std::string& request_id;
@@ -30,6 +30,7 @@ struct RequestRecord {
   const std::string& user_id;  // empty when no key was used
   const std::string& client_ip;
   int64_t started_unix_ns;  // 0 when the trace is not recorded
+  bool warm_lane = false;   // answered by the fast lane (fast_lane.h)
 };
 
 void RecordRequest(Metrics& metrics, const RequestRecord& r);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace imgd::http {
 
@@ -14,5 +15,12 @@ namespace imgd::http {
 std::string ResponseHead(boost::beast::http::status status,
                          const boost::beast::http::fields& fields,
                          std::optional<uint64_t> content_length, bool keep_alive);
+
+// ResponseHead's parts, for heads written without a fields object (http/fast_lane.h).
+void AppendStatusLine(std::string& out, boost::beast::http::status status);
+// "name: value\r\n", the value's CR and LF dropped.
+void AppendHeaderLine(std::string& out, std::string_view name, std::string_view value);
+// Content-Length when given, "Connection: close" unless keep_alive, and the blank line.
+void AppendHeadEnd(std::string& out, std::optional<uint64_t> content_length, bool keep_alive);
 
 }  // namespace imgd::http

@@ -4,10 +4,12 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <functional>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "http/fast_lane.h"
 #include "http/request.h"
 #include "http/response.h"
 
@@ -35,8 +37,13 @@ class Router {
   Match Find(boost::beast::http::verb method, const std::string& path) const;
   const std::vector<Route>& routes() const { return routes_; }
 
+  // The warm lane in front of the routes (fast_lane.h); null when none was set.
+  void SetFastLane(std::unique_ptr<FastLane> lane) { fast_lane_ = std::move(lane); }
+  const FastLane* fast_lane() const { return fast_lane_.get(); }
+
  private:
   std::vector<Route> routes_;
+  std::unique_ptr<FastLane> fast_lane_;
 };
 
 std::vector<std::string> SplitPath(const std::string& path);

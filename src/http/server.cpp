@@ -26,6 +26,7 @@
 #include "core/offload.h"
 #include "core/traced_executor.h"
 #include "http/access_log.h"
+#include "http/fast_lane.h"
 #include "http/response_head.h"
 #include "http/stream_io.h"
 #include "http/target.h"
@@ -256,10 +257,25 @@ asio::awaitable<void> Server::Secure(std::shared_ptr<Conn> conn) {
 }
 
 template <class Stream>
+asio::awaitable<void> Server::CloseNotify(const std::shared_ptr<Conn>& conn, Stream& stream) {
+  if constexpr (!std::is_same_v<Stream, tcp::socket>) {
+    // close_notify, so the client knows the answer was complete; bounded in time.
+    conn->transport().expires_after(std::chrono::seconds(2));
+    co_await stream.async_shutdown(kTuple);
+  }
+}
+
+template <class Stream>
 asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream) {
-  constexpr bool kTls = !std::is_same_v<Stream, tcp::socket>;
   beast::flat_buffer buf;
   const std::string& client_ip = conn->client_ip;
+  // Kept across the connection's requests: their storage is reused.
+  std::string request_id;
+  const FastLane* fast_lane = opts_.fast_lane ? router_.fast_lane() : nullptr;
+  PlainTarget plain_target;
+  FastAnswer fast;
+  std::string fast_head;
+  static const std::string kNoUser;
   for (;;) {
     if (draining_.load()) break;
     conn->idle = true;
@@ -285,17 +301,7 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
     conn->idle = false;
     if (rec) {
       // Answered as problem+json like every other error; the connection closes after it.
-      std::string problem;
-      if (rec == bhttp::error::header_limit) {
-        problem = BareProblem(
-            431, "Request Header Fields Too Large", "request-header-too-large",
-            "the request's header is over " + std::to_string(opts_.header_limit) + " bytes");
-      } else if (rec != bhttp::error::end_of_stream && rec != beast::error::timeout &&
-                 rec != asio::error::operation_aborted && rec != asio::error::eof &&
-                 rec != asio::error::connection_reset && rec != asio::error::bad_descriptor) {
-        problem =
-            BareProblem(400, "Bad Request", "bad-request", "the request is not valid HTTP/1.1");
-      }
+      const std::string problem = HeaderFailureAnswer(rec, opts_.header_limit);
       if (!problem.empty()) {
         co_await asio::async_write(stream, asio::buffer(problem), kTuple);
       }
@@ -320,17 +326,49 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
       ~InFlight() { --n; }
     } in_flight_guard{in_flight_};
     const auto& req = header_parser->get();
-    std::string request_id;
-    {
-      auto it = req.find("X-Request-Id");
-      request_id = (it != req.end() && ValidRequestId(std::string(it->value())))
-                       ? std::string(it->value())
-                       : NewRequestId();
+    if (auto it = req.find("X-Request-Id"); it != req.end() && ValidRequestId(it->value())) {
+      request_id.assign(it->value());
+    } else {
+      AssignRequestId(request_id);
     }
     // Current from here on, also on the pool threads the handler's blocking calls run on.
-    conn->trace_slot->trace = StartSpan(req["traceparent"], opts_.trace_sample_ratio);
+    StartSpan(conn->trace_slot->trace, req["traceparent"], opts_.trace_sample_ratio);
     const TraceContext& trace = conn->trace_slot->trace;
     const int64_t started_unix_ns = Recording(&trace) ? UnixNanos() : 0;
+
+    // The warm lane: a cached variant or a 304 answered here, before routing (fast_lane.h).
+    std::exception_ptr refused;  // admission's answer: asked once, whichever path answers
+    bool admitted = false;
+    if (fast_lane && req.method() == bhttp::verb::get && header_parser->is_done() &&
+        ParsePlainTarget(req.target(), plain_target)) {
+      try {
+        if (opts_.admit) opts_.admit(req.method(), plain_target.path, client_ip);
+        admitted = true;
+      } catch (...) {
+        refused = std::current_exception();
+      }
+      fast.header_lines.clear();
+      if (admitted && fast_lane->TryAnswer(plain_target, req, fast)) {
+        const bool keep = req.keep_alive() && !draining_.load();
+        FastAnswerHead(fast, request_id, keep, fast_head);
+        const std::string_view body = fast.body ? std::string_view(*fast.body) : "";
+        conn->deadline.Arm(opts_.io_timeout);
+        const auto wec = co_await WriteParts(stream, fast_head, body);
+        RecordRequest(
+            metrics_,
+            {request_id, trace, req.method(), req.method_string(), *fast.route, plain_target.path,
+             static_cast<int>(fast.status), 0, wec ? 0 : body.size(),
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
+             kNoUser, client_ip, started_unix_ns, true});
+        fast.body.reset();
+        if (wec || !keep) {
+          if (!wec) co_await CloseNotify(conn, stream);
+          break;
+        }
+        continue;
+      }
+    }
+
     const bool expect_continue =
         beast::iequals(req[bhttp::field::expect], "100-continue") && req.version() >= 11;
     bool keep_alive = req.keep_alive();
@@ -351,7 +389,8 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
     auto parsed = ParseTarget(target);
     try {
       if (!parsed) throw BadRequest("malformed request target");
-      if (opts_.admit) opts_.admit(hdr.method(), parsed->path, client_ip);
+      if (refused) std::rethrow_exception(refused);
+      if (opts_.admit && !admitted) opts_.admit(hdr.method(), parsed->path, client_ip);
       auto match = router_.Find(hdr.method(), parsed->path);
       if (!match.route) {
         if (!match.allowed.empty()) {
@@ -428,33 +467,9 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
           std::string_view(memory + resp.stream_offset, static_cast<size_t>(resp.stream_length)));
       if (!wec) sent = resp.stream_length;
     } else {
-      // Not value-initialised: every byte sent is first read into it.
-      std::unique_ptr<char[]> chunk(new char[kBodyChunk]);
-      uint64_t off = resp.stream_offset, left = resp.stream_length;
-      bool head_sent = false;
-      while (!wec && left > 0) {
-        size_t want = static_cast<size_t>(std::min<uint64_t>(left, kBodyChunk));
-        size_t got = 0;
-        try {
-          got = co_await Offload(
-              blocking_, [&, off, want] { return resp.stream->ReadAt(off, chunk.get(), want); });
-        } catch (const std::exception& e) {
-          LogJson("error", "read failed mid-response",
-                  {{"requestId", request_id}, {"error", e.what()}});
-        }
-        if (got == 0) {  // the object shrank or failed: the response cannot be completed
-          wec = asio::error::broken_pipe;
-          break;
-        }
-        off += got;
-        left -= got;
-        conn->deadline.Arm(opts_.io_timeout);
-        wec = co_await WriteParts(stream, head_sent ? std::string_view() : std::string_view(head),
-                                  std::string_view(chunk.get(), got));
-        head_sent = true;
-        sent += got;
-      }
-      if (!wec && !head_sent) wec = co_await WriteParts(stream, head, {});  // an empty stream
+      std::tie(wec, sent) =
+          co_await WriteStreamed(stream, conn->deadline, opts_.io_timeout, blocking_, head,
+                                 *resp.stream, resp.stream_offset, resp.stream_length, request_id);
     }
 
     RecordRequest(
@@ -470,11 +485,7 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
     }
     if (wec) break;
     if (!keep_alive) {
-      if constexpr (kTls) {
-        // close_notify, so the client knows the answer was complete; bounded in time.
-        conn->transport().expires_after(std::chrono::seconds(2));
-        co_await stream.async_shutdown(kTuple);
-      }
+      co_await CloseNotify(conn, stream);
       break;
     }
   }

@@ -53,6 +53,8 @@ struct ServerOptions {
   std::chrono::milliseconds shed_queue_delay{0};
   // The worker pools whose queue delay also sheds requests that write (uploads).
   std::vector<boost::asio::thread_pool*> watched_pools;
+  // Answer warm reads through the router's fast lane (fast_lane.h) when it has one.
+  bool fast_lane = true;
   // PEM files; both set = HTTPS only (TLS 1.2+), both empty = plain HTTP.
   std::string tls_cert;
   std::string tls_key;
@@ -79,6 +81,9 @@ class Server {
   template <class Stream>
   boost::asio::awaitable<void> Session(std::shared_ptr<Conn> conn, Stream& stream);
   boost::asio::awaitable<void> Secure(std::shared_ptr<Conn> conn);
+  // After a last answer that closes the connection: TLS's close_notify (plain: nothing).
+  template <class Stream>
+  boost::asio::awaitable<void> CloseNotify(const std::shared_ptr<Conn>& conn, Stream& stream);
   boost::asio::awaitable<void> Refuse(std::shared_ptr<Conn> conn);
   // Lingering close after an answer that left a request body unread.
   boost::asio::awaitable<void> Linger(std::shared_ptr<Conn> conn);

@@ -5,6 +5,7 @@
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -19,9 +20,14 @@
 #include <string_view>
 #include <tuple>
 #include <type_traits>
+#include <utility>
 
+#include "core/byte_source.h"
 #include "core/chunk_source.h"
 #include "core/errors.h"
+#include "core/offload.h"
+#include "http/response.h"
+#include "obs/log.h"
 
 namespace imgd::http {
 
@@ -213,6 +219,61 @@ asio::awaitable<boost::system::error_code> WriteParts(Stream& stream, std::strin
     }
   }
   co_return ec;
+}
+
+// The answer to a request whose header could not be read: 431 over the limit, 400 when it
+// is not HTTP/1.1, nothing ("") when the client left or timed out.
+inline std::string HeaderFailureAnswer(const boost::system::error_code& ec, size_t header_limit) {
+  namespace bhttp = boost::beast::http;
+  if (ec == bhttp::error::header_limit) {
+    return BareProblem(431, "Request Header Fields Too Large", "request-header-too-large",
+                       "the request's header is over " + std::to_string(header_limit) + " bytes");
+  }
+  if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout ||
+      ec == asio::error::operation_aborted || ec == asio::error::eof ||
+      ec == asio::error::connection_reset || ec == asio::error::bad_descriptor) {
+    return "";
+  }
+  return BareProblem(400, "Bad Request", "bad-request", "the request is not valid HTTP/1.1");
+}
+
+// Writes head, then length bytes of source from offset, read a chunk at a time on the
+// blocking pool (a store's reader may block). Returns the write's error (broken_pipe when
+// the source failed or shrank: the answer cannot be completed) and the body bytes sent.
+template <class Stream>
+asio::awaitable<std::pair<boost::system::error_code, uint64_t>> WriteStreamed(
+    Stream& stream, StreamDeadline& deadline, std::chrono::seconds io_timeout,
+    asio::thread_pool& blocking, std::string_view head, ByteSource& source, uint64_t offset,
+    uint64_t length, const std::string& request_id) {
+  // Not value-initialised: every byte sent is first read into it.
+  std::unique_ptr<char[]> chunk(new char[kBodyChunk]);
+  boost::system::error_code wec;
+  uint64_t sent = 0;
+  bool head_sent = false;
+  while (!wec && length > 0) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(length, kBodyChunk));
+    size_t got = 0;
+    try {
+      got = co_await Offload(
+          blocking, [&, offset, want] { return source.ReadAt(offset, chunk.get(), want); });
+    } catch (const std::exception& e) {
+      LogJson("error", "read failed mid-response",
+              {{"requestId", request_id}, {"error", e.what()}});
+    }
+    if (got == 0) {
+      wec = asio::error::broken_pipe;
+      break;
+    }
+    offset += got;
+    length -= got;
+    deadline.Arm(io_timeout);
+    wec = co_await WriteParts(stream, head_sent ? std::string_view() : head,
+                              std::string_view(chunk.get(), got));
+    head_sent = true;
+    sent += got;
+  }
+  if (!wec && !head_sent) wec = co_await WriteParts(stream, head, {});  // an empty stream
+  co_return std::pair{wec, sent};
 }
 
 }  // namespace imgd::http

@@ -89,4 +89,44 @@ std::optional<Target> ParseTarget(std::string_view target) {
   return out;
 }
 
+namespace {
+// kClasses without '+' (a space in a query) and with '/' as path character: one table look-up
+// per byte decides whether a target is plain ('%' is in no class).
+constexpr std::array<uint8_t, 256> MakePlainClasses() {
+  std::array<uint8_t, 256> t = kClasses;
+  t['+'] = 0;
+  t['/'] = kPchar | kQuery;
+  return t;
+}
+constexpr std::array<uint8_t, 256> kPlainClasses = MakePlainClasses();
+}  // namespace
+
+bool ParsePlainTarget(std::string_view target, PlainTarget& out) {
+  if (target.empty() || target[0] != '/') return false;
+  size_t i = 0;
+  while (i < target.size() && target[i] != '?') {
+    if (!(kPlainClasses[static_cast<unsigned char>(target[i])] & kPchar)) return false;
+    ++i;
+  }
+  out.path = target.substr(0, i);
+  out.param_count = 0;
+  if (i == target.size()) return true;
+  const std::string_view query = target.substr(i + 1);
+  for (char c : query) {
+    if (!(kPlainClasses[static_cast<unsigned char>(c)] & kQuery)) return false;
+  }
+  for (size_t start = 0;;) {
+    if (out.param_count == PlainTarget::kMaxParams) return false;
+    const size_t amp = query.find('&', start);
+    const std::string_view param =
+        query.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
+    const size_t eq = param.find('=');
+    out.params[out.param_count++] = {param.substr(0, eq), eq == std::string_view::npos
+                                                              ? std::string_view()
+                                                              : param.substr(eq + 1)};
+    if (amp == std::string_view::npos) return true;
+    start = amp + 1;
+  }
+}
+
 }  // namespace imgd::http

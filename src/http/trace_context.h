@@ -17,10 +17,14 @@ using imgd::TraceContext;
 // non-hex digits, all-zero ids, version ff). Versions above 00 are read as 00 when the
 // first four fields have the 00 shape, as the spec asks.
 std::optional<TraceContext> ParseTraceparent(std::string_view header);
+// The same into t; false (t unspecified) when malformed.
+bool ParseTraceparentInto(std::string_view header, TraceContext& t);
 
 // The request's trace: the parsed header with a new span id (sampled as its caller said),
 // or a new trace, sampled with probability sample_ratio.
 TraceContext StartSpan(std::string_view traceparent_header, double sample_ratio = 0);
+// The same into t, reusing its storage (a kept-alive connection's next request).
+void StartSpan(TraceContext& t, std::string_view traceparent_header, double sample_ratio = 0);
 
 // The header value naming this request's span, for calls it makes to others.
 std::string Traceparent(const TraceContext& t);

@@ -12,11 +12,11 @@ namespace {
 
 constexpr const char* kParams[] = {"w", "h", "fit", "q", "enlarge", "progressive", "bg", "format"};
 
-Error BadParam(const std::string& name, const std::string& why) {
-  return BadParameter(name, "parameter '" + name + "' " + why);
+Error BadParam(std::string_view name, const std::string& why) {
+  return BadParameter(std::string(name), "parameter '" + std::string(name) + "' " + why);
 }
 
-int ParseInt(const std::string& name, const std::string& v, int lo, int hi) {
+int ParseInt(std::string_view name, std::string_view v, int lo, int hi) {
   int out = 0;
   auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
   if (v.empty() || ec != std::errc() || p != v.data() + v.size() || out < lo || out > hi) {
@@ -26,7 +26,7 @@ int ParseInt(const std::string& name, const std::string& v, int lo, int hi) {
   return out;
 }
 
-bool ParseBool(const std::string& name, const std::string& v) {
+bool ParseBool(std::string_view name, std::string_view v) {
   if (v == "true" || v == "1") return true;
   if (v == "false" || v == "0") return false;
   throw BadParam(name, "must be true or false");
@@ -59,19 +59,34 @@ std::optional<Fit> ParseFit(std::string_view s) {
 
 std::string TransformSpec::Canonical() const {
   std::string s;
+  AppendCanonical(s);
+  return s;
+}
+
+void TransformSpec::AppendCanonical(std::string& s) const {
+  // Numbers through to_chars: no temporary strings (this runs on every variant read).
+  auto number = [&s](int v) {
+    char digits[16];
+    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v);
+    s.append(digits, end);
+  };
+  const size_t start = s.size();
   if (width > 0) {
     s += 'w';
-    s += std::to_string(width);
+    number(width);
   }
   if (height > 0) {
-    s += s.empty() ? "h" : "-h";
-    s += std::to_string(height);
+    s += s.size() == start ? "h" : "-h";
+    number(height);
   }
   // With one side free the fit mode changes nothing: leave it out so both spellings share
   // one variant.
-  if (width > 0 && height > 0) s += std::string("-") + FitName(fit);
+  if (width > 0 && height > 0) {
+    s += '-';
+    s += FitName(fit);
+  }
   s += "-q";
-  s += std::to_string(quality);
+  number(quality);
   if (enlarge) s += "-e";
   if (progressive && format == OutputFormat::kJpeg) s += "-p";
   if (width > 0 && height > 0 && fit == Fit::kContain) {
@@ -80,8 +95,10 @@ std::string TransformSpec::Canonical() const {
     s += bg;
   }
   // JPEG keeps the keys (and ETags) it had before other formats existed.
-  if (format != OutputFormat::kJpeg) s += std::string("-") + FormatName(format);
-  return s;
+  if (format != OutputFormat::kJpeg) {
+    s += '-';
+    s += FormatName(format);
+  }
 }
 
 std::map<std::string, std::string> TransformSpec::QueryParams() const {
@@ -147,16 +164,31 @@ bool HasTransformParams(const std::map<std::string, std::string>& query) {
 
 TransformSpec ParseTransformQuery(const std::map<std::string, std::string>& query,
                                   const TransformLimits& limits) {
+  std::pair<std::string_view, std::string_view> views[std::size(kParams) + 1];
+  size_t n = 0;
+  for (const auto& [k, v] : query) {
+    views[n++] = {k, v};
+    if (n == std::size(views)) break;  // one unknown is enough to refuse
+  }
+  return ParseTransformParams(QueryView(views, n), limits);
+}
+
+TransformSpec ParseTransformParams(QueryView query, const TransformLimits& limits) {
   for (const auto& [k, v] : query) {
     bool known = false;
     for (const char* p : kParams) known = known || k == p;
-    if (!known) throw BadParameter(k, "unknown query parameter '" + k + "'", "unknown-parameter");
+    if (!known) {
+      throw BadParameter(std::string(k), "unknown query parameter '" + std::string(k) + "'",
+                         "unknown-parameter");
+    }
   }
   TransformSpec spec;
   spec.background = limits.default_background;
-  auto get = [&](const char* k) -> const std::string* {
-    auto it = query.find(k);
-    return it == query.end() ? nullptr : &it->second;
+  auto get = [&](std::string_view k) -> const std::string_view* {
+    for (const auto& kv : query) {
+      if (kv.first == k) return &kv.second;
+    }
+    return nullptr;
   };
   if (auto* v = get("w")) spec.width = ParseInt("w", *v, 1, limits.max_dimension);
   if (auto* v = get("h")) spec.height = ParseInt("h", *v, 1, limits.max_dimension);

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -32,6 +33,8 @@ struct TransformSpec {
   // The normalised parameters as a key fragment, e.g. "w300-h200-cover-q80". Two specs that
   // must produce the same pixels have the same string; only [a-z0-9-] is used.
   std::string Canonical() const;
+  // The same, appended to out (the warm path builds keys and ETags in reused buffers).
+  void AppendCanonical(std::string& out) const;
   // The query parameters that ask for this spec ({w: 300, h: 200, fit: cover, q: 80}).
   std::map<std::string, std::string> QueryParams() const;
 };
@@ -60,11 +63,17 @@ std::vector<std::pair<int, int>> ParseSizeList(const std::string& s);
 // True when the query asks for a variant at all (w, h, fit, q... present).
 bool HasTransformParams(const std::map<std::string, std::string>& query);
 
+// Query parameters as views into a request target, in the order they came; a name's first
+// value counts. The warm read parses into these without copying.
+using QueryView = std::span<const std::pair<std::string_view, std::string_view>>;
+
 // Builds a spec from query parameters w, h, fit, q, enlarge, progressive, bg. Unknown
 // parameters, malformed or out-of-range values and sizes outside the allowed list throw
 // Error 400 naming the parameter.
 TransformSpec ParseTransformQuery(const std::map<std::string, std::string>& query,
                                   const TransformLimits& limits);
+// The same rules over views; names are checked in the order given.
+TransformSpec ParseTransformParams(QueryView query, const TransformLimits& limits);
 
 // Checks a spec built elsewhere (the transform JSON body); throws Error 400 naming
 // `width_name` / `height_name` / the other fields.

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -30,10 +31,10 @@ class LogWriter {
     std::atexit([] { FlushLogs(); });
   }
 
-  void Append(const std::string& line, bool urgent) {
+  void Append(std::string_view line, bool urgent) {
     std::lock_guard lock(mu_);
     if (stopped_) {  // after the final flush (exit handlers): write through
-      Write(line + '\n');
+      Write(std::string(line) + '\n');
       return;
     }
     if (buffer_.size() + line.size() > kCap) {
@@ -123,7 +124,19 @@ void LogJson(const std::string& level, const std::string& msg, boost::json::obje
   Writer().Append(boost::json::serialize(line), level != "info" && level != "debug");
 }
 
-void LogRawJson(std::string line, bool urgent) { Writer().Append(line, urgent); }
+void LogRawJson(std::string_view line, bool urgent) { Writer().Append(line, urgent); }
+
+namespace {
+// Whether any of the 8 bytes in w needs escaping in a JSON string: a control byte (< 0x20),
+// a byte >= 0x80, '"' or '\\'. Bit tricks over a word, since most log text needs none.
+bool WordNeedsEscape(uint64_t w) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
+  auto has_zero = [](uint64_t x) { return (x - kOnes) & ~x & kHigh; };
+  const uint64_t below_space = (w - kOnes * 0x20) & ~w & kHigh;
+  return ((w & kHigh) | below_space | has_zero(w ^ (kOnes * '"')) | has_zero(w ^ (kOnes * '\\'))) !=
+         0;
+}
+}  // namespace
 
 void AppendJsonString(std::string& out, std::string_view s) {
   static const char kHex[] = "0123456789abcdef";
@@ -136,6 +149,10 @@ void AppendJsonString(std::string& out, std::string_view s) {
   out += '"';
   for (size_t i = 0; i < s.size();) {
     size_t run = i;
+    for (uint64_t w; run + 8 <= s.size(); run += 8) {
+      std::memcpy(&w, s.data() + run, 8);
+      if (WordNeedsEscape(w)) break;
+    }
     while (run < s.size() && kPlain[static_cast<unsigned char>(s[run])]) ++run;
     out.append(s.data() + i, run - i);
     if (run == s.size()) break;

@@ -18,6 +18,9 @@ Metrics::Metrics() : id_(next_registry_id++) {
           "Time from request header to the end of the response, by route.", latency);
   Declare("imgd_http_request_bytes_total", "counter", "Request body bytes received.");
   Declare("imgd_http_response_bytes_total", "counter", "Response body bytes sent.");
+  Declare("imgd_http_warm_lane_answers_total", "counter",
+          "Requests answered from memory by the warm lane, before routing (included in "
+          "imgd_http_requests_total).");
   Declare("imgd_http_connections_active", "gauge", "Open client connections.");
   Declare("imgd_http_requests_in_flight", "gauge", "Requests being handled now.");
   Declare("imgd_uploads_total", "counter", "Uploads by outcome (created, duplicate, rejected).");

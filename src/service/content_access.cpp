@@ -80,7 +80,7 @@ std::string ContentAccess::CacheControl(const Image& image, ReadGrant grant, int
                                         int64_t now_s) const {
   switch (grant) {
     case ReadGrant::kOpen:
-      return opts_.cache_control;
+      return OpenCacheControl();
     case ReadGrant::kOwner:
       return "private, no-cache";
     case ReadGrant::kSigned:

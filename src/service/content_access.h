@@ -62,6 +62,8 @@ class ContentAccess {
   // images; the owner's answers are private.
   std::string CacheControl(const Image& image, ReadGrant grant, int64_t signed_until,
                            int64_t now_s) const;
+  // CacheControl's answer for ReadGrant::kOpen, without a copy.
+  const std::string& OpenCacheControl() const { return opts_.cache_control; }
 
   const ContentAccessOptions& options() const { return opts_; }
 

@@ -66,6 +66,57 @@ awaitable<Delivery> DeliveryService::Read(ContentRequest request) {
   co_return d;
 }
 
+bool DeliveryService::ReadFromMemory(const MemoryReadRequest& request, MemoryDelivery& out,
+                                     std::string& etag) noexcept {
+  // The query, with format=auto negotiated as Read does; a signature, anything else Read
+  // would look at or refuse, and more parameters than a spec has, go to Read.
+  constexpr size_t kMaxParams = 8;
+  if (request.query.size() > kMaxParams) return false;
+  std::pair<std::string_view, std::string_view> params[kMaxParams];
+  bool vary_accept = false;
+  for (size_t i = 0; i < request.query.size(); ++i) {
+    params[i] = request.query[i];
+    const std::string_view name = params[i].first;
+    if (name == "expires" || name == "kid" || name == "sig") return false;
+    for (size_t j = 0; j < i; ++j) {
+      if (params[j].first == name) return false;  // a repeat: Read's first-value rule decides
+    }
+    if (name == "format" && params[i].second == "auto") {
+      params[i].second = FormatName(NegotiateFormat(request.accept));
+      vary_accept = true;
+    }
+  }
+  const QueryView query(params, request.query.size());
+  std::optional<TransformSpec> spec;
+  if (!query.empty()) {
+    try {
+      spec = ParseTransformParams(query, transforms_.limits());
+    } catch (...) {
+      return false;  // Read answers with the 400
+    }
+  }
+  out.image = images_.CachedReady(request.image_id);
+  if (!out.image || access_.SignatureRequired(*out.image)) return false;
+  out.cache_control = &access_.OpenCacheControl();
+  out.content_type = spec ? FormatMediaType(spec->format) : "image/jpeg";
+  out.vary_accept = vary_accept;
+  etag.clear();
+  if (spec) {
+    TransformService::AppendVariantEtag(etag, out.image->sha256, *spec);
+  } else {
+    etag += '"';
+    etag += out.image->sha256;
+    etag += '"';
+  }
+  out.bytes = nullptr;
+  if (EtagMatches(request.if_none_match, etag)) return true;
+  if (!spec) return false;  // an original's bytes are read from the store
+  std::optional<Variant> v = transforms_.Cached(out.image->sha256, *spec);
+  if (!v) return false;
+  out.bytes = std::move(v->bytes);
+  return true;
+}
+
 awaitable<MadeVariant> DeliveryService::MakeVariant(const User& caller, const std::string& image_id,
                                                     const TransformSpec& spec) {
   MadeVariant m;

@@ -40,6 +40,24 @@ struct Delivery {
   std::shared_ptr<ByteSource> bytes;  // null when If-None-Match matched: answer 304
 };
 
+// A content read as the warm path sees it: views into the request, nothing copied.
+struct MemoryReadRequest {
+  std::string_view image_id;
+  QueryView query;  // every parameter, as sent
+  std::string_view if_none_match;
+  std::string_view accept;
+};
+
+// Read's answer when memory alone gives it, without Read's copies. The ETag is written into
+// the caller's buffer.
+struct MemoryDelivery {
+  std::shared_ptr<const Image> image;
+  const std::string* cache_control = nullptr;
+  const char* content_type = "image/jpeg";
+  bool vary_accept = false;
+  std::shared_ptr<const std::string> bytes;  // null when If-None-Match matched: answer 304
+};
+
 // PUT /v1/images/{id}/transform: a variant made for its owner now.
 struct MadeVariant {
   Image image;
@@ -62,6 +80,13 @@ class DeliveryService {
   // 404 (no such image, or deleted during the read), 409 (pending), 422/503 as
   // TransformService::Get.
   boost::asio::awaitable<Delivery> Read(ContentRequest request);
+  // Read's answer from this node's memory alone: when the query has no signature and the
+  // image needs none (an open read), the image's record is cached, and If-None-Match
+  // matches or the variant is cached. False in every other case (a miss, an original's
+  // bytes, anything Read would refuse): Read then answers, by the same rules. Never
+  // waits, never throws; etag is cleared and written.
+  bool ReadFromMemory(const MemoryReadRequest& request, MemoryDelivery& out,
+                      std::string& etag) noexcept;
   // The caller's variant of their image (403 for another user's).
   boost::asio::awaitable<MadeVariant> MakeVariant(const User& caller, const std::string& image_id,
                                                   const TransformSpec& spec);

@@ -18,8 +18,23 @@ constexpr size_t kKeysPerRequest = 64;
 
 }  // namespace
 
-std::string ImageSurrogateKey(const std::string& image_id) { return "img-" + image_id; }
-std::string BlobSurrogateKey(const std::string& sha256) { return "blob-" + sha256; }
+namespace {
+constexpr std::string_view kImageKey = "img-", kBlobKey = "blob-";
+}  // namespace
+
+std::string ImageSurrogateKey(const std::string& image_id) {
+  return std::string(kImageKey) + image_id;
+}
+std::string BlobSurrogateKey(const std::string& sha256) { return std::string(kBlobKey) + sha256; }
+
+void AppendContentSurrogateKeys(std::string& out, std::string_view image_id,
+                                std::string_view sha256) {
+  out += kImageKey;
+  out += image_id;
+  out += ' ';
+  out += kBlobKey;
+  out += sha256;
+}
 
 EdgePurger::EdgePurger(PurgeOutboxStore& outbox, Metrics& metrics, EdgePurgeOptions opts)
     : outbox_(outbox), metrics_(metrics), opts_(std::move(opts)) {

@@ -31,6 +31,9 @@ namespace imgd {
 // The surrogate keys content answers carry (xkey, Surrogate-Key) and purges name.
 std::string ImageSurrogateKey(const std::string& image_id);
 std::string BlobSurrogateKey(const std::string& sha256);
+// "<image key> <blob key>": what every answer with an image's bytes is tagged with.
+void AppendContentSurrogateKeys(std::string& out, std::string_view image_id,
+                                std::string_view sha256);
 
 struct EdgePurgeOptions {
   // Each edge's purge URL (http://host:port), or NAME=URL. The name (the URL when none) is

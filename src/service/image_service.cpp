@@ -129,11 +129,11 @@ boost::asio::awaitable<std::vector<SimilarImage>> ImageService::Similar(const Us
 boost::asio::awaitable<Content> ImageService::OpenContent(const std::string& id) {
   if (!IsUuid(id)) throw NotFound("no image " + id);
   // One hop to the blocking pool for both the lookup and the open.
-  std::optional<Image> cached = ready_.Get(id);
+  std::shared_ptr<const Image> cached = ready_.Get(id);
   co_return co_await Offload(pools_.blocking, [&] {
     Content c;
     if (cached) {
-      c.image = std::move(*cached);
+      c.image = *cached;
       c.reader = blobs_.Open(OriginalKey(c.image.sha256));
       if (c.reader) return c;
       // Deleted on another node since it was cached: ask the store again.
@@ -165,7 +165,7 @@ boost::asio::awaitable<Image> ImageService::GetReady(const std::string& id, cons
   } else {
     if (!IsUuid(id)) throw NotFound("no image " + id);
     // Content reads: a warm one is answered without leaving the network thread.
-    if (auto hit = ready_.Get(id)) co_return std::move(*hit);
+    if (auto hit = ready_.Get(id)) co_return *hit;
     image = co_await Offload(pools_.blocking, [&] { return records_.GetImage(id); });
     if (image) ready_.Put(*image);
   }

@@ -73,6 +73,9 @@ class ImageService {
   // A ready image's record (404 missing, 409 pending): for anyone holding its id, or with
   // caller set, for its owner or the admin only (403 otherwise).
   boost::asio::awaitable<Image> GetReady(const std::string& id, const User* caller = nullptr);
+  // A ready image's record if this node holds it in memory (as GetReady would answer
+  // without waiting); null otherwise. Never waits or throws.
+  std::shared_ptr<const Image> CachedReady(std::string_view id) { return ready_.Get(id); }
 
   // Called (on the blocking pool) after the last reference to a blob went and its bytes
   // were removed, so derived data (variants) can go too. Set before serving.

@@ -5,15 +5,15 @@ namespace imgd {
 ReadyImageCache::ReadyImageCache(std::chrono::milliseconds ttl, size_t capacity)
     : ttl_(ttl), capacity_(capacity) {}
 
-std::optional<Image> ReadyImageCache::Get(const std::string& id) {
-  if (ttl_.count() <= 0) return std::nullopt;
+std::shared_ptr<const Image> ReadyImageCache::Get(std::string_view id) {
+  if (ttl_.count() <= 0) return nullptr;
   std::lock_guard lock(mu_);
   auto it = entries_.find(id);
-  if (it == entries_.end()) return std::nullopt;
+  if (it == entries_.end()) return nullptr;
   if (Clock::now() >= it->second.expires) {
     order_.erase(it->second.order);
     entries_.erase(it);
-    return std::nullopt;
+    return nullptr;
   }
   return it->second.image;
 }
@@ -30,7 +30,8 @@ void ReadyImageCache::Put(const Image& image) {
     order_.pop_front();
   }
   order_.push_back(image.id);
-  entries_.emplace(image.id, Entry{image, Clock::now() + ttl_, std::prev(order_.end())});
+  entries_.emplace(image.id, Entry{std::make_shared<const Image>(image), Clock::now() + ttl_,
+                                   std::prev(order_.end())});
 }
 
 void ReadyImageCache::Erase(const std::string& id) {

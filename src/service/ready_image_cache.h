@@ -9,9 +9,11 @@
 #include <chrono>
 #include <cstddef>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "core/types.h"
@@ -23,8 +25,9 @@ class ReadyImageCache {
   // ttl zero turns the cache off; at most `capacity` records are kept (oldest go first).
   ReadyImageCache(std::chrono::milliseconds ttl, size_t capacity);
 
-  // The record if cached and younger than ttl.
-  std::optional<Image> Get(const std::string& id);
+  // The record if cached and younger than ttl (shared and immutable: a hit copies nothing);
+  // null otherwise.
+  std::shared_ptr<const Image> Get(std::string_view id);
   // Caches a ready image (others are ignored).
   void Put(const Image& image);
   void Erase(const std::string& id);
@@ -32,15 +35,19 @@ class ReadyImageCache {
 
  private:
   using Clock = std::chrono::steady_clock;
+  // Lookups by string_view, with no temporary key.
+  struct Hash : std::hash<std::string_view> {
+    using is_transparent = void;
+  };
   struct Entry {
-    Image image;
+    std::shared_ptr<const Image> image;
     Clock::time_point expires;
     std::list<std::string>::iterator order;
   };
   const std::chrono::milliseconds ttl_;
   const size_t capacity_;
   mutable std::mutex mu_;
-  std::unordered_map<std::string, Entry> entries_;
+  std::unordered_map<std::string, Entry, Hash, std::equal_to<>> entries_;
   std::list<std::string> order_;  // insertion order, oldest first
 };
 

@@ -20,7 +20,9 @@ TransformService::TransformService(BlobStore& blobs, Pools pools, Metrics& metri
       opts_(opts),
       pool_(opts.pool, metrics),
       cache_(opts.cache_bytes),
-      ledger_(opts.variant_bounds) {
+      ledger_(opts.variant_bounds),
+      memory_hits_(
+          metrics.CounterCell("imgd_variant_cache_requests_total", {{"result", "memory_hit"}})) {
   // A request may not buy more than all transforms together may use.
   opts_.limits.max_request_memory =
       std::min(opts_.limits.max_request_memory, opts_.pool.memory_budget);
@@ -46,18 +48,56 @@ TransformService::TransformService(BlobStore& blobs, Pools pools, Metrics& metri
 }
 
 std::string TransformService::VariantKey(const std::string& sha256, const TransformSpec& spec) {
-  return VariantKeyPrefix(sha256) + "p" + std::to_string(kPipelineVersion) + "-" + spec.Canonical();
+  std::string key;
+  AppendVariantKey(key, sha256, spec);
+  return key;
 }
 
 std::string TransformService::VariantEtag(const std::string& sha256, const TransformSpec& spec) {
-  return "\"" + sha256 + "-p" + std::to_string(kPipelineVersion) + "-" + spec.Canonical() + "\"";
+  std::string etag;
+  AppendVariantEtag(etag, sha256, spec);
+  return etag;
+}
+
+namespace {
+// "-p<pipeline>-<canonical spec>": what follows the original's hash in keys and ETags.
+void AppendVariantSuffix(std::string& out, const TransformSpec& spec) {
+  static const std::string kPipeline = "-p" + std::to_string(kPipelineVersion) + "-";
+  out += kPipeline;
+  spec.AppendCanonical(out);
+}
+}  // namespace
+
+void TransformService::AppendVariantKey(std::string& out, std::string_view sha256,
+                                        const TransformSpec& spec) {
+  out += kVariantsNamespace;
+  out += sha256;
+  AppendVariantSuffix(out, spec);
+}
+
+void TransformService::AppendVariantEtag(std::string& out, std::string_view sha256,
+                                         const TransformSpec& spec) {
+  out += '"';
+  out += sha256;
+  AppendVariantSuffix(out, spec);
+  out += '"';
+}
+
+std::optional<Variant> TransformService::Cached(std::string_view sha256,
+                                                const TransformSpec& spec) {
+  thread_local std::string key;  // reused: a lookup allocates nothing once warm
+  key.clear();
+  AppendVariantKey(key, sha256, spec);
+  auto hit = cache_.Get(key);
+  if (hit) metrics_.Update({{memory_hits_, 1}}, nullptr, 0);
+  return hit;
 }
 
 boost::asio::awaitable<Variant> TransformService::Get(const Image& image,
                                                       const TransformSpec& spec) {
   const std::string key = VariantKey(image.sha256, spec);
   if (auto hit = cache_.Get(key)) {
-    metrics_.Inc("imgd_variant_cache_requests_total", {{"result", "memory_hit"}});
+    metrics_.Update({{memory_hits_, 1}}, nullptr, 0);
     co_return *hit;
   }
   bool shared = false;

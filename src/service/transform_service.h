@@ -39,6 +39,15 @@ class TransformService {
   static std::string VariantKey(const std::string& sha256, const TransformSpec& spec);
   // A strong ETag for the variant, known without making it.
   static std::string VariantEtag(const std::string& sha256, const TransformSpec& spec);
+  // The same two, appended to out (no temporaries: the warm path runs them per request).
+  static void AppendVariantKey(std::string& out, std::string_view sha256,
+                               const TransformSpec& spec);
+  static void AppendVariantEtag(std::string& out, std::string_view sha256,
+                                const TransformSpec& spec);
+
+  // The variant if this node holds it in memory; nullopt otherwise. Never waits: the warm
+  // read answers from it on the network thread, and Get makes what it lacks.
+  std::optional<Variant> Cached(std::string_view sha256, const TransformSpec& spec);
 
   // The variant of a ready image. Throws Error 503 (overloaded, time limit), 422
   // (original cannot be decoded), StoreError.
@@ -69,6 +78,7 @@ class TransformService {
   VariantAdmission admission_;
   VariantLedger ledger_;
   SingleFlight<Variant> flights_;
+  double* memory_hits_;  // imgd_variant_cache_requests_total{result="memory_hit"}
 };
 
 }  // namespace imgd

@@ -2,7 +2,7 @@
 
 namespace imgd {
 
-std::optional<Variant> VariantCache::Get(const std::string& key) {
+std::optional<Variant> VariantCache::Get(std::string_view key) {
   std::lock_guard lock(mu_);
   auto it = entries_.find(key);
   if (it == entries_.end()) return std::nullopt;

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace imgd {
 
@@ -24,7 +25,7 @@ class VariantCache {
   // huge variant cannot flush everything else.
   explicit VariantCache(uint64_t max_bytes) : max_bytes_(max_bytes) {}
 
-  std::optional<Variant> Get(const std::string& key);
+  std::optional<Variant> Get(std::string_view key);
   void Put(const std::string& key, Variant v);
   // Drops every entry whose key starts with prefix.
   void EraseByPrefix(const std::string& prefix);
@@ -41,7 +42,7 @@ class VariantCache {
 
   const uint64_t max_bytes_;
   mutable std::mutex mu_;
-  std::map<std::string, Node> entries_;  // ordered, for prefix erasure
+  std::map<std::string, Node, std::less<>> entries_;  // ordered, for prefix erasure
   std::list<std::string> order_;
   uint64_t bytes_ = 0;
 };

@@ -72,8 +72,9 @@ class DeliveryServiceTest : public ::testing::Test {
     other_.id = "other-1";
   }
 
-  Image Upload(const std::string& visibility) {
-    OneChunk body(ReadCorpus("real/real_01_skagen_800x533.jpg"));
+  Image Upload(const std::string& visibility,
+               const std::string& file = "real/real_01_skagen_800x533.jpg") {
+    OneChunk body(ReadCorpus(file));
     UploadMeta meta;
     meta.visibility = visibility;
     return RunToEnd(publish_->StoreNew(owner_, body, meta)).image;
@@ -153,6 +154,63 @@ TEST_F(DeliveryServiceTest, MatchingIfNoneMatchMakesNoVariant) {
   ContentRequest original = Unsigned(im);
   original.if_none_match = "\"" + im.sha256 + "\"";
   EXPECT_FALSE(RunToEnd(delivery_->Read(original)).bytes);
+}
+
+// The warm path's read gives Read's answer (ETag, Cache-Control, the same bytes) once memory
+// holds what it needs, and declines whatever memory alone cannot answer exactly.
+TEST_F(DeliveryServiceTest, ReadFromMemoryAnswersAsReadOrDeclines) {
+  Image im = Upload(kVisibilityPublic);
+  using Params = std::vector<std::pair<std::string_view, std::string_view>>;
+  auto from_memory = [this, &im](const Params& query, std::string_view inm, MemoryDelivery& d,
+                                 std::string& etag, std::string_view accept = "") {
+    return delivery_->ReadFromMemory(MemoryReadRequest{im.id, query, inm, accept}, d, etag);
+  };
+  MemoryDelivery d;
+  std::string etag;
+  EXPECT_FALSE(from_memory({{"w", "100"}}, "", d, etag));  // the record is not cached yet
+  Delivery made = RunToEnd(delivery_->Read(Unsigned(im, {{"w", "100"}})));
+  ASSERT_TRUE(made.bytes);
+  ASSERT_TRUE(from_memory({{"w", "100"}}, "", d, etag));
+  ASSERT_TRUE(d.bytes);
+  EXPECT_EQ(*d.bytes, std::string(made.bytes->Contiguous(), made.bytes->size()));
+  EXPECT_EQ(etag, made.etag);
+  EXPECT_EQ(*d.cache_control, made.cache_control);
+  EXPECT_STREQ(d.content_type, "image/jpeg");
+  EXPECT_FALSE(d.vary_accept);
+  // If-None-Match: a 304 (no bytes), for a variant never made too, and for the original.
+  ASSERT_TRUE(from_memory({{"w", "100"}}, "W/" + made.etag, d, etag));
+  EXPECT_FALSE(d.bytes);
+  const std::string other_etag = TransformService::VariantEtag(im.sha256, [] {
+    TransformSpec s;
+    s.width = 77;
+    return s;
+  }());
+  ASSERT_TRUE(from_memory({{"w", "77"}}, other_etag, d, etag));
+  EXPECT_FALSE(d.bytes);
+  ASSERT_TRUE(from_memory({}, "\"" + im.sha256 + "\"", d, etag));
+  EXPECT_FALSE(d.bytes);
+  // format=auto negotiates as Read does, and says the answer varies by Accept.
+  Delivery webp = RunToEnd(delivery_->Read([&] {
+    ContentRequest r = Unsigned(im, {{"w", "100"}, {"format", "auto"}});
+    r.accept = "image/webp,*/*";
+    return r;
+  }()));
+  ASSERT_TRUE(from_memory({{"w", "100"}, {"format", "auto"}}, "", d, etag, "image/webp,*/*"));
+  EXPECT_EQ(etag, webp.etag);
+  EXPECT_STREQ(d.content_type, "image/webp");
+  EXPECT_TRUE(d.vary_accept);
+  // Declined: a variant not in memory, an original's bytes, a signature, a parameter Read
+  // refuses, a repeated name, and a private image.
+  EXPECT_FALSE(from_memory({{"w", "120"}}, "", d, etag));
+  EXPECT_FALSE(from_memory({}, "", d, etag));
+  EXPECT_FALSE(from_memory({{"w", "100"}, {"sig", "x"}}, "", d, etag));
+  EXPECT_FALSE(from_memory({{"w", "0"}}, "", d, etag));
+  EXPECT_FALSE(from_memory({{"colour", "red"}}, "", d, etag));
+  EXPECT_FALSE(from_memory({{"w", "100"}, {"w", "100"}}, "", d, etag));
+  Image hidden = Upload(kVisibilityPrivate, "real/real_02_honeybee_1620x1280.jpg");
+  RunToEnd(delivery_->Read(RequestFor(access_->Url(hidden, {{"w", "100"}}))));
+  EXPECT_FALSE(delivery_->ReadFromMemory(MemoryReadRequest{hidden.id, Params{{"w", "100"}}, "", ""},
+                                         d, etag));
 }
 
 TEST_F(DeliveryServiceTest, PrivateImageNeedsASignatureOrTheOwnersKey) {

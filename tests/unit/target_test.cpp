@@ -6,7 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/url/parse.hpp>
+#include <map>
 #include <random>
 
 using imgd::http::ParseTarget;
@@ -88,4 +90,34 @@ TEST(ParseTarget, AgreesWithBoostUrlOnGeneratedTargets) {
   }
   EXPECT_GT(parsed, 5000);  // both outcomes are exercised
   EXPECT_LT(parsed, 15000);
+}
+
+// The warm lane's parse: where it accepts a target, it sees what ParseTarget decodes (the
+// path, and each name's first value); it declines anything that needs decoding.
+TEST(ParsePlainTarget, AgreesWithParseTargetWhereItAccepts) {
+  const std::string chars = "/?&=%+aZ09-._~!$'()*,;:@#[] \"\x01\x80";
+  std::mt19937 rng(20261201);
+  int accepted = 0;
+  for (int n = 0; n < 20000; ++n) {
+    std::string t = rng() % 8 ? "/" : "";
+    const int len = static_cast<int>(rng() % 24);
+    for (int i = 0; i < len; ++i) t += chars[rng() % (rng() % 4 ? 24 : chars.size())];
+    imgd::http::PlainTarget plain;
+    if (!imgd::http::ParsePlainTarget(t, plain)) {
+      EXPECT_TRUE(t.find_first_of("%+") != std::string::npos || !ParseTarget(t) ||
+                  std::count(t.begin(), t.end(), '&') >= 8)
+          << t;
+      continue;
+    }
+    ++accepted;
+    const auto full = ParseTarget(t);
+    ASSERT_TRUE(full) << t;
+    EXPECT_EQ(full->path, plain.path) << t;
+    std::map<std::string, std::string> first;
+    for (size_t i = 0; i < plain.param_count; ++i) {
+      first.emplace(std::string(plain.params[i].first), std::string(plain.params[i].second));
+    }
+    EXPECT_EQ(full->query, first) << t;
+  }
+  EXPECT_GT(accepted, 3000);
 }

@@ -1,0 +1,181 @@
+"""The warm lane (src/http/fast_lane.h): a cached variant or a 304 answered on the network
+thread before routing. Its answers must be byte for byte those of the general path (status,
+every header in order, body), apart from the request id; it must decline what it cannot
+answer exactly (ranges, HEAD, bad parameters), still pass admission, and be possible to turn
+off. imgd_http_warm_lane_answers_total tells which path answered."""
+import re
+import socket
+import unittest
+
+from harness import Server, ServerTest, corpus_bytes
+
+PHOTO = "real/real_01_skagen_800x533.jpg"
+OTHER = "real/real_02_honeybee_1620x1280.jpg"
+
+
+def raw_get(port, target, headers=None, method="GET"):
+    """One request on its own connection: (status line + header lines as sent, body)."""
+    lines = [f"{method} {target} HTTP/1.1", "Host: 127.0.0.1"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+        s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            assert chunk, data
+            data += chunk
+        head, body = data.split(b"\r\n\r\n", 1)
+        head_lines = head.decode().split("\r\n")
+        length = 0
+        for line in head_lines[1:]:
+            name, value = line.split(": ", 1)
+            if name.lower() == "content-length" and method != "HEAD":
+                length = int(value)
+        while len(body) < length:
+            chunk = s.recv(65536)
+            assert chunk
+            body += chunk
+    return head_lines, body
+
+
+def without_request_id(head_lines):
+    return [line for line in head_lines if not line.lower().startswith("x-request-id:")]
+
+
+class WarmLaneTest(ServerTest):
+    nodes = 1  # the lane answers from this process's memory
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.key = cls.server.create_user("warm")["apiKey"]
+        r = cls.server.upload(corpus_bytes(PHOTO), cls.key)
+        assert r.status == 201, r.body
+        cls.image = r.json()
+        r = cls.server.upload(corpus_bytes(OTHER), cls.key)
+        assert r.status == 201, r.body
+        cls.other = r.json()
+
+    def lane_answers(self):
+        m = re.search(r"^imgd_http_warm_lane_answers_total (\S+)$", self.server.metrics(), re.M)
+        return float(m.group(1)) if m else 0.0
+
+    def general_then_lane(self, target, headers=None):
+        """The first read goes the general way (nothing cached yet), the second through the
+        lane; returns both answers."""
+        before = self.lane_answers()
+        first = raw_get(self.server.port, target, headers)
+        self.assertEqual(self.lane_answers(), before, "the cold read was answered by the lane")
+        second = raw_get(self.server.port, target, headers)
+        self.assertEqual(self.lane_answers(), before + 1, "the warm read took the general path")
+        return first, second
+
+    def assertSameAnswer(self, general, lane):
+        self.assertEqual(without_request_id(general[0]), without_request_id(lane[0]))
+        self.assertEqual(general[1], lane[1])
+        ids = [[line for line in a[0] if line.startswith("X-Request-Id: ")] for a in (general, lane)]
+        self.assertEqual([len(i) for i in ids], [1, 1])
+        self.assertNotEqual(ids[0], ids[1])
+
+    def test_cached_variant_is_answered_as_the_general_path_does(self):
+        target = f"/v1/images/{self.image['imageId']}/content?w=160"
+        general, lane = self.general_then_lane(target)
+        self.assertEqual(general[0][0], "HTTP/1.1 200 OK")
+        self.assertTrue(lane[1].startswith(b"\xff\xd8"))
+        self.assertSameAnswer(general, lane)
+
+    def test_negotiated_format_varies_by_accept_on_both_paths(self):
+        target = f"/v1/images/{self.image['imageId']}/content?w=140&format=auto"
+        general, lane = self.general_then_lane(target, {"Accept": "image/webp,*/*"})
+        self.assertIn("Vary: Accept", general[0])
+        self.assertIn("Content-Type: image/webp", general[0])
+        self.assertSameAnswer(general, lane)
+
+    def test_not_modified_is_answered_as_the_general_path_does(self):
+        # The owner's transform call makes the variant and tells its ETag without a content
+        # read, so the first conditional read below is the image's first (general path).
+        r = self.server.request("PUT", f"/v1/images/{self.other['imageId']}/transform",
+                                '{"resizeWidth": 150}', {"Content-Type": "application/json"},
+                                key=self.key)
+        self.assertEqual(r.status, 200, r.body)
+        etag = r.header("etag")
+        target = f"/v1/images/{self.other['imageId']}/content?w=150"
+        general, lane = self.general_then_lane(target, {"If-None-Match": etag})
+        self.assertEqual(general[0][0], "HTTP/1.1 304 Not Modified")
+        self.assertEqual(general[1], b"")
+        self.assertSameAnswer(general, lane)
+
+    def test_what_the_lane_declines_still_gets_its_answer(self):
+        image_id = self.image["imageId"]
+        target = f"/v1/images/{image_id}/content?w=120"
+        raw_get(self.server.port, target)  # cached now
+        before = self.lane_answers()
+        head, body = raw_get(self.server.port, target, {"Range": "bytes=0-9"})
+        self.assertEqual(head[0], "HTTP/1.1 206 Partial Content")
+        self.assertEqual(len(body), 10)
+        head, body = raw_get(self.server.port, target, method="HEAD")
+        self.assertEqual(head[0], "HTTP/1.1 200 OK")
+        self.assertEqual(body, b"")
+        for bad, status in ((f"/v1/images/{image_id}/content?w=abc", 400),
+                            (f"/v1/images/{image_id}/content?w=120&w=120&colour=red", 400),
+                            (f"/v1/images/{image_id}/content?w=120&sig=x", 403),
+                            (f"/v1/images/{image_id}/content?w=%31%32%30", 200)):
+            r = self.server.request("GET", bad)
+            self.assertEqual(r.status, status, (bad, r.body[:300]))
+            if status != 200:
+                self.assertProblem(r, status)
+        self.assertEqual(self.lane_answers(), before)
+
+
+class WarmLaneLimitsTest(unittest.TestCase):
+    def test_lane_answers_are_logged_like_any_other(self):
+        server = Server(nodes=1).start()
+        try:
+            key = server.create_user("logged")["apiKey"]
+            image = server.upload(corpus_bytes(PHOTO), key).json()
+            target = f"/v1/images/{image['imageId']}/content?w=100"
+            raw_get(server.port, target)
+            head, _ = raw_get(server.port, target)
+            request_id = [l for l in head if l.startswith("X-Request-Id: ")][0][len("X-Request-Id: "):]
+            self.assertRegex(server.metrics(), r"imgd_http_warm_lane_answers_total 1\b")
+        finally:
+            server.stop()  # a drained exit writes out every queued log line
+        try:
+            with open(server.stderr_path) as f:
+                lines = [l for l in f.read().splitlines() if request_id in l]
+            self.assertEqual(len(lines), 1)
+            self.assertIn('"route":"/v1/images/{imageId}/content"', lines[0])
+            self.assertIn('"status":200', lines[0])
+            self.assertIn('"traceId":"', lines[0])
+        finally:
+            server.cleanup()
+
+    def test_turned_off_every_read_goes_the_general_way(self):
+        server = Server(extra_args=["--warm-lane", "false"], nodes=1).start()
+        try:
+            key = server.create_user("cold")["apiKey"]
+            image = server.upload(corpus_bytes(PHOTO), key).json()
+            target = f"/v1/images/{image['imageId']}/content?w=100"
+            answers = [raw_get(server.port, target) for _ in range(3)]
+            self.assertEqual({a[0][0] for a in answers}, {"HTTP/1.1 200 OK"})
+            self.assertNotRegex(server.metrics(), r"imgd_http_warm_lane_answers_total [1-9]")
+        finally:
+            server.cleanup()
+
+    def test_admission_refuses_before_the_lane(self):
+        # A per-address limit this low admits the bucket's one token, then refuses (a token
+        # comes back every 1000 s).
+        server = Server(extra_args=["--rate-limit-ip", "0.001"], nodes=1).start()
+        try:
+            target = "/v1/images/0190c0de-0000-7000-8000-000000000000/content?w=100"
+            answers = [raw_get(server.port, target) for _ in range(3)]
+            self.assertEqual(answers[0][0][0], "HTTP/1.1 404 Not Found")
+            for head, body in answers[1:]:
+                self.assertEqual(head[0], "HTTP/1.1 429 Too Many Requests", body[:300])
+                self.assertIn(b"/problems/", body)
+        finally:
+            server.cleanup()
+
+
+if __name__ == "__main__":
+    unittest.main()

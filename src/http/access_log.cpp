@@ -89,6 +89,16 @@ void AppendNumber(std::string& out, Integer v) {
   out.append(digits, end);
 }
 
+// A JSON string of text that needs no escaping: the request id (checked by ValidRequestId
+// or made here), the method (an HTTP token), the route (a pattern of ours) and the client's
+// address. Anything a client can fill freely (the path, the user id) goes through
+// AppendJsonString.
+void AppendSafe(std::string& out, std::string_view s) {
+  out += '"';
+  out += s;
+  out += '"';
+}
+
 }  // namespace
 
 void RecordRequest(Metrics& metrics, const RequestRecord& r) {
@@ -102,44 +112,45 @@ void RecordRequest(Metrics& metrics, const RequestRecord& r) {
                   {cells.warm_lane, r.warm_lane ? 1.0 : 0.0}},
                  cells.duration, r.seconds);
   // One access-log line, written by hand into a reused buffer: it runs for every request.
+  using namespace std::string_view_literals;
   thread_local std::string line;
   line.clear();
-  line += R"({"time":")";
+  line += R"({"time":")"sv;
   AppendIsoMs(line, NowMs());
-  line += R"(","level":"info","msg":"request","requestId":)";
-  AppendJsonString(line, r.request_id);
-  line += R"(,"traceId":")";
+  line += R"(","level":"info","msg":"request","requestId":)"sv;
+  AppendSafe(line, r.request_id);
+  line += R"(,"traceId":")"sv;
   line += r.trace.trace_id;
-  line += R"(","spanId":")";
+  line += R"(","spanId":")"sv;
   line += r.trace.span_id;
   line += '"';
-  line += R"(,"method":)";
-  AppendJsonString(line, r.raw_method);
-  line += R"(,"route":)";
-  AppendJsonString(line, r.route);
-  line += R"(,"path":)";
+  line += R"(,"method":)"sv;
+  AppendSafe(line, r.raw_method);
+  line += R"(,"route":)"sv;
+  AppendSafe(line, r.route);
+  line += R"(,"path":)"sv;
   AppendJsonString(line, r.path);
-  line += R"(,"status":)";
+  line += R"(,"status":)"sv;
   AppendNumber(line, status);
-  line += R"(,"bytesIn":)";
+  line += R"(,"bytesIn":)"sv;
   AppendNumber(line, r.bytes_in);
-  line += R"(,"bytes":)";
+  line += R"(,"bytes":)"sv;
   AppendNumber(line, r.bytes_out);
   const auto micros = static_cast<int64_t>(std::llround(r.seconds * 1e6));
-  line += R"(,"durationMs":)";
+  line += R"(,"durationMs":)"sv;
   AppendNumber(line, micros / 1000);
   line += '.';
   line += static_cast<char>('0' + micros % 1000 / 100);
   line += static_cast<char>('0' + micros % 100 / 10);
   line += static_cast<char>('0' + micros % 10);
-  line += R"(,"userId":)";
+  line += R"(,"userId":)"sv;
   if (r.user_id.empty()) {
-    line += "null";
+    line += "null"sv;
   } else {
     AppendJsonString(line, r.user_id);
   }
-  line += R"(,"clientIp":)";
-  AppendJsonString(line, r.client_ip);
+  line += R"(,"clientIp":)"sv;
+  AppendSafe(line, r.client_ip);
   line += '}';
   LogRawJson(line);
   if (r.started_unix_ns != 0 && Recording(&r.trace)) {

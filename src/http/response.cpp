@@ -105,4 +105,19 @@ std::string BareProblem(int status, std::string_view title, std::string_view slu
          std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
+Response MethodNotAllowed(std::string_view method,
+                          const std::vector<boost::beast::http::verb>& allowed,
+                          const std::string& request_id) {
+  std::string allow;
+  for (auto v : allowed) {
+    if (!allow.empty()) allow += ", ";
+    allow += std::string(boost::beast::http::to_string(v));
+  }
+  Error e(ErrorCode::kMethodNotAllowed, "method-not-allowed",
+          std::string(method) + " is not allowed here; allowed: " + allow);
+  Response r = Problem(e, request_id);
+  r.headers.set(boost::beast::http::field::allow, allow);
+  return r;
+}
+
 }  // namespace imgd::http

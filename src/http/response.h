@@ -2,10 +2,12 @@
 // What a handler returns; the server serialises it (string body or a streamed ByteSource).
 #include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/status.hpp>
+#include <boost/beast/http/verb.hpp>
 #include <boost/json/value.hpp>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/byte_source.h"
 #include "core/errors.h"
@@ -33,6 +35,10 @@ Response Json(boost::beast::http::status status, const boost::json::value& v);
 // RateLimit-* fields of a spent limit.
 Response Problem(const Error& e, const std::string& request_id);
 boost::beast::http::status HttpStatus(ErrorCode code);
+// 405 problem+json naming the methods the path allows, with its Allow field.
+Response MethodNotAllowed(std::string_view method,
+                          const std::vector<boost::beast::http::verb>& allowed,
+                          const std::string& request_id);
 
 // A whole HTTP/1.1 message (status line, headers, problem+json body, Connection: close)
 // for what is refused before a request exists: a header too large, bytes that are not HTTP.

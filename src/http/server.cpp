@@ -293,8 +293,14 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
       if (fec) break;  // closed or idle too long: nothing to answer
       buf.commit(fn);
     }
-    if (!HeaderComplete(buf)) conn->deadline.Arm(opts_.header_timeout);
-    auto [rec, rn] = co_await bhttp::async_read_header(stream, buf, *header_parser, kTuple);
+    boost::system::error_code rec;
+    size_t rn = ParseBufferedHeader(*header_parser, buf, rec);
+    if (rec == bhttp::error::need_more) {
+      conn->deadline.Arm(opts_.header_timeout);
+      size_t more = 0;
+      std::tie(rec, more) = co_await bhttp::async_read_header(stream, buf, *header_parser, kTuple);
+      rn += more;
+    }
     // Beast applies header_limit per parse attempt: a header of many small fields that all
     // arrive after the first read can pass it. The whole header's size is checked here.
     if (!rec && rn > opts_.header_limit) rec = bhttp::error::header_limit;
@@ -394,15 +400,7 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
       auto match = router_.Find(hdr.method(), parsed->path);
       if (!match.route) {
         if (!match.allowed.empty()) {
-          std::string allow;
-          for (auto v : match.allowed) {
-            if (!allow.empty()) allow += ", ";
-            allow += std::string(bhttp::to_string(v));
-          }
-          Error e(ErrorCode::kMethodNotAllowed, "method-not-allowed",
-                  method + " is not allowed here; allowed: " + allow);
-          resp = Problem(e, request_id);
-          resp.headers.set(bhttp::field::allow, allow);
+          resp = MethodNotAllowed(method, match.allowed, request_id);
         } else {
           throw NotFound("no such resource: " + parsed->path);
         }

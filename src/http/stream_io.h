@@ -91,7 +91,30 @@ inline bool HeaderComplete(const beast::flat_buffer& buf) {
   return bytes.find("\r\n\r\n") != std::string_view::npos;
 }
 
-// Thrown when the client's connection fails mid-request: nothing can be answered.
+// Parses a header that is already in buf without an I/O operation: Beast's async_read_header
+// would post its completion through the executor even then, one more scheduler round per
+// request. Returns the bytes consumed; ec as async_read_header's, or http::error::need_more
+// when buf holds no whole header (the caller then reads as usual).
+template <class Parser>
+size_t ParseBufferedHeader(Parser& parser, beast::flat_buffer& buf, boost::system::error_code& ec) {
+  size_t consumed = 0;
+  if (!HeaderComplete(buf)) {
+    ec = beast::http::error::need_more;
+    return 0;
+  }
+  while (!parser.is_header_done()) {
+    const size_t n = parser.put(buf.data(), ec);
+    buf.consume(n);
+    consumed += n;
+    if (ec) break;
+    if (n == 0) {
+      ec = beast::http::error::need_more;
+      break;
+    }
+  }
+  return consumed;
+}
+
 struct ClientGone : std::runtime_error {
   using std::runtime_error::runtime_error;
 };

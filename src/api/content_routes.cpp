@@ -152,6 +152,7 @@ class ContentFastLane final : public http::FastLane {
       answer.status = bhttp::status::not_modified;
     }
     answer.body = std::move(d.bytes);
+    answer.body_file = std::move(d.file);
     answer.route = &route_;
     return true;
   }

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <boost/asio/post.hpp>
 #include <chrono>
+#include <csignal>
 #include <iostream>
 #include <thread>
 
@@ -150,6 +151,8 @@ int RunServe(Config& cfg) {
               {{"error", e.what()}});
     }
   });
+  // A peer gone mid-send is an error code, not a signal: sendfile(2) has no MSG_NOSIGNAL.
+  std::signal(SIGPIPE, SIG_IGN);
   server.Run(cfg.io_threads > 0 ? cfg.io_threads : Cores());
   stop_backfill = true;
   backfill.join();

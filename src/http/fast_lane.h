@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/memory_file.h"
 #include "http/response_head.h"
 #include "http/target.h"
 
@@ -23,6 +24,8 @@ struct FastAnswer {
   std::string header_lines;
   // The whole body, sent from where it is; null for a 304.
   std::shared_ptr<const std::string> body;
+  // The same bytes as a file, when the lane has one: sent with sendfile on plain TCP.
+  std::shared_ptr<const MemoryFile> body_file;
   // The route's pattern: the label in logs and metrics, as the general path gives it.
   const std::string* route = nullptr;
 };

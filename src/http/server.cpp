@@ -359,7 +359,13 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
         FastAnswerHead(fast, request_id, keep, fast_head);
         const std::string_view body = fast.body ? std::string_view(*fast.body) : "";
         conn->deadline.Arm(opts_.io_timeout);
-        const auto wec = co_await WriteParts(stream, fast_head, body);
+        boost::system::error_code wec;
+        if constexpr (std::is_same_v<Stream, tcp::socket>) {
+          if (fast.body_file) wec = co_await WriteHeadAndFile(stream, fast_head, *fast.body_file);
+        }
+        if (!fast.body_file || !std::is_same_v<Stream, tcp::socket>) {
+          wec = co_await WriteParts(stream, fast_head, body);
+        }
         RecordRequest(
             metrics_,
             {request_id, trace, req.method(), req.method_string(), *fast.route, plain_target.path,
@@ -367,6 +373,7 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
              kNoUser, client_ip, started_unix_ns, true});
         fast.body.reset();
+        fast.body_file.reset();
         if (wec || !keep) {
           if (!wec) co_await CloseNotify(conn, stream);
           break;

@@ -2,6 +2,9 @@
 // Reading requests and writing answers on one connection, plain TCP or TLS: the
 // connection's deadline, the request body as a ChunkSource straight off the socket, and the
 // gather write of an answer's head and body. Header-only (templates over the stream type).
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -11,6 +14,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <memory>
@@ -25,6 +29,7 @@
 #include "core/byte_source.h"
 #include "core/chunk_source.h"
 #include "core/errors.h"
+#include "core/memory_file.h"
 #include "core/offload.h"
 #include "http/response.h"
 #include "obs/log.h"
@@ -297,6 +302,40 @@ asio::awaitable<std::pair<boost::system::error_code, uint64_t>> WriteStreamed(
   }
   if (!wec && !head_sent) wec = co_await WriteParts(stream, head, {});  // an empty stream
   co_return std::pair{wec, sent};
+}
+
+// Writes head, then the whole of file with sendfile(2): the kernel sends the file's pages
+// instead of copying the bytes out of user memory (plain TCP only; TLS must encrypt in user
+// space). The head goes with MSG_MORE so it leaves with the file's first bytes. Needs
+// SIGPIPE ignored (sendfile has no MSG_NOSIGNAL): the serve command does.
+inline asio::awaitable<boost::system::error_code> WriteHeadAndFile(asio::ip::tcp::socket& socket,
+                                                                   std::string_view head,
+                                                                   const MemoryFile& file) {
+  boost::system::error_code ec;
+  if (!socket.native_non_blocking()) socket.native_non_blocking(true, ec);
+  if (ec) co_return ec;
+  const int fd = socket.native_handle();
+  off_t offset = 0;
+  const auto size = static_cast<off_t>(file.size());
+  while (!head.empty() || offset < size) {
+    const ssize_t n = !head.empty()
+                          ? ::send(fd, head.data(), head.size(), MSG_MORE | MSG_NOSIGNAL)
+                          : ::sendfile(fd, file.fd(), &offset, static_cast<size_t>(size - offset));
+    if (n > 0) {
+      if (!head.empty()) head.remove_prefix(static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      std::tie(ec) = co_await socket.async_wait(asio::ip::tcp::socket::wait_write, kTuple);
+      if (ec) co_return ec;
+      continue;
+    }
+    // 0 from sendfile: the file ended early (it cannot: it is sealed); treat as a failure.
+    co_return n < 0 ? boost::system::error_code(errno, boost::system::system_category())
+                    : boost::system::error_code(asio::error::broken_pipe);
+  }
+  co_return ec;
 }
 
 }  // namespace imgd::http

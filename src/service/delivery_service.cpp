@@ -109,11 +109,13 @@ bool DeliveryService::ReadFromMemory(const MemoryReadRequest& request, MemoryDel
     etag += '"';
   }
   out.bytes = nullptr;
+  out.file = nullptr;
   if (EtagMatches(request.if_none_match, etag)) return true;
   if (!spec) return false;  // an original's bytes are read from the store
   std::optional<Variant> v = transforms_.Cached(out.image->sha256, *spec);
   if (!v) return false;
   out.bytes = std::move(v->bytes);
+  out.file = std::move(v->file);
   return true;
 }
 

@@ -56,6 +56,7 @@ struct MemoryDelivery {
   const char* content_type = "image/jpeg";
   bool vary_accept = false;
   std::shared_ptr<const std::string> bytes;  // null when If-None-Match matched: answer 304
+  std::shared_ptr<const MemoryFile> file;    // the same bytes as a file, when cached so
 };
 
 // PUT /v1/images/{id}/transform: a variant made for its owner now.

@@ -37,6 +37,8 @@ TransformService::TransformService(BlobStore& blobs, Pools pools, Metrics& metri
                        [this] { return static_cast<double>(cache_.bytes()); });
   metrics_.AddCallback("imgd_variant_cache_entries",
                        [this] { return static_cast<double>(cache_.size()); });
+  metrics_.AddCallback("imgd_variant_cache_files",
+                       [this] { return static_cast<double>(cache_.files()); });
   metrics_.AddCallback("imgd_variant_store_bytes",
                        [this] { return static_cast<double>(ledger_.total_bytes()); });
   metrics_.AddCallback("imgd_variant_store_entries",
@@ -107,6 +109,14 @@ boost::asio::awaitable<Variant> TransformService::Get(const Image& image,
   co_return v;
 }
 
+void TransformService::Cache(const std::string& key, const Variant& v) {
+  cache_.Put(key, v);
+  if (!v.bytes || !cache_.WantsFile(v.bytes->size())) return;
+  boost::asio::post(pools_.blocking, [this, key, bytes = v.bytes] {
+    cache_.AttachFile(key, bytes, MemoryFile::Create(*bytes));
+  });
+}
+
 boost::asio::awaitable<Variant> TransformService::Make(const Image& image,
                                                        const TransformSpec& spec,
                                                        const std::string& key) {
@@ -126,7 +136,7 @@ boost::asio::awaitable<Variant> TransformService::Make(const Image& image,
         MemorySource ms(bytes);
         if (auto h = ReadJpegHeader(ms).header) {
           RecordStored(key, bytes->size());
-          l.stored = Variant{std::move(bytes), h->width, h->height};
+          l.stored = Variant{std::move(bytes), h->width, h->height, nullptr};
           return l;
         }
       }
@@ -141,7 +151,7 @@ boost::asio::awaitable<Variant> TransformService::Make(const Image& image,
   });
   if (found.stored) {
     metrics_.Inc("imgd_variant_cache_requests_total", {{"result", "store_hit"}});
-    cache_.Put(key, *found.stored);
+    Cache(key, *found.stored);
     co_return *found.stored;
   }
   metrics_.Inc("imgd_variant_cache_requests_total", {{"result", "miss"}});
@@ -161,8 +171,8 @@ boost::asio::awaitable<Variant> TransformService::Make(const Image& image,
   metrics_.Observe(
       "imgd_transform_duration_seconds", {{"path", r.path}},
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-  Variant v{std::make_shared<const std::string>(std::move(r.bytes)), r.width, r.height};
-  cache_.Put(key, v);
+  Variant v{std::make_shared<const std::string>(std::move(r.bytes)), r.width, r.height, nullptr};
+  Cache(key, v);
   bool preset = false;
   for (auto [w, h] : opts_.limits.allowed_sizes)
     preset = preset || (w == spec.width && h == spec.height);

@@ -68,6 +68,9 @@ class TransformService {
                                        const std::string& key);
   // Notes a stored variant's use and removes what that pushes past the bounds. Blocking.
   void RecordStored(const std::string& key, uint64_t bytes);
+  // Caches v under key; a large one also gets its file copy for sendfile, made on the
+  // blocking pool and attached when ready.
+  void Cache(const std::string& key, const Variant& v);
 
   BlobStore& blobs_;
   Pools pools_;

@@ -12,38 +12,50 @@ std::optional<Variant> VariantCache::Get(std::string_view key) {
 
 void VariantCache::Put(const std::string& key, Variant v) {
   const uint64_t size = v.bytes ? v.bytes->size() : 0;
-  if (max_bytes_ == 0 || size > max_bytes_ / 8) return;
+  if (max_bytes_ == 0 || !v.bytes || size > max_bytes_ / 8) return;
   std::lock_guard lock(mu_);
-  auto it = entries_.find(key);
-  if (it != entries_.end()) {
-    bytes_ -= it->second.value.bytes->size();
-    it->second.value = std::move(v);
-    order_.splice(order_.begin(), order_, it->second.lru);
-  } else {
-    order_.push_front(key);
-    entries_.emplace(key, Node{std::move(v), order_.begin()});
-  }
+  if (auto it = entries_.find(key); it != entries_.end()) EraseLocked(it);
+  v.file = nullptr;
+  order_.push_front(key);
+  entries_.emplace(key, Node{std::move(v), order_.begin(), size});
   bytes_ += size;
   EvictLocked();
+}
+
+bool VariantCache::AttachFile(std::string_view key, const std::shared_ptr<const std::string>& bytes,
+                              std::shared_ptr<const MemoryFile> file) {
+  if (!file) return false;
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(key);
+  if (it == entries_.end() || it->second.value.bytes != bytes || it->second.value.file ||
+      files_ >= max_files_) {
+    return false;
+  }
+  it->second.value.file = std::move(file);
+  ++files_;
+  it->second.charged += bytes->size();
+  bytes_ += bytes->size();
+  EvictLocked();
+  return true;
+}
+
+void VariantCache::EraseLocked(std::map<std::string, Node, std::less<>>::iterator it) {
+  bytes_ -= it->second.charged;
+  if (it->second.value.file) --files_;
+  order_.erase(it->second.lru);
+  entries_.erase(it);
 }
 
 void VariantCache::EraseByPrefix(const std::string& prefix) {
   std::lock_guard lock(mu_);
   auto it = entries_.lower_bound(prefix);
   while (it != entries_.end() && it->first.compare(0, prefix.size(), prefix) == 0) {
-    bytes_ -= it->second.value.bytes->size();
-    order_.erase(it->second.lru);
-    it = entries_.erase(it);
+    EraseLocked(it++);
   }
 }
 
 void VariantCache::EvictLocked() {
-  while (bytes_ > max_bytes_ && !order_.empty()) {
-    auto it = entries_.find(order_.back());
-    bytes_ -= it->second.value.bytes->size();
-    entries_.erase(it);
-    order_.pop_back();
-  }
+  while (bytes_ > max_bytes_ && !order_.empty()) EraseLocked(entries_.find(order_.back()));
 }
 
 uint64_t VariantCache::bytes() const {
@@ -54,6 +66,11 @@ uint64_t VariantCache::bytes() const {
 size_t VariantCache::size() const {
   std::lock_guard lock(mu_);
   return entries_.size();
+}
+
+size_t VariantCache::files() const {
+  std::lock_guard lock(mu_);
+  return files_;
 }
 
 }  // namespace imgd

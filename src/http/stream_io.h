@@ -93,7 +93,8 @@ class StreamDeadline {
 inline bool HeaderComplete(const beast::flat_buffer& buf) {
   const auto data = buf.data();
   const std::string_view bytes(static_cast<const char*>(data.data()), data.size());
-  return bytes.find("\r\n\r\n") != std::string_view::npos;
+  // Usually the buffer is one whole request without a body: it ends with the blank line.
+  return bytes.ends_with("\r\n\r\n") || bytes.find("\r\n\r\n") != std::string_view::npos;
 }
 
 // Parses a header that is already in buf without an I/O operation: Beast's async_read_header

@@ -1,6 +1,7 @@
 #include "cli/serve_command.h"
 
 #include <malloc.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <boost/asio/post.hpp>
@@ -23,6 +24,23 @@
 #include "service/similarity_backfill.h"
 
 namespace imgd::cli {
+
+namespace {
+// Each connection holds a descriptor, and so does each large cached variant's sendfile copy
+// (at most 256): the soft limit (often 1,024) is raised to the hard one, as servers do.
+void RaiseOpenFileLimit() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= lim.rlim_max) return;
+  const rlim_t before = lim.rlim_cur;
+  // An unlimited hard limit still stops at fs.nr_open (1,048,576 by default).
+  lim.rlim_cur = lim.rlim_max == RLIM_INFINITY ? 1u << 20 : lim.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) {
+    LogJson(
+        "warn", "could not raise the open-file limit",
+        {{"soft", static_cast<uint64_t>(before)}, {"hard", static_cast<uint64_t>(lim.rlim_max)}});
+  }
+}
+}  // namespace
 
 int RunServe(Config& cfg) {
   std::string host;
@@ -153,6 +171,7 @@ int RunServe(Config& cfg) {
   });
   // A peer gone mid-send is an error code, not a signal: sendfile(2) has no MSG_NOSIGNAL.
   std::signal(SIGPIPE, SIG_IGN);
+  RaiseOpenFileLimit();
   server.Run(cfg.io_threads > 0 ? cfg.io_threads : Cores());
   stop_backfill = true;
   backfill.join();

@@ -88,7 +88,8 @@ uint64_t SizeField(const json::object& o) {
 
 std::optional<std::string> TextField(const json::object& o, const char* key) {
   auto it = o.find(key);
-  if (it == o.end() || it->value().is_null()) return std::nullopt;
+  if (it == o.end()) return std::nullopt;
+  // null is not a string either: the document allows none of these fields to be null.
   if (!it->value().is_string()) throw BadParameter(key, std::string(key) + " must be a string");
   return std::string(it->value().as_string());
 }

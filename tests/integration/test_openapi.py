@@ -82,28 +82,38 @@ class OpenApiTest(unittest.TestCase):
         # Run in the test server's directory: Hypothesis keeps its database in the cwd.
         env = dict(os.environ, PYTHONPATH=ST_DIR, SCHEMATHESIS_HOOKS="hooks", NO_COLOR="1")
         url = f"http://127.0.0.1:{self.server.port}/v1/openapi.json"
-        run = subprocess.run(
-            [st, "--config-file", os.path.join(ST_DIR, "schemathesis.toml"), "run", url,
-             "-H", "Authorization: Bearer " + user["apiKey"], "--checks", "all",
-             # schemathesis.toml says why; its [checks] table does not reach the stateful
-             # phase, the command line does.
-             "--exclude-checks", "ensure_resource_availability",
-             # One worker: CPython 3.11's ast.parse is not thread-safe ("AST constructor
-             # recursion depth mismatch"), and Hypothesis parses lambdas while generating.
-             "--max-examples", str(MAX_EXAMPLES), "--workers", "1",
-             "--phases", "examples,coverage,fuzzing,stateful", "--request-timeout", "30"],
-            cwd=self.server.data_dir, env=env, capture_output=True, text=True, timeout=900)
-        out = run.stdout + run.stderr
-        print(out[-3000:], file=sys.stderr)
-        self.assertEqual(run.returncode, 0, out[-6000:])
+
+        def run_phases(phases, excluded):
+            run = subprocess.run(
+                [st, "--config-file", os.path.join(ST_DIR, "schemathesis.toml"), "run", url,
+                 "-H", "Authorization: Bearer " + user["apiKey"], "--checks", "all",
+                 "--exclude-checks", ",".join(excluded),
+                 # One worker: CPython 3.11's ast.parse is not thread-safe ("AST constructor
+                 # recursion depth mismatch"), and Hypothesis parses lambdas while generating.
+                 "--max-examples", str(MAX_EXAMPLES), "--workers", "1",
+                 "--phases", phases, "--request-timeout", "30"],
+                cwd=self.server.data_dir, env=env, capture_output=True, text=True, timeout=900)
+            out = run.stdout + run.stderr
+            print(out[-3000:], file=sys.stderr)
+            self.assertEqual(run.returncode, 0, out[-6000:])
+            return out
+
+        # schemathesis.toml says why ensure_resource_availability is off; its [checks] table
+        # does not reach the stateful phase, the command line does. The stateful phase also
+        # runs without negative_data_rejection: it reports requests it generated as valid
+        # (links filling in values) as "schema-violating request accepted" (schemathesis
+        # issue #2983, open for 4.32.5). The other phases keep that check.
+        out = run_phases("examples,coverage,fuzzing", ["ensure_resource_availability"])
         tested = re.search(r"Selected: (\d+)/(\d+)\s+Tested: (\d+)", out)
         self.assertIsNotNone(tested, out[-2000:])
         self.assertEqual(tested.group(3), tested.group(2))  # every operation
         cases = re.search(r"(\d+) generated, (\d+) passed", out)
         self.assertIsNotNone(cases, out[-2000:])
         self.assertGreater(int(cases.group(2)), 500)
-        for phase in ("Examples", "Coverage", "Fuzzing", "Stateful"):
+        for phase in ("Examples", "Coverage", "Fuzzing"):
             self.assertRegex(out, "✅ " + phase)
+        out = run_phases("stateful", ["ensure_resource_availability", "negative_data_rejection"])
+        self.assertRegex(out, "✅ Stateful")
         # The stateful phase followed the links from an upload.
         self.assertRegex(out, r"API Links:\s+[1-9]\d* covered")
         self.assertEqual(self.server.request("GET", "/healthz").status, 200)

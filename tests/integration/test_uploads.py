@@ -126,6 +126,10 @@ class PresignedTest(ServerTest):
         self.assertProblem(presign(self.server, self.key, "12"), 400)
         self.assertProblem(presign(self.server, self.key, 1 << 40), 413)
         self.assertProblem(presign(self.server, self.key, 10, color="red"), 400)
+        # The document allows none of these fields to be null (Schemathesis found it).
+        for field in ("visibility", "format", "imageName", "sha256"):
+            p = self.assertProblem(presign(self.server, self.key, 10, **{field: None}), 400)
+            self.assertIn(field, p["detail"])
         r = self.server.request("POST", "/v1/images", json.dumps({"format": "jpg"}),
                                 {"Content-Type": "application/json"}, key=self.key)
         self.assertProblem(r, 400)

@@ -29,7 +29,12 @@ class OverloadTest(unittest.TestCase):
             image_id = server.upload(corpus_bytes(PHOTO), key).json()["imageId"]
             path = f"/v1/images/{image_id}/content?w=64"
             self.assertEqual(server.request("GET", path).status, 200)
-            self.assertEqual(shed_fraction(server), 0.0)
+            # Nothing is refused once start-up is over. (On a loaded machine a store's first
+            # calls can keep the blocking pool late for a moment: wait for it to settle.)
+            deadline = time.monotonic() + 30
+            while shed_fraction(server) > 0:
+                self.assertLess(time.monotonic(), deadline, "shedding while idle")
+                time.sleep(0.05)
 
             conn = server.conn()
             os.kill(server.pid(), signal.SIGSTOP)

@@ -374,11 +374,17 @@ class Cassandra:
         # node on its own address), as drivers expect of the peers they discover.
         self.native_port = native_port or free_port()
         self.storage_port = storage_port or free_port()
+        # Ports picked here may be taken by another test between the pick and the bind:
+        # then start() picks again.
+        self.own_ports = native_port is None and storage_port is None
         self.proc = None
         # With auth, clients log in as the default superuser (as production requires a login).
         self.auth = auth
-        login = "cassandra:cassandra@" if auth else ""
-        self.url = f"cassandra://{login}{address}:{self.native_port}/imgd?dc={dc}"
+        self._set_url()
+
+    def _set_url(self):
+        login = "cassandra:cassandra@" if self.auth else ""
+        self.url = f"cassandra://{login}{self.address}:{self.native_port}/imgd?dc={self.dc}"
 
     @staticmethod
     def lib():
@@ -446,8 +452,19 @@ auto_snapshot: false
                 "-Dcassandra.unsafesystem=true",
                 "-cp", f"{d}:{lib}/*", "org.apache.cassandra.service.CassandraDaemon"]
         self.started = time.monotonic()
-        self.proc = Process(args, os.path.join(d, "stdout.log"))
-        wait_until(self.ready, 120, f"cassandra {self.dc}", os.path.join(d, "log", "system.log"))
+        for attempt in range(3):
+            self.proc = Process(args, os.path.join(d, "stdout.log"))
+            try:
+                wait_until(self.ready, 120, f"cassandra {self.dc}",
+                           os.path.join(d, "log", "system.log"))
+                break
+            except RuntimeError as e:
+                if not (self.own_ports and "is in use by another process" in str(e)
+                        and attempt < 2):
+                    raise
+                self.native_port, self.storage_port = free_port(), free_port()
+                self._set_url()
+                self._write_configs()
         self.startup_s = time.monotonic() - self.started
         return self
 

@@ -275,7 +275,7 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
   PlainTarget plain_target;
   FastAnswer fast;
   std::string fast_head;
-  static const std::string kNoUser;
+  constexpr bool kPlain = std::is_same_v<Stream, tcp::socket>;
   for (;;) {
     if (draining_.load()) break;
     conn->idle = true;
@@ -360,18 +360,16 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
         const std::string_view body = fast.body ? std::string_view(*fast.body) : "";
         conn->deadline.Arm(opts_.io_timeout);
         boost::system::error_code wec;
-        if constexpr (std::is_same_v<Stream, tcp::socket>) {
+        if constexpr (std::is_same_v<Stream, tcp::socket>) {  // sendfile: plain TCP only
           if (fast.body_file) wec = co_await WriteHeadAndFile(stream, fast_head, *fast.body_file);
         }
-        if (!fast.body_file || !std::is_same_v<Stream, tcp::socket>) {
-          wec = co_await WriteParts(stream, fast_head, body);
-        }
+        if (!fast.body_file || !kPlain) wec = co_await WriteParts(stream, fast_head, body);
         RecordRequest(
             metrics_,
             {request_id, trace, req.method(), req.method_string(), *fast.route, plain_target.path,
              static_cast<int>(fast.status), 0, wec ? 0 : body.size(),
              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
-             kNoUser, client_ip, started_unix_ns, true});
+             std::string(), client_ip, started_unix_ns, true});
         fast.body.reset();
         fast.body_file.reset();
         if (wec || !keep) {

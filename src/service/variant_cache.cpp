@@ -22,6 +22,12 @@ void VariantCache::Put(const std::string& key, Variant v) {
   EvictLocked();
 }
 
+bool VariantCache::WantsFile(uint64_t size) const {
+  if (max_bytes_ == 0 || size < file_min_bytes_) return false;
+  std::lock_guard lock(mu_);
+  return files_ < max_files_;
+}
+
 bool VariantCache::AttachFile(std::string_view key, const std::shared_ptr<const std::string>& bytes,
                               std::shared_ptr<const MemoryFile> file) {
   if (!file) return false;

@@ -48,9 +48,10 @@ class VariantCache {
   std::optional<Variant> Get(std::string_view key);
   // Keeps v (its file, if any, is not kept: see AttachFile).
   void Put(const std::string& key, Variant v);
-  // Whether an entry of this size would keep a file copy (the caller makes it, off the
-  // request's path, then attaches it).
-  bool WantsFile(uint64_t size) const { return max_bytes_ > 0 && size >= file_min_bytes_; }
+  // Whether an entry of this size would keep a file copy now (the caller makes it, off the
+  // request's path, then attaches it): false once max_files entries have one, so no copy
+  // is made only to be refused.
+  bool WantsFile(uint64_t size) const;
   // Gives key's entry its file copy, charging its size again, if the entry still holds
   // these bytes and fewer than max_files entries have one; false otherwise (nothing kept).
   bool AttachFile(std::string_view key, const std::shared_ptr<const std::string>& bytes,

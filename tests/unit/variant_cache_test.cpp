@@ -41,7 +41,8 @@ TEST(VariantCache, AttachesFilesToTheSameBytesWithinTheCapAndCharge) {
   EXPECT_TRUE(cache.AttachFile("b", b.bytes, MemoryFile::Create(*b.bytes)));
   EXPECT_FALSE(cache.AttachFile("c", c.bytes, MemoryFile::Create(*c.bytes)));  // the cap
   EXPECT_EQ(cache.files(), 2u);
-  EXPECT_EQ(cache.bytes(), 10000u);  // both copies of a and b
+  EXPECT_FALSE(cache.WantsFile(2000));  // at the cap: no copy is made to be refused
+  EXPECT_EQ(cache.bytes(), 10000u);     // both copies of a and b
   auto hit = cache.Get("a");
   ASSERT_TRUE(hit && hit->file);
   EXPECT_EQ(hit->file->size(), 2000u);
@@ -50,6 +51,7 @@ TEST(VariantCache, AttachesFilesToTheSameBytesWithinTheCapAndCharge) {
   cache.EraseByPrefix("a");
   EXPECT_EQ(cache.files(), 1u);
   EXPECT_EQ(cache.bytes(), 6000u);
+  EXPECT_TRUE(cache.WantsFile(2000));
   EXPECT_TRUE(cache.AttachFile("c", c.bytes, MemoryFile::Create(*c.bytes)));
 }
 

@@ -222,6 +222,29 @@ def write(results, outdir):
             f"{big['seconds']:.1f} s ({big['mb_per_s']:.0f} MB/s), server peak RSS "
             f"{big['peak_rss_mb']:.0f} MB.\n")
 
+    mix_section(results, add)
+
+    notes = analysis(results, head)
+    if notes or results["profiles"]:
+        add("## Where the time goes (targets missed)\n")
+        for n in notes:
+            add(n + "\n")
+        add("`perf record -F 499` on the imgd process while the workload that missed ran "
+            "again; flat profile by library and symbol (≥ 1%).\n")
+        for name, text in results["profiles"].items():
+            add(f"### {name}\n\n```\n{text}\n```\n")
+
+    add("## Versions\n")
+    for k, v in results["versions"].items():
+        add(f"- {k}: {v}")
+    add("")
+    with open(os.path.join(outdir, "report.md"), "w") as f:
+        f.write("\n".join(L))
+    charts(results, outdir)
+
+
+def mix_section(results, add):
+    """The seed mix: its capacity steps, then the overload steps past it."""
     add("## The seed's mix (open loop)\n")
     setup = results["mix_setup"]
     add(f"{results['config']['mix_images']} images × 4 sizes (w=160/320/640/1024) = "
@@ -251,24 +274,6 @@ def write(results, outdir):
     add("\n![latency vs rate](mix_latency.png)\n")
     overload_table(results, add)
 
-    notes = analysis(results, head)
-    if notes or results["profiles"]:
-        add("## Where the time goes (targets missed)\n")
-        for n in notes:
-            add(n + "\n")
-        add("`perf record -F 499` on the imgd process while the workload that missed ran "
-            "again; flat profile by library and symbol (≥ 1%).\n")
-        for name, text in results["profiles"].items():
-            add(f"### {name}\n\n```\n{text}\n```\n")
-
-    add("## Versions\n")
-    for k, v in results["versions"].items():
-        add(f"- {k}: {v}")
-    add("")
-    with open(os.path.join(outdir, "report.md"), "w") as f:
-        f.write("\n".join(L))
-    charts(results, outdir)
-
 
 def overload_table(results, add):
     rows = [(i, s) for i, m in enumerate(results["mix"]) for s in m.get("overload", [])]
@@ -294,6 +299,32 @@ def overload_table(results, add):
             f"{s['goodput'] / cap:.2f} | {r['ok_p99']:.1f} | {u['ok_p99']:.1f} | "
             f"{r['shed']} + {u['shed']} | {shed_p99:.1f} | {other} | {yes(meets)} |")
     add("")
+
+
+def mix_chart_script(results, outdir):
+    """The gnuplot lines (and their data file) for the mix's latency vs rate chart."""
+    dat = os.path.join(outdir, "mix.dat")
+    with open(dat, "w") as f:
+        for m in results["mix"]:
+            for s in m["steps"]:
+                f.write(f"{s['offered_rate']} {max(s['read']['p50'], 0.01)} "
+                        f"{max(s['read']['p99'], 0.01)} {max(s['upload']['p99'], 0.01)}\n")
+            f.write("\n\n")
+    return f"""
+unset xtics
+set xtics
+set output '{outdir}/mix_latency.png'
+set title 'Seed mix, open loop: latency vs offered rate (one line per round)'
+set logscale y
+set yrange [*:*]
+set xlabel 'offered requests/s'
+set ylabel 'ms'
+plot 500 with lines dt 2 lc rgb 'red' title 'read SLO 500 ms', \\
+     1000 with lines dt 2 lc rgb 'orange' title 'upload SLO 1 s', \\
+     '{dat}' using 1:2 with linespoints lc rgb 'blue' title 'read p50', \\
+     '' using 1:3 with linespoints lc rgb 'dark-blue' title 'read p99', \\
+     '' using 1:4 with linespoints lc rgb 'dark-orange' title 'upload p99'
+"""
 
 
 def charts(results, outdir):
@@ -322,32 +353,19 @@ plot {lines}'{dat}' using 0:2:xtic(1) with boxes notitle, '' using 0:2:3:4 with 
     script += bars("warm_ratios", "Warm delivery: imgd req/s / nginx static",
                    [(c, warm_ratios(results, c)) for c in results["warm"][0]],
                    [(0.8, "0.8x target")])
-    dat = os.path.join(outdir, "mix.dat")
-    with open(dat, "w") as f:
-        for m in results["mix"]:
-            for s in m["steps"]:
-                f.write(f"{s['offered_rate']} {max(s['read']['p50'], 0.01)} "
-                        f"{max(s['read']['p99'], 0.01)} {max(s['upload']['p99'], 0.01)}\n")
-            f.write("\n\n")
-    script += f"""
-unset xtics
-set xtics
-set output '{outdir}/mix_latency.png'
-set title 'Seed mix, open loop: latency vs offered rate (one line per round)'
-set logscale y
-set yrange [*:*]
-set xlabel 'offered requests/s'
-set ylabel 'ms'
-plot 500 with lines dt 2 lc rgb 'red' title 'read SLO 500 ms', \\
-     1000 with lines dt 2 lc rgb 'orange' title 'upload SLO 1 s', \\
-     '{dat}' using 1:2 with linespoints lc rgb 'blue' title 'read p50', \\
-     '' using 1:3 with linespoints lc rgb 'dark-blue' title 'read p99', \\
-     '' using 1:4 with linespoints lc rgb 'dark-orange' title 'upload p99'
-"""
+    script += mix_chart_script(results, outdir)
     subprocess.run(["gnuplot"], input=script, text=True, check=True, timeout=120)
     for f in os.listdir(outdir):
         if f.endswith(".dat"):
             os.remove(os.path.join(outdir, f))
+
+
+def mix_chart(results, outdir):
+    """The mix's chart alone (bench/mix.py)."""
+    script = "set terminal pngcairo size 900,520 font ',10'\nset key top right\n"
+    subprocess.run(["gnuplot"], input=script + mix_chart_script(results, outdir), text=True,
+                   check=True, timeout=120)
+    os.remove(os.path.join(outdir, "mix.dat"))
 
 
 if __name__ == "__main__":

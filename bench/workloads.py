@@ -153,9 +153,13 @@ def mix_setup(imgd, photos, images, workdir):
     def warm(chunk):
         conn = http.client.HTTPConnection("127.0.0.1", imgd.port, timeout=120)
         for p in chunk:
-            conn.request("GET", p)
-            r = conn.getresponse()
-            r.read()
+            for _ in range(30):  # a refusal (503, the core busy making variants) is retried
+                conn.request("GET", p)
+                r = conn.getresponse()
+                r.read()
+                if r.status != 503:
+                    break
+                time.sleep(float(r.getheader("Retry-After", "1")))
             if r.status != 200:
                 raise RuntimeError(f"{p}: {r.status}")
         conn.close()

@@ -21,27 +21,15 @@ namespace imgd::api {
 
 namespace {
 
-// The header fields of an answer about immutable image bytes, in order; content_type empty
-// for a 304. ServeBytes and ContentFastLane both write them through this, so the general
-// path and the warm lane answer alike (test_warm_lane compares the two byte for byte).
-template <class AddField>
-void ContentFields(AddField&& add, std::string_view etag, std::string_view cache_control,
-                   bool vary_accept, std::string_view surrogate_keys,
-                   std::string_view content_type) {
-  using namespace std::string_view_literals;
-  add("ETag"sv, etag);
-  add("Cache-Control"sv, cache_control);
-  add("Accept-Ranges"sv, "bytes"sv);
-  add("X-Content-Type-Options"sv, "nosniff"sv);
-  // format=auto: caches must keep one copy per (normalised) Accept; other URLs name their
-  // bytes fully and carry no Vary.
-  if (vary_accept) add("Vary"sv, "Accept"sv);
-  if (!surrogate_keys.empty()) {
-    // What edges purge by (see EdgePurger): Varnish's xkey, and the CDNs' Surrogate-Key.
-    add("xkey"sv, surrogate_keys);
-    add("Surrogate-Key"sv, surrogate_keys);
-  }
-  if (!content_type.empty()) add("Content-Type"sv, content_type);
+// Headers every answer about immutable image bytes carries, 304 included. ContentFastLane
+// writes the same lines in the same order (test_warm_lane compares the two paths).
+Response ContentHeaders(const std::string& etag, const std::string& cache_control) {
+  Response r;
+  r.headers.set(bhttp::field::etag, etag);
+  r.headers.set(bhttp::field::cache_control, cache_control);
+  r.headers.set(bhttp::field::accept_ranges, "bytes");
+  r.headers.set("X-Content-Type-Options", "nosniff");
+  return r;
 }
 
 // Answers a GET/HEAD for immutable bytes: strong ETag, 304 (when If-None-Match matches,
@@ -51,17 +39,22 @@ Response ServeBytes(const RequestContext& ctx, const std::string& etag,
                     const std::string& cache_control, std::shared_ptr<ByteSource> bytes,
                     const std::string& surrogate_keys = "", const char* content_type = "image/jpeg",
                     bool vary_accept = false) {
-  const bool not_modified = !bytes || EtagMatches(ctx.Header(bhttp::field::if_none_match), etag);
-  Response r;
-  ContentFields([&](std::string_view name, std::string_view value) { r.headers.set(name, value); },
-                etag, cache_control, vary_accept, surrogate_keys,
-                not_modified ? std::string_view() : std::string_view(content_type));
-  if (not_modified) {
+  Response r = ContentHeaders(etag, cache_control);
+  // format=auto: caches must keep one copy per (normalised) Accept; other URLs name their
+  // bytes fully and carry no Vary.
+  if (vary_accept) r.headers.set(bhttp::field::vary, "Accept");
+  if (!surrogate_keys.empty()) {
+    // What edges purge by (see EdgePurger): Varnish's xkey, and the CDNs' Surrogate-Key.
+    r.headers.set("xkey", surrogate_keys);
+    r.headers.set("Surrogate-Key", surrogate_keys);
+  }
+  if (!bytes || EtagMatches(ctx.Header(bhttp::field::if_none_match), etag)) {
     r.status = bhttp::status::not_modified;
     return r;
   }
   r.head = ctx.head;
   const uint64_t size = bytes->size();
+  r.headers.set(bhttp::field::content_type, content_type);
   r.stream = std::move(bytes);
   r.stream_offset = 0;
   r.stream_length = size;
@@ -135,15 +128,33 @@ class ContentFastLane final : public http::FastLane {
     thread_local std::string etag;  // reused: a warm answer allocates nothing
     MemoryDelivery d;
     if (!deps_->delivery.ReadFromMemory(request, d, etag)) return false;
-    thread_local std::string keys;
-    keys.clear();
-    AppendContentSurrogateKeys(keys, d.image->id, d.image->sha256);
-    ContentFields(
-        [&answer](std::string_view name, std::string_view value) {
-          http::AppendHeaderLine(answer.header_lines, name, value);
-        },
-        etag, *d.cache_control, d.vary_accept, keys, d.bytes ? d.content_type : "");
-    answer.status = d.bytes ? bhttp::status::ok : bhttp::status::not_modified;
+    // ServeBytes' fields, in its order, written as literals: one shared list of fields for
+    // both was measured at ~900 more instructions per answer (four appends a line instead of
+    // one per run of literals), so test_warm_lane compares the two paths byte for byte
+    // instead. Every value is built from hex digits, ids and literals, or is Cache-Control,
+    // which the configuration checks for control characters: none can hold a CR or LF.
+    using namespace std::string_view_literals;
+    std::string& out = answer.header_lines;
+    out += "ETag: "sv;
+    out += etag;
+    out += "\r\n"sv;
+    out += "Cache-Control: "sv;
+    out += *d.cache_control;
+    out += "\r\nAccept-Ranges: bytes\r\nX-Content-Type-Options: nosniff\r\n"sv;
+    if (d.vary_accept) out += "Vary: Accept\r\n"sv;
+    out += "xkey: "sv;
+    AppendContentSurrogateKeys(out, d.image->id, d.image->sha256);
+    out += "\r\nSurrogate-Key: "sv;
+    AppendContentSurrogateKeys(out, d.image->id, d.image->sha256);
+    out += "\r\n"sv;
+    if (d.bytes) {
+      out += "Content-Type: "sv;
+      out += d.content_type;
+      out += "\r\n"sv;
+      answer.status = bhttp::status::ok;
+    } else {
+      answer.status = bhttp::status::not_modified;
+    }
     answer.body = std::move(d.bytes);
     answer.body_file = std::move(d.file);
     answer.route = &route_;

@@ -78,7 +78,17 @@ void AddServeFlags(CLI::App* serve, Config& cfg) {
       ->envname("IMGD_FETCH_TIMEOUT")
       ->check(CLI::Range(0.001, 3600.0));
   serve->add_option("--cache-control", cfg.cache_control, "Cache-Control of image content")
-      ->envname("IMGD_CACHE_CONTROL");
+      ->envname("IMGD_CACHE_CONTROL")
+      ->check(
+          [](const std::string& v) {
+            // Written into every content answer's head as it is (the warm lane does not
+            // scan it per request): a control character would split or end the head.
+            for (unsigned char c : v) {
+              if (c < 0x20 || c == 0x7f) return std::string("must not contain control characters");
+            }
+            return std::string();
+          },
+          "HEADER-VALUE");
   serve->add_option("--io-threads", cfg.io_threads, "network threads (0 = one per core)")
       ->envname("IMGD_IO_THREADS");
   serve->add_option("--blocking-threads", cfg.blocking_threads, "threads for disk and database")

@@ -5,9 +5,11 @@ answer exactly (ranges, HEAD, bad parameters), still pass admission, and be poss
 off. imgd_http_warm_lane_answers_total tells which path answered."""
 import re
 import socket
+import subprocess
+import tempfile
 import unittest
 
-from harness import Server, ServerTest, corpus_bytes
+from harness import IMGD_BIN, Server, ServerTest, corpus_bytes
 
 PHOTO = "real/real_01_skagen_800x533.jpg"
 OTHER = "real/real_02_honeybee_1620x1280.jpg"
@@ -216,6 +218,17 @@ class WarmLaneLimitsTest(unittest.TestCase):
                 self.assertIn(b"/problems/", body)
         finally:
             server.cleanup()
+
+    def test_cache_control_that_could_split_a_head_is_refused_at_start(self):
+        # The lane writes the configured Cache-Control into every head unscanned.
+        with tempfile.TemporaryDirectory() as data:
+            for value in ("public\r\nX-Injected: 1", "public\nmax-age=1", "a\x01b"):
+                out = subprocess.run([IMGD_BIN, "serve", "--listen", "127.0.0.1:0", "--data",
+                                      data, "--cache-control", value],
+                                     capture_output=True, text=True, timeout=60)
+                self.assertNotEqual(out.returncode, 0, value)
+                self.assertIn("--cache-control", out.stderr)
+                self.assertIn("control characters", out.stderr)
 
 
 if __name__ == "__main__":

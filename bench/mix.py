@@ -17,7 +17,7 @@ import tempfile
 
 sys.argv, _args = sys.argv[:1], sys.argv[1:]  # benchlib reads argv[1] as a binary
 import suite  # noqa: E402 (after the argv swap)
-from suite import CFG, CORPUS, MIX_CPU_QUOTA, MIX_PIN, MIX_UPLOADS, Imgd, log, wl  # noqa: E402
+from suite import CFG, CORPUS, MIX_CPU_QUOTA, MIX_PIN, MIX_UPLOADS, log, wl  # noqa: E402
 import report  # noqa: E402
 
 
@@ -35,13 +35,7 @@ def main():
     os.makedirs(outdir)
     work = tempfile.mkdtemp(prefix="imgd-mix-")
     os.chmod(work, 0o755)
-    if MIX_PIN:
-        os.environ["IMGD_WRAPPER"] = f"taskset -c {MIX_PIN[0]}"
-    try:
-        imgd = Imgd(extra_args=["--allowed-sizes", ",".join(f"{w}x" for w in wl.MIX_SIZES)],
-                    shed_ms=20).start()
-    finally:
-        os.environ.pop("IMGD_WRAPPER", None)
+    imgd = suite.start_mix_imgd()
     quota = None
     results = {"config": dict(CFG, upload_counts=None), "mix": []}
     try:

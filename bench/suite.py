@@ -334,6 +334,19 @@ def run_mix(ctx, rnd, out):
         drain(imgd)
 
 
+def start_mix_imgd():
+    """The mix's imgd, shedding at 20 ms. Its four sizes are the site's presets, kept in the
+    store as soon as they are made. imgd and the generator get a core each: sharing both, the
+    generator saturated first and its own backlog was what the percentiles measured."""
+    if MIX_PIN:
+        os.environ["IMGD_WRAPPER"] = f"taskset -c {MIX_PIN[0]}"
+    try:
+        return Imgd(extra_args=["--allowed-sizes", ",".join(f"{w}x" for w in wl.MIX_SIZES)],
+                    shed_ms=20).start()
+    finally:
+        os.environ.pop("IMGD_WRAPPER", None)
+
+
 def drain(imgd, timeout=120):
     """Waits until imgd has no request in flight but the one asking (after an overload)."""
     deadline = time.time() + timeout
@@ -369,16 +382,7 @@ def main():
                "uploads": [], "mix": [], "profiles": {}}
     results["config"]["upload_counts"] = {str(k): v for k, v in CFG["upload_counts"].items()}
 
-    # The mix's four sizes are the site's presets, kept in the store as soon as they are made.
-    # imgd and the generator get a core each: sharing both, the generator saturated first and
-    # its own backlog was what the percentiles measured past capacity.
-    if MIX_PIN:
-        os.environ["IMGD_WRAPPER"] = f"taskset -c {MIX_PIN[0]}"
-    try:
-        mix_imgd = Imgd(extra_args=["--allowed-sizes", ",".join(f"{w}x" for w in wl.MIX_SIZES)],
-                        shed_ms=20).start()
-    finally:
-        os.environ.pop("IMGD_WRAPPER", None)
+    mix_imgd = start_mix_imgd()
     quota = None
     try:
         log(f"mix: {CFG['mix_images']} images x {len(wl.MIX_SIZES)} sizes")

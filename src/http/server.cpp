@@ -360,7 +360,7 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
         const std::string_view body = fast.body ? std::string_view(*fast.body) : "";
         conn->deadline.Arm(opts_.io_timeout);
         boost::system::error_code wec;
-        if constexpr (std::is_same_v<Stream, tcp::socket>) {  // sendfile: plain TCP only
+        if constexpr (kPlain) {  // sendfile: plain TCP only
           if (fast.body_file) wec = co_await WriteHeadAndFile(stream, fast_head, *fast.body_file);
         }
         if (!fast.body_file || !kPlain) wec = co_await WriteParts(stream, fast_head, body);

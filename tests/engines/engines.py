@@ -462,6 +462,7 @@ auto_snapshot: false
                 if not (self.own_ports and "is in use by another process" in str(e)
                         and attempt < 2):
                     raise
+                self.proc.stop()  # normally gone already; never leave one behind
                 self.native_port, self.storage_port = free_port(), free_port()
                 self._set_url()
                 self._write_configs()

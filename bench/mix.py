@@ -31,8 +31,7 @@ def main():
     CFG["mix_images"] = args.images
     CFG["mix_rates"] = tuple(int(r) for r in args.rates.split(","))
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
-    outdir = os.path.join(suite.HERE, "results", stamp + "-mix")
-    os.makedirs(outdir)
+    outdir = os.path.join(suite.HERE, "results", stamp + "-mix")  # made once there are results
     work = tempfile.mkdtemp(prefix="imgd-mix-")
     os.chmod(work, 0o755)
     imgd = suite.start_mix_imgd()
@@ -55,6 +54,7 @@ def main():
         imgd.stop()
         suite.drop_quota(quota)
         shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(outdir)
     with open(os.path.join(outdir, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
     lines = [f"# Seed mix and overload steps (bench/mix.py, imgd pinned to core "

@@ -21,37 +21,34 @@ namespace imgd::api {
 
 namespace {
 
-// Headers every answer about immutable image bytes carries, 304 included. ContentFastLane
-// writes the same lines in the same order (test_warm_lane compares the two paths).
-Response ContentHeaders(const std::string& etag, const std::string& cache_control) {
-  Response r;
-  r.headers.set(bhttp::field::etag, etag);
-  r.headers.set(bhttp::field::cache_control, cache_control);
-  r.headers.set(bhttp::field::accept_ranges, "bytes");
-  r.headers.set("X-Content-Type-Options", "nosniff");
-  return r;
-}
-
 // Answers a GET/HEAD for immutable bytes: strong ETag, 304 (when If-None-Match matches,
 // or bytes is null: the service found it matching before opening or making any), single
-// ranges, HEAD.
+// ranges, HEAD. ContentFastLane writes the same lines in the same order (test_warm_lane
+// compares the two paths).
 Response ServeBytes(const RequestContext& ctx, const std::string& etag,
                     const std::string& cache_control, std::shared_ptr<ByteSource> bytes,
                     const std::string& surrogate_keys = "", const char* content_type = "image/jpeg",
                     bool vary_accept = false) {
-  Response r = ContentHeaders(etag, cache_control);
+  Response r;
+  r.headers.set(bhttp::field::etag, etag);
+  r.headers.set(bhttp::field::cache_control, cache_control);
   // format=auto: caches must keep one copy per (normalised) Accept; other URLs name their
   // bytes fully and carry no Vary.
   if (vary_accept) r.headers.set(bhttp::field::vary, "Accept");
   if (!surrogate_keys.empty()) {
     // What edges purge by (see EdgePurger): Varnish's xkey, and the CDNs' Surrogate-Key.
+    // A 304 carries them too: a cache that re-indexes a refreshed copy must keep its keys.
     r.headers.set("xkey", surrogate_keys);
     r.headers.set("Surrogate-Key", surrogate_keys);
   }
   if (!bytes || EtagMatches(ctx.Header(bhttp::field::if_none_match), etag)) {
+    // Only what updates the stored copy (RFC 9110 15.4.5): a cache keeps the fields a 304
+    // leaves out (RFC 9111 4.3.4), and the warm 304 is the most frequent answer of all.
     r.status = bhttp::status::not_modified;
     return r;
   }
+  r.headers.set(bhttp::field::accept_ranges, "bytes");
+  r.headers.set("X-Content-Type-Options", "nosniff");
   r.head = ctx.head;
   const uint64_t size = bytes->size();
   r.headers.set(bhttp::field::content_type, content_type);
@@ -140,7 +137,7 @@ class ContentFastLane final : public http::FastLane {
     out += "\r\n"sv;
     out += "Cache-Control: "sv;
     out += *d.cache_control;
-    out += "\r\nAccept-Ranges: bytes\r\nX-Content-Type-Options: nosniff\r\n"sv;
+    out += "\r\n"sv;
     if (d.vary_accept) out += "Vary: Accept\r\n"sv;
     out += "xkey: "sv;
     AppendContentSurrogateKeys(out, d.image->id, d.image->sha256);
@@ -148,7 +145,7 @@ class ContentFastLane final : public http::FastLane {
     AppendContentSurrogateKeys(out, d.image->id, d.image->sha256);
     out += "\r\n"sv;
     if (d.bytes) {
-      out += "Content-Type: "sv;
+      out += "Accept-Ranges: bytes\r\nX-Content-Type-Options: nosniff\r\nContent-Type: "sv;
       out += d.content_type;
       out += "\r\n"sv;
       answer.status = bhttp::status::ok;

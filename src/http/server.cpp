@@ -26,6 +26,7 @@
 #include "core/offload.h"
 #include "core/traced_executor.h"
 #include "http/access_log.h"
+#include "http/drained_read.h"
 #include "http/fast_lane.h"
 #include "http/response_head.h"
 #include "http/stream_io.h"
@@ -289,7 +290,7 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
     // header byte by byte cannot hold the connection for long).
     if (buf.size() == 0) {
       conn->deadline.Arm(opts_.idle_timeout);
-      auto [fec, fn] = co_await stream.async_read_some(buf.prepare(kFirstRead), kTuple);
+      auto [fec, fn] = co_await AsyncReadSomeDrained(stream, buf.prepare(kFirstRead), kTuple);
       if (fec) break;  // closed or idle too long: nothing to answer
       buf.commit(fn);
     }

@@ -123,6 +123,10 @@ class WarmLaneTest(ServerTest):
         general, lane = self.general_then_lane(target, {"If-None-Match": etag})
         self.assertEqual(general[0][0], "HTTP/1.1 304 Not Modified")
         self.assertEqual(general[1], b"")
+        # What updates a stored copy (surrogate keys included), not the representation's
+        # other metadata (RFC 9110 15.4.5).
+        names = sorted(line.split(":")[0].lower() for line in general[0][1:] if line)
+        self.assertEqual(names, ["cache-control", "etag", "surrogate-key", "x-request-id", "xkey"])
         self.assertSameAnswer(general, lane)
 
     def test_large_variant_is_sent_from_its_file_unchanged(self):

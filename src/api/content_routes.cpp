@@ -90,7 +90,7 @@ class ContentFastLane final : public http::FastLane {
   ContentFastLane(std::shared_ptr<ApiDeps> deps, std::string route)
       : deps_(std::move(deps)), route_(std::move(route)) {}
 
-  bool TryAnswer(const http::PlainTarget& target, const bhttp::fields& headers,
+  bool TryAnswer(const http::PlainTarget& target, const http::LaneRequest& lane,
                  http::FastAnswer& answer) const noexcept override {
     constexpr std::string_view kPrefix = "/v1/images/", kSuffix = "/content";
     const std::string_view path = target.path;
@@ -101,27 +101,8 @@ class ContentFastLane final : public http::FastLane {
     const std::string_view id =
         path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size());
     if (id.find('/') != std::string_view::npos) return false;
-    // One pass over the fields (each find would search them all); the first of a repeated
-    // field counts, as ctx.Header's.
-    std::string_view if_none_match, accept;
-    bool seen_inm = false, seen_accept = false;
-    for (const auto& f : headers) {
-      const auto value = f.value();
-      switch (f.name()) {
-        case bhttp::field::range:
-          return false;  // ServeBytes answers ranges
-        case bhttp::field::if_none_match:
-          if (!std::exchange(seen_inm, true)) if_none_match = {value.data(), value.size()};
-          break;
-        case bhttp::field::accept:
-          if (!std::exchange(seen_accept, true)) accept = {value.data(), value.size()};
-          break;
-        default:
-          break;
-      }
-    }
-    MemoryReadRequest request{id, QueryView(target.params, target.param_count), if_none_match,
-                              accept};
+    MemoryReadRequest request{id, QueryView(target.params, target.param_count), lane.if_none_match,
+                              lane.accept};
     thread_local std::string etag;  // reused: a warm answer allocates nothing
     MemoryDelivery d;
     if (!deps_->delivery.ReadFromMemory(request, d, etag)) return false;

@@ -4,13 +4,13 @@
 // cached variant, a 304). It runs with the request's id, trace, admission, access-log line
 // and metrics like any request. A lane answers only what its route would answer exactly
 // so (status, headers, body) and declines everything else, which takes the general path.
-#include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/status.hpp>
 #include <memory>
 #include <string>
 #include <string_view>
 
 #include "core/memory_file.h"
+#include "http/lane_request.h"
 #include "http/response_head.h"
 #include "http/target.h"
 
@@ -33,10 +33,10 @@ struct FastAnswer {
 class FastLane {
  public:
   virtual ~FastLane() = default;
-  // Answers a GET without a body whose target needs no decoding: true with answer filled,
-  // or false (answer's fields then unspecified; nothing else changed). Runs on a network
-  // thread: must not block, wait or throw.
-  virtual bool TryAnswer(const PlainTarget& target, const boost::beast::http::fields& headers,
+  // Answers a GET in the lane's subset (lane_request.h: no body, no Range) whose target
+  // needs no decoding: true with answer filled, or false (answer's fields then unspecified;
+  // nothing else changed). Runs on a network thread: must not block, wait or throw.
+  virtual bool TryAnswer(const PlainTarget& target, const LaneRequest& request,
                          FastAnswer& answer) const noexcept = 0;
 };
 

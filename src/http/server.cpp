@@ -4,8 +4,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -18,7 +16,6 @@
 #include <cmath>
 #include <cstdio>
 #include <optional>
-#include <thread>
 #include <vector>
 
 #include "core/clock.h"
@@ -28,10 +25,11 @@
 #include "http/access_log.h"
 #include "http/drained_read.h"
 #include "http/fast_lane.h"
+#include "http/lane_request.h"
 #include "http/response_head.h"
+#include "http/server_conn.h"
 #include "http/stream_io.h"
 #include "http/target.h"
-#include "http/tls_context.h"
 #include "obs/log.h"
 #include "obs/spans.h"
 
@@ -42,117 +40,6 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using asio::use_awaitable;
 using tcp = asio::ip::tcp;
-
-struct Server::Conn {
-  // Plain HTTP when tls_context is null; otherwise the socket goes under a TLS stream.
-  Conn(tcp::socket s, asio::ssl::context* tls_context)
-      : plain(tls_context ? tcp::socket(s.get_executor()) : std::move(s)),
-        tls(tls_context
-                ? std::make_unique<beast::ssl_stream<beast::tcp_stream>>(std::move(s), *tls_context)
-                : nullptr),
-        deadline(transport()) {}
-  // The TCP layer: timeouts, shutdown and close act here, TLS or not.
-  beast::tcp_stream& transport() { return tls ? tls->next_layer() : plain; }
-  beast::tcp_stream plain;
-  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
-  StreamDeadline deadline;
-  std::string client_ip;
-  std::atomic<bool> idle{true};
-  LoadShedder::Probe* probe = nullptr;  // its network thread's (overload shedding)
-  // The request being served; current on every step of the session (TracedExecutor).
-  std::shared_ptr<TraceSlot> trace_slot = std::make_shared<TraceSlot>();
-};
-
-Server::Server(ServerOptions opts, const Router& router, Metrics& metrics,
-               asio::thread_pool& blocking_pool)
-    : opts_(std::move(opts)),
-      router_(router),
-      metrics_(metrics),
-      blocking_(blocking_pool),
-      shedder_(
-          std::make_unique<LoadShedder>(opts_.shed_queue_delay, metrics_, opts_.watched_pools)),
-      acceptor_(ioc_) {
-  if (!opts_.tls_cert.empty() || !opts_.tls_key.empty()) {
-    tls_ = MakeServerTlsContext(opts_.tls_cert, opts_.tls_key);
-  }
-  metrics_.AddCallback("imgd_http_connections_active",
-                       [this] { return static_cast<double>(active_.load()); });
-  metrics_.AddCallback("imgd_http_requests_in_flight",
-                       [this] { return static_cast<double>(in_flight_.load()); });
-}
-
-Server::~Server() = default;
-
-tcp::endpoint Server::Listen() {
-  tcp::endpoint ep(asio::ip::make_address(opts_.host), opts_.port);
-  acceptor_.open(ep.protocol());
-  acceptor_.set_option(asio::socket_base::reuse_address(true));
-  acceptor_.bind(ep);
-  acceptor_.listen(asio::socket_base::max_listen_connections);
-  return acceptor_.local_endpoint();
-}
-
-void Server::Run(int threads) {
-  asio::signal_set signals(ioc_, SIGTERM, SIGINT);
-  signals.async_wait([this](const boost::system::error_code& ec, int sig) {
-    if (ec) return;
-    LogJson("info", "signal received, draining", {{"signal", sig}});
-    BeginDrain();
-  });
-  for (int i = 1; i < threads; ++i) extra_.push_back(std::make_unique<asio::io_context>(1));
-  probes_.push_back(shedder_->Watch(ioc_));
-  for (auto& ctx : extra_) probes_.push_back(shedder_->Watch(*ctx));
-  asio::co_spawn(ioc_, Accept(), asio::detached);
-  std::vector<std::thread> pool;
-  for (auto& ctx : extra_) {
-    pool.emplace_back([&ctx] {
-      auto work = asio::make_work_guard(*ctx);  // idle until StopAll
-      ctx->run();
-    });
-  }
-  ioc_.run();
-  StopAll();
-  for (auto& t : pool) t.join();
-}
-
-void Server::StopAll() {
-  shedder_->Stop();
-  ioc_.stop();
-  for (auto& ctx : extra_) ctx->stop();
-}
-
-void Server::BeginDrain() {
-  if (draining_.exchange(true)) return;
-  boost::system::error_code ec;
-  acceptor_.close(ec);
-  {
-    // Idle keep-alive connections have nothing in flight: close them now. Busy ones
-    // finish their current request and then close.
-    std::lock_guard lock(conns_mu_);
-    for (const auto& c : conns_) {
-      if (!c->idle.load()) continue;
-      asio::post(c->transport().get_executor(), [c] {
-        boost::system::error_code ignored;
-        c->transport().socket().shutdown(tcp::socket::shutdown_both, ignored);
-        c->transport().socket().close(ignored);
-      });
-    }
-  }
-  auto timer = std::make_shared<asio::steady_timer>(ioc_, opts_.drain_timeout);
-  timer->async_wait([this, timer](const boost::system::error_code& ec) {
-    if (ec) return;
-    LogJson("warn", "drain timeout: stopping with requests in flight");
-    StopAll();
-  });
-  MaybeStop();
-}
-
-void Server::MaybeStop() {
-  if (draining_.load() && active_.load() == 0) {
-    LogJson("info", "drained, exiting");
-    StopAll();
-  }
-}
 
 asio::awaitable<void> Server::Accept() {
   for (;;) {
@@ -211,38 +98,6 @@ asio::awaitable<void> Server::Accept() {
   }
 }
 
-// The client may still be sending a body we refused. Closing now would reset the connection
-// and could destroy our answer before the client reads it, so stop sending, then read and
-// discard for a bounded time and amount (lingering close). (Over TLS the discarded bytes are
-// simply the encrypted records.)
-asio::awaitable<void> Server::Linger(std::shared_ptr<Conn> conn) {
-  boost::system::error_code ec;
-  conn->transport().socket().shutdown(tcp::socket::shutdown_send, ec);
-  std::vector<char> sink(64 * 1024);
-  uint64_t discarded = 0;
-  conn->transport().expires_after(std::chrono::seconds(5));
-  while (discarded < (256ull << 20)) {
-    auto [dec, dn] = co_await conn->transport().async_read_some(asio::buffer(sink), kTuple);
-    if (dec) break;
-    discarded += dn;
-  }
-}
-
-// Too many connections (in all, or from this address): a short 503, then close. Over TLS
-// there is no cheap way to answer (a handshake is the expensive part): just close.
-asio::awaitable<void> Server::Refuse(std::shared_ptr<Conn> conn) {
-  static const char k503[] =
-      "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n"
-      "Content-Length: 0\r\n\r\n";
-  if (!conn->tls) {
-    conn->plain.expires_after(std::chrono::seconds(5));
-    co_await asio::async_write(conn->plain, asio::buffer(k503, sizeof(k503) - 1), kTuple);
-  }
-  boost::system::error_code ec;
-  conn->transport().socket().shutdown(tcp::socket::shutdown_send, ec);
-  conn->transport().socket().close(ec);
-}
-
 // A TLS connection: the handshake (within the header timeout, as it precedes the first
 // request), the HTTP session over it, then close_notify when the session ended cleanly.
 asio::awaitable<void> Server::Secure(std::shared_ptr<Conn> conn) {
@@ -267,12 +122,41 @@ asio::awaitable<void> Server::CloseNotify(const std::shared_ptr<Conn>& conn, Str
 }
 
 template <class Stream>
+asio::awaitable<boost::system::error_code> Server::ReadHeader(Conn& conn, Stream& stream,
+                                                              beast::flat_buffer& buf,
+                                                              HeaderParser& parser) {
+  parser.header_limit(static_cast<std::uint32_t>(opts_.header_limit));
+  // The declared length is checked against the route's limit later, with a 413.
+  parser.body_limit(boost::none);
+  boost::system::error_code ec;
+  size_t n = ParseBufferedHeader(parser, buf, ec);
+  if (ec == bhttp::error::need_more) {
+    // Once a request has started, its whole header must come within header_timeout (a
+    // client dripping it byte by byte cannot hold the connection for long).
+    conn.deadline.Arm(opts_.header_timeout);
+    size_t more = 0;
+    std::tie(ec, more) = co_await bhttp::async_read_header(stream, buf, parser, kTuple);
+    n += more;
+  }
+  // Beast applies header_limit per parse attempt: a header of many small fields that all
+  // arrive after the first read can pass it. The whole header's size is checked here.
+  if (!ec && n > opts_.header_limit) ec = bhttp::error::header_limit;
+  if (ec) {
+    // Answered as problem+json like every other error; the connection closes after it.
+    const std::string problem = HeaderFailureAnswer(ec, opts_.header_limit);
+    if (!problem.empty()) co_await asio::async_write(stream, asio::buffer(problem), kTuple);
+  }
+  co_return ec;
+}
+
+template <class Stream>
 asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream) {
   beast::flat_buffer buf;
   const std::string& client_ip = conn->client_ip;
   // Kept across the connection's requests: their storage is reused.
   std::string request_id;
   const FastLane* fast_lane = opts_.fast_lane ? router_.fast_lane() : nullptr;
+  LaneRequest lane;
   PlainTarget plain_target;
   FastAnswer fast;
   std::string fast_head;
@@ -280,49 +164,39 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
   for (;;) {
     if (draining_.load()) break;
     conn->idle = true;
-    std::optional<bhttp::request_parser<bhttp::empty_body>> header_parser;
-    header_parser.emplace();
-    header_parser->header_limit(static_cast<std::uint32_t>(opts_.header_limit));
-    // The declared length is checked against the route's limit below, with a 413.
-    header_parser->body_limit(boost::none);
-    // Kept alive, a connection may wait idle_timeout for its next request; once that has
-    // started, the whole header must come within header_timeout (a client dripping its
-    // header byte by byte cannot hold the connection for long).
+    // Kept alive, a connection may wait idle_timeout for its next request.
     if (buf.size() == 0) {
       conn->deadline.Arm(opts_.idle_timeout);
       auto [fec, fn] = co_await AsyncReadSomeDrained(stream, buf.prepare(kFirstRead), kTuple);
       if (fec) break;  // closed or idle too long: nothing to answer
       buf.commit(fn);
     }
-    boost::system::error_code rec;
-    size_t rn = ParseBufferedHeader(*header_parser, buf, rec);
-    if (rec == bhttp::error::need_more) {
-      conn->deadline.Arm(opts_.header_timeout);
-      size_t more = 0;
-      std::tie(rec, more) = co_await bhttp::async_read_header(stream, buf, *header_parser, kTuple);
-      rn += more;
+    // The warm lane's strict reading first (lane_request.h): a whole header already here, in
+    // the subset, for a target the lane can take. Beast reads everything else.
+    const bool strict =
+        fast_lane &&
+        ParseLaneRequest({static_cast<const char*>(buf.data().data()), buf.size()}, lane) &&
+        lane.header_size <= opts_.header_limit && ParsePlainTarget(lane.target, plain_target);
+    std::optional<HeaderParser> header_parser;
+    if (!strict) {
+      auto& parser = header_parser.emplace();
+      const boost::system::error_code hec = co_await ReadHeader(*conn, stream, buf, parser);
+      if (hec) break;
     }
-    // Beast applies header_limit per parse attempt: a header of many small fields that all
-    // arrive after the first read can pass it. The whole header's size is checked here.
-    if (!rec && rn > opts_.header_limit) rec = bhttp::error::header_limit;
     conn->idle = false;
-    if (rec) {
-      // Answered as problem+json like every other error; the connection closes after it.
-      const std::string problem = HeaderFailureAnswer(rec, opts_.header_limit);
-      if (!problem.empty()) {
-        co_await asio::async_write(stream, asio::buffer(problem), kTuple);
-      }
-      break;
-    }
-    if (shedder_->Shed(conn->probe, header_parser->get().method(), header_parser->get().target())) {
+    const bhttp::verb verb = strict ? bhttp::verb::get : header_parser->get().method();
+    const bool without_body = strict || header_parser->is_done();
+    if (shedder_->Shed(conn->probe, verb,
+                       strict ? lane.target : std::string_view(header_parser->get().target()))) {
       // Refused before any other work (no trace, no routing, no handler, no log line of its
       // own): a refusal must cost far less than the request it spares.
-      const auto& req = header_parser->get();
-      const bool keep = req.keep_alive() && header_parser->is_done() && !draining_.load();
+      const bool keep = (strict ? lane.keep_alive : header_parser->get().keep_alive()) &&
+                        without_body && !draining_.load();
+      if (strict) buf.consume(lane.header_size);
       const std::string answer = ShedAnswer(NewRequestId(), keep);
       conn->deadline.Arm(opts_.io_timeout);
       auto [sec, sn] = co_await asio::async_write(stream, asio::buffer(answer), kTuple);
-      if (!sec && !header_parser->is_done()) co_await Linger(conn);  // an unread body
+      if (!sec && !without_body) co_await Linger(conn);  // an unread body
       if (sec || !keep) break;
       continue;
     }
@@ -332,31 +206,37 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
       std::atomic<int>& n;
       ~InFlight() { --n; }
     } in_flight_guard{in_flight_};
-    const auto& req = header_parser->get();
-    if (auto it = req.find("X-Request-Id"); it != req.end() && ValidRequestId(it->value())) {
-      request_id.assign(it->value());
+    std::string_view given_id = lane.request_id, traceparent = lane.traceparent;
+    if (!strict) {
+      const auto& fields = header_parser->get();
+      auto it = fields.find("X-Request-Id");
+      given_id = it == fields.end() ? std::string_view() : std::string_view(it->value());
+      traceparent = fields["traceparent"];
+    }
+    if (ValidRequestId(given_id)) {
+      request_id.assign(given_id);
     } else {
       AssignRequestId(request_id);
     }
     // Current from here on, also on the pool threads the handler's blocking calls run on.
-    StartSpan(conn->trace_slot->trace, req["traceparent"], opts_.trace_sample_ratio);
+    StartSpan(conn->trace_slot->trace, traceparent, opts_.trace_sample_ratio);
     const TraceContext& trace = conn->trace_slot->trace;
     const int64_t started_unix_ns = Recording(&trace) ? UnixNanos() : 0;
 
     // The warm lane: a cached variant or a 304 answered here, before routing (fast_lane.h).
     std::exception_ptr refused;  // admission's answer: asked once, whichever path answers
     bool admitted = false;
-    if (fast_lane && req.method() == bhttp::verb::get && header_parser->is_done() &&
-        ParsePlainTarget(req.target(), plain_target)) {
+    if (strict) {
       try {
-        if (opts_.admit) opts_.admit(req.method(), plain_target.path, client_ip);
+        if (opts_.admit) opts_.admit(verb, plain_target.path, client_ip);
         admitted = true;
       } catch (...) {
         refused = std::current_exception();
       }
       fast.header_lines.clear();
-      if (admitted && fast_lane->TryAnswer(plain_target, req, fast)) {
-        const bool keep = req.keep_alive() && !draining_.load();
+      if (admitted && fast_lane->TryAnswer(plain_target, lane, fast)) {
+        buf.consume(lane.header_size);
+        const bool keep = lane.keep_alive && !draining_.load();
         FastAnswerHead(fast, request_id, keep, fast_head);
         const std::string_view body = fast.body ? std::string_view(*fast.body) : "";
         conn->deadline.Arm(opts_.io_timeout);
@@ -367,7 +247,7 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
         if (!fast.body_file || !kPlain) wec = co_await WriteParts(stream, fast_head, body);
         RecordRequest(
             metrics_,
-            {request_id, trace, req.method(), req.method_string(), *fast.route, plain_target.path,
+            {request_id, trace, verb, "GET", *fast.route, plain_target.path,
              static_cast<int>(fast.status), 0, wec ? 0 : body.size(),
              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
              std::string(), client_ip, started_unix_ns, true});
@@ -379,7 +259,12 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
         }
         continue;
       }
+      // Declined: Beast reads the same header (already whole here) for the general path.
+      auto& parser = header_parser.emplace();
+      const boost::system::error_code hec = co_await ReadHeader(*conn, stream, buf, parser);
+      if (hec) break;
     }
+    const auto& req = header_parser->get();
 
     const bool expect_continue =
         beast::iequals(req[bhttp::field::expect], "100-continue") && req.version() >= 11;

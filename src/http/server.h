@@ -6,10 +6,14 @@
 // response bodies from a ByteSource are streamed from the blocking pool. Every response
 // carries X-Request-Id; every request produces one JSON access-log line and metrics.
 #include <atomic>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -81,6 +85,13 @@ class Server {
   template <class Stream>
   boost::asio::awaitable<void> Session(std::shared_ptr<Conn> conn, Stream& stream);
   boost::asio::awaitable<void> Secure(std::shared_ptr<Conn> conn);
+  using HeaderParser = boost::beast::http::request_parser<boost::beast::http::empty_body>;
+  // Beast's reading of a request header from buf, reading more within header_timeout when
+  // needed; an error (a problem+json already answered for it) means the connection ends.
+  template <class Stream>
+  boost::asio::awaitable<boost::system::error_code> ReadHeader(Conn& conn, Stream& stream,
+                                                               boost::beast::flat_buffer& buf,
+                                                               HeaderParser& parser);
   // After a last answer that closes the connection: TLS's close_notify (plain: nothing).
   template <class Stream>
   boost::asio::awaitable<void> CloseNotify(const std::shared_ptr<Conn>& conn, Stream& stream);

@@ -171,6 +171,43 @@ class WarmLaneTest(ServerTest):
         raw_get(self.server.port, "/healthz", lane_count=counts)  # after all of the above
         self.assertEqual(counts[-1], before)
 
+    def test_headers_outside_the_lanes_subset_get_the_same_answer(self):
+        # The lane reads only a strict subset of HTTP/1.1 itself (http/lane_request.h); a
+        # header outside it (obs-text, a folded line, HTTP/1.0) is read by Beast and goes the
+        # general way, with the same answer.
+        target = f"/v1/images/{self.image['imageId']}/content?w=130"
+        lane_head, lane_body = raw_get(self.server.port, target)  # cached now
+        before = self.lane_answers()
+        for extra in (b"User-Agent: caf\xc3\xa9\r\n", b"X-Note: a\r\n  folded\r\n"):
+            with socket.create_connection(("127.0.0.1", self.server.port), timeout=60) as s:
+                s.sendall(b"GET " + target.encode() + b" HTTP/1.1\r\nHost: x\r\n" + extra +
+                          b"\r\n")
+                head, body, _ = _read_answer(s, b"", "GET")
+            self.assertEqual(without_request_id(head), without_request_id(lane_head))
+            self.assertEqual(body, lane_body)
+        with socket.create_connection(("127.0.0.1", self.server.port), timeout=60) as s:
+            s.sendall(b"GET " + target.encode() + b" HTTP/1.0\r\n\r\n")
+            head, body, _ = _read_answer(s, b"", "GET")
+        self.assertEqual((head[0], body), ("HTTP/1.1 200 OK", lane_body))
+        counts = []
+        raw_get(self.server.port, "/healthz", lane_count=counts)
+        self.assertEqual(counts[-1], before)
+
+    def test_pipelined_requests_are_answered_in_turn(self):
+        # Three requests in one write: the lane takes the first header only, then the next.
+        target = f"/v1/images/{self.image['imageId']}/content?w=110"
+        _, body = raw_get(self.server.port, target)  # cached now
+        one = f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+        with socket.create_connection(("127.0.0.1", self.server.port), timeout=60) as s:
+            s.sendall(one + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + one)
+            rest = b""
+            answers = []
+            for _ in range(3):
+                head, got, rest = _read_answer(s, rest, "GET")
+                answers.append((head[0], len(got)))
+        self.assertEqual(answers, [("HTTP/1.1 200 OK", len(body)), ("HTTP/1.1 200 OK", answers[1][1]),
+                                   ("HTTP/1.1 200 OK", len(body))])
+
 
 class WarmLaneLimitsTest(unittest.TestCase):
     def test_lane_answers_are_logged_like_any_other(self):

@@ -1,6 +1,6 @@
 #pragma once
-// AsyncReadSomeDrained: socket.async_read_some for a plain TCP socket, minus the read that
-// finds nothing.
+// RequestReader: a connection's reads of its next request; for a plain TCP socket,
+// socket.async_read_some minus the read that finds nothing.
 //
 // Asio's epoll reactor (edge-triggered) tries every read at once ("speculatively") until a
 // read returns end of file, so on a keep-alive connection the read for the next request runs
@@ -93,6 +93,8 @@ class RecvOp : public ad::reactor_op {
 };
 
 struct Initiate {
+  ad::reactor* reactor;  // the socket's: looked up once (use_service takes a lock)
+
   template <class Handler>
   void operator()(Handler&& handler, Socket* socket, asio::mutable_buffer buffer) const {
     using H = std::decay_t<Handler>;
@@ -101,18 +103,17 @@ struct Initiate {
       return;
     }
     auto& impl = SocketAccess::Impl(*socket);
-    auto& reactor = asio::use_service<ad::reactor>(
-        asio::query(socket->get_executor(), asio::execution::context));
     const bool is_continuation = boost_asio_handler_cont_helpers::is_continuation(handler);
     using Op = RecvOp<H, Socket::executor_type>;
     typename Op::ptr p = {ad::addressof(handler), Op::ptr::allocate(handler), nullptr};
     p.p = new (p.v) Op(impl.socket_, buffer, handler, socket->get_executor());
     if ((impl.state_ & ad::socket_ops::non_blocking) ||
         ad::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, p.p->ec_)) {
-      reactor.start_op(ad::reactor::read_op, impl.socket_, impl.reactor_data_, p.p, is_continuation,
-                       /*allow_speculative=*/true);
+      reactor->start_op(ad::reactor::read_op, impl.socket_, impl.reactor_data_, p.p,
+                        is_continuation,
+                        /*allow_speculative=*/true);
     } else {
-      reactor.post_immediate_completion(p.p, is_continuation);
+      reactor->post_immediate_completion(p.p, is_continuation);
     }
     p.v = p.p = nullptr;
   }
@@ -121,22 +122,40 @@ struct Initiate {
 }  // namespace drained_read_detail
 #endif
 
-// As socket.async_read_some(buffer, token).
-template <class Token>
-auto AsyncReadSomeDrained(boost::asio::ip::tcp::socket& socket, boost::asio::mutable_buffer buffer,
-                          Token&& token) {
-#ifdef IMGD_DRAINED_READ
-  return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
-      drained_read_detail::Initiate{}, token, &socket, buffer);
-#else
-  return socket.async_read_some(buffer, std::forward<Token>(token));
-#endif
-}
+// A connection's reads of its next request: async_read_some for any stream (TLS reads whole
+// records anyway); drained reads for a plain TCP socket.
+template <class Stream>
+class RequestReader {
+ public:
+  explicit RequestReader(Stream& stream) : stream_(stream) {}
+  template <class Token>
+  auto AsyncReadSome(boost::asio::mutable_buffer buffer, Token&& token) {
+    return stream_.async_read_some(buffer, std::forward<Token>(token));
+  }
 
-// Any other stream (TLS): its own read.
-template <class Stream, class Token>
-auto AsyncReadSomeDrained(Stream& stream, boost::asio::mutable_buffer buffer, Token&& token) {
-  return stream.async_read_some(buffer, std::forward<Token>(token));
-}
+ private:
+  Stream& stream_;
+};
+
+#ifdef IMGD_DRAINED_READ
+template <>
+class RequestReader<boost::asio::ip::tcp::socket> {
+ public:
+  explicit RequestReader(boost::asio::ip::tcp::socket& socket)
+      : socket_(socket),
+        reactor_(&boost::asio::use_service<boost::asio::detail::reactor>(
+            boost::asio::query(socket.get_executor(), boost::asio::execution::context))) {}
+  // As socket.async_read_some(buffer, token).
+  template <class Token>
+  auto AsyncReadSome(boost::asio::mutable_buffer buffer, Token&& token) {
+    return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
+        drained_read_detail::Initiate{reactor_}, token, &socket_, buffer);
+  }
+
+ private:
+  boost::asio::ip::tcp::socket& socket_;
+  boost::asio::detail::reactor* reactor_;
+};
+#endif
 
 }  // namespace imgd::http

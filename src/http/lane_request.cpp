@@ -8,25 +8,38 @@ namespace imgd::http {
 
 namespace {
 
-enum : uint8_t { kTchar = 1, kValue = 2, kTarget = 4 };
-
-constexpr std::array<uint8_t, 256> MakeClasses() {
-  std::array<uint8_t, 256> t{};
-  for (int c = 0x21; c <= 0x7e; ++c) t[c] = kValue | kTarget;
-  t['\t'] = t[' '] = kValue;
-  for (int c = '0'; c <= '9'; ++c) t[c] |= kTchar;
-  for (int c = 'a'; c <= 'z'; ++c) t[c] |= kTchar;
-  for (int c = 'A'; c <= 'Z'; ++c) t[c] |= kTchar;
-  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<uint8_t>(c)] |= kTchar;
+constexpr std::array<bool, 256> MakeTchars() {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<uint8_t>(c)] = true;
   return t;
 }
-constexpr std::array<uint8_t, 256> kClasses = MakeClasses();
+constexpr std::array<bool, 256> kTchars = MakeTchars();
 
-bool All(std::string_view s, uint8_t cls) {
+bool IsToken(std::string_view s) {
   for (char c : s) {
-    if (!(kClasses[static_cast<uint8_t>(c)] & cls)) return false;
+    if (!kTchars[static_cast<uint8_t>(c)]) return false;
   }
   return true;
+}
+
+// The checks of values and targets, the longest runs of bytes, have no early exit: the
+// compiler vectorises them.
+bool IsFieldValue(std::string_view s) {  // visible ASCII, space, tab
+  uint8_t bad = 0;
+  for (char ch : s) {
+    const auto c = static_cast<uint8_t>(ch);
+    bad |= static_cast<uint8_t>(static_cast<uint8_t>(c - 0x20) > 0x5e) & (c != '\t');
+  }
+  return bad == 0;
+}
+
+bool IsVisible(std::string_view s) {  // visible ASCII
+  uint8_t bad = 0;
+  for (char ch : s) bad |= static_cast<uint8_t>(static_cast<uint8_t>(ch - 0x21) > 0x5d);
+  return bad == 0;
 }
 
 // ASCII case-insensitive equality with a lower-case literal.
@@ -55,7 +68,7 @@ bool TakeField(std::string_view line, LaneRequest& out, bool (&seen)[5]) {
   if (colon == 0 || colon == std::string_view::npos) return false;
   const std::string_view name = line.substr(0, colon);
   const std::string_view raw = line.substr(colon + 1);
-  if (!All(name, kTchar) || !All(raw, kValue)) return false;
+  if (!IsToken(name) || !IsFieldValue(raw)) return false;
   const std::string_view value = TrimSpaces(raw);
   // Dispatch on length first: most fields are none of these.
   switch (name.size()) {
@@ -116,7 +129,7 @@ bool ParseLaneRequest(std::string_view bytes, LaneRequest& out) {
   }
   out.target =
       request_line.substr(kMethod.size(), request_line.size() - kMethod.size() - kVersion.size());
-  if (out.target.empty() || !All(out.target, kTarget)) return false;
+  if (!IsVisible(out.target)) return false;
   bool seen[5] = {};
   for (size_t pos = line_end + 2;;) {
     const char* lf =

@@ -161,13 +161,14 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Conn> conn, Stream& stream
   FastAnswer fast;
   std::string fast_head;
   constexpr bool kPlain = std::is_same_v<Stream, tcp::socket>;
+  RequestReader<Stream> reader(stream);
   for (;;) {
     if (draining_.load()) break;
     conn->idle = true;
     // Kept alive, a connection may wait idle_timeout for its next request.
     if (buf.size() == 0) {
       conn->deadline.Arm(opts_.idle_timeout);
-      auto [fec, fn] = co_await AsyncReadSomeDrained(stream, buf.prepare(kFirstRead), kTuple);
+      auto [fec, fn] = co_await reader.AsyncReadSome(buf.prepare(kFirstRead), kTuple);
       if (fec) break;  // closed or idle too long: nothing to answer
       buf.commit(fn);
     }

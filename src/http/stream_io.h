@@ -28,6 +28,7 @@
 
 #include "core/byte_source.h"
 #include "core/chunk_source.h"
+#include "core/clock.h"
 #include "core/errors.h"
 #include "core/memory_file.h"
 #include "core/offload.h"
@@ -61,7 +62,7 @@ class StreamDeadline {
   StreamDeadline& operator=(const StreamDeadline&) = delete;
 
   void Arm(std::chrono::steady_clock::duration timeout) {
-    const auto want = std::chrono::steady_clock::now() + timeout;
+    const auto want = CoarseSteadyNow() + timeout;  // a tick early at most
     const auto early =
         std::min<std::chrono::steady_clock::duration>(timeout / 8, std::chrono::seconds(1));
     const auto late =

@@ -115,3 +115,14 @@ TEST(CircuitBreaker, OpensAfterFailuresFailsFastThenProbes) {
   EXPECT_EQ(b.state(), State::kClosed);
   b.Before();
 }
+
+TEST(Clock, CoarseSteadyNowIsAtMostATickBehind) {
+  for (int i = 0; i < 1000; ++i) {
+    const auto before = std::chrono::steady_clock::now();
+    const auto coarse = imgd::CoarseSteadyNow();
+    const auto after = std::chrono::steady_clock::now();
+    ASSERT_LE(coarse, after);
+    // A tick is 1-10 ms (CONFIG_HZ 1000-100); 50 ms leaves room for a descheduled thread.
+    ASSERT_GE(coarse, before - std::chrono::milliseconds(50));
+  }
+}

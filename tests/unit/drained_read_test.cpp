@@ -1,5 +1,5 @@
-// AsyncReadSomeDrained (http/drained_read.h) over a real loopback TCP connection: each test
-// would hang (and fail at its bound) if a short read wrongly stopped the reactor from reading
+// RequestReader's drained reads (http/drained_read.h) over a real loopback TCP connection: each
+// test would hang (and fail at its bound) if a short read wrongly stopped the reactor from reading
 // data that is there, or lost the edge of data that came later.
 #include "http/drained_read.h"
 
@@ -34,10 +34,10 @@ class DrainedRead : public ::testing::Test {
   // Starts one read of at most `size` bytes; Finish runs the context until it completes.
   void Start(size_t size) {
     result_.reset();
-    imgd::http::AsyncReadSomeDrained(server_, asio::buffer(buffer_.data(), size),
-                                     [this](boost::system::error_code ec, size_t n) {
-                                       result_ = Result{ec, std::string(buffer_.data(), n)};
-                                     });
+    reader_.AsyncReadSome(asio::buffer(buffer_.data(), size),
+                          [this](boost::system::error_code ec, size_t n) {
+                            result_ = Result{ec, std::string(buffer_.data(), n)};
+                          });
   }
   Result Finish() {
     // A bound, not a synchronisation: a correct read completes at once.
@@ -64,6 +64,7 @@ class DrainedRead : public ::testing::Test {
   asio::io_context ioc_;
   tcp::socket client_{ioc_};
   tcp::socket server_{ioc_};
+  imgd::http::RequestReader<tcp::socket> reader_{server_};
   std::array<char, 64> buffer_{};
   std::optional<Result> result_;
 };

@@ -8,7 +8,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 OUT="$ROOT/build-fuzz"
 SECONDS_EACH="${FUZZ_SECONDS:-60}"
-TARGETS=(${FUZZ_TARGETS:-jpeg jpeg_scans multipart transform_query upload_token tus_headers signed_url})
+TARGETS=(${FUZZ_TARGETS:-jpeg jpeg_scans multipart transform_query upload_token tus_headers signed_url lane_request})
 
 if ! command -v clang++ >/dev/null || ! dpkg-query -W -f='${Status}' libclang-rt-14-dev 2>/dev/null | grep -q 'install ok installed'; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -45,6 +45,9 @@ seed() {
     signed_url)
       printf '/v1/images/0190f0a0-0000-7000-8000-000000000001/content?w=300&h=200&expires=1800003600&kid=k1&sig=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' >"$dir/seed1"
       printf '/v1/images/x/content?expires=1&kid=k0&sig=%%41' >"$dir/seed2" ;;
+    lane_request)
+      printf 'GET /v1/images/x/content?w=480 HTTP/1.1\r\nHost: a\r\nIf-None-Match: "e"\r\nAccept: image/webp\r\nX-Request-Id: r1\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n' >"$dir/seed1"
+      printf 'GET / HTTP/1.1\r\nConnection: close\r\n\r\nGET /next HTTP/1.1\r\n\r\n' >"$dir/seed2" ;;
   esac
 }
 

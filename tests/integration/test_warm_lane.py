@@ -130,8 +130,8 @@ class WarmLaneTest(ServerTest):
         self.assertSameAnswer(general, lane)
 
     def test_large_variant_is_sent_from_its_file_unchanged(self):
-        # 64 KB or more: once its sealed file copy is attached (made on the blocking pool
-        # after the first read), the lane sends it with sendfile.
+        # 16 KB or more (over 64 KB here): once its sealed file copy is attached (made on the
+        # blocking pool after the first read), the lane sends it with sendfile.
         target = f"/v1/images/{self.large['imageId']}/content?w=1800&q=95"
         general = raw_get(self.server.port, target)
         self.assertEqual(general[0][0], "HTTP/1.1 200 OK")

@@ -70,6 +70,7 @@ App::App(Config& cfg)
   to.pool.memory_budget = cfg.transform_memory;
   to.timeout = std::chrono::milliseconds(static_cast<int64_t>(cfg.transform_timeout_s * 1000));
   to.cache_bytes = cfg.variant_cache_bytes;
+  to.cache_file_dir = cfg.variant_file_dir == "memory" ? "" : cfg.variant_file_dir;
   to.store_variants = cfg.store_variants;
   to.variant_bounds.per_original_count = cfg.variant_max_per_image;
   to.variant_bounds.per_original_bytes = cfg.variant_max_bytes_per_image;

@@ -47,6 +47,7 @@ void Config::Finalize(const std::string& bound_listen) {
   std::string data = std::filesystem::absolute(data_dir).lexically_normal().string();
   if (meta_url.empty()) meta_url = "sqlite://" + data + "/imgd.db";
   if (blob_url.empty()) blob_url = "file://" + data + "/blobs";
+  if (variant_file_dir.empty()) variant_file_dir = data;
   if (public_base_url.empty()) public_base_url = Scheme() + "://" + bound_listen;
   while (!public_base_url.empty() && public_base_url.back() == '/') public_base_url.pop_back();
 }

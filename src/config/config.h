@@ -64,8 +64,11 @@ struct Config {
   uint64_t transform_request_memory = 1ull << 30;  // of one transform; more → 400
   double transform_timeout_s = 10;                 // queueing included; → 503
   uint64_t variant_cache_bytes = 256ull << 20;     // in-memory LRU; 0 = off
-  bool store_variants = true;                      // keep variants in the blob store
-  int variant_max_per_image = 50;                  // stored variants per original (LRU)
+  // Where large cached variants get their sendfile copies (unnamed O_TMPFILEs); default
+  // <data>; "memory" = memfds (core/memory_file.h says what each costs).
+  std::string variant_file_dir;
+  bool store_variants = true;      // keep variants in the blob store
+  int variant_max_per_image = 50;  // stored variants per original (LRU)
   uint64_t variant_max_bytes_per_image = 64ull << 20;
   uint64_t variant_store_bytes = 20ull << 30;  // all stored variants; 0 = no bound
   // Seconds a ready image's record serves content reads from memory (0 = off); a delete

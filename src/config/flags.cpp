@@ -229,6 +229,11 @@ void AddServeFlags(CLI::App* serve, Config& cfg) {
                    "in-memory variant cache size (0 = off)")
       ->envname("IMGD_VARIANT_CACHE_BYTES");
   serve
+      ->add_option("--variant-file-dir", cfg.variant_file_dir,
+                   "directory for the cached variants' sendfile copies, unnamed files on a "
+                   "disk filesystem (default <data>; 'memory' = memfds)")
+      ->envname("IMGD_VARIANT_FILE_DIR");
+  serve
       ->add_option("--store-variants", cfg.store_variants,
                    "keep made variants in the blob store (true/false)")
       ->envname("IMGD_STORE_VARIANTS");

@@ -113,7 +113,7 @@ void TransformService::Cache(const std::string& key, const Variant& v) {
   cache_.Put(key, v);
   if (!v.bytes || !cache_.WantsFile(v.bytes->size())) return;
   boost::asio::post(pools_.blocking, [this, key, bytes = v.bytes] {
-    cache_.AttachFile(key, bytes, MemoryFile::Create(*bytes));
+    cache_.AttachFile(key, bytes, MemoryFile::Create(*bytes, opts_.cache_file_dir));
   });
 }
 

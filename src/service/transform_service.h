@@ -26,6 +26,8 @@ struct TransformServiceOptions {
   TransformPoolOptions pool;
   std::chrono::milliseconds timeout{10'000};  // queueing included
   uint64_t cache_bytes = 256ull << 20;
+  // Where cached variants' files are made (core/memory_file.h); empty: memfds.
+  std::string cache_file_dir;
   bool store_variants = true;    // keep made variants in the BlobStore (variants/)
   VariantBounds variant_bounds;  // how much of the store variants may use
   TransformLimits limits;

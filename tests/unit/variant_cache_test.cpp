@@ -1,11 +1,14 @@
 // VariantCache's file copies (what the warm lane sends with sendfile): attached only to the
 // entry still holding the same bytes, capped in number, charged against the bound, released
-// on eviction; MemoryFile's copy is exact and sealed.
+// on eviction; MemoryFile's copy is exact, and sealed or nameless.
 #include "service/variant_cache.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <string>
 
 namespace imgd {
@@ -24,6 +27,32 @@ TEST(MemoryFile, HoldsTheBytesAndIsSealed) {
   ASSERT_EQ(::pread(file->fd(), back.data(), back.size(), 0), static_cast<ssize_t>(back.size()));
   EXPECT_EQ(back, bytes);
   EXPECT_LT(::pwrite(file->fd(), "y", 1, 0), 0);  // sealed against writes
+}
+
+TEST(MemoryFile, InADirectoryIsAnUnnamedFileThereElseAMemfd) {
+  char dir_template[] = "/tmp/imgd-memfile-XXXXXX";
+  const std::string dir = ::mkdtemp(dir_template);
+  const std::string bytes(70000, 'z');
+  auto file = MemoryFile::Create(bytes, dir);
+  ASSERT_TRUE(file);
+  std::string back(bytes.size(), '\0');
+  ASSERT_EQ(::pread(file->fd(), back.data(), back.size(), 0), static_cast<ssize_t>(back.size()));
+  EXPECT_EQ(back, bytes);
+  struct stat st {};
+  ASSERT_EQ(::fstat(file->fd(), &st), 0);
+  EXPECT_EQ(st.st_nlink, 0u);  // no name: nothing else can open it
+  struct statfs fs {};
+  ASSERT_EQ(::fstatfs(file->fd(), &fs), 0);
+  struct statfs dir_fs {};
+  ASSERT_EQ(::statfs(dir.c_str(), &dir_fs), 0);
+  EXPECT_EQ(fs.f_type, dir_fs.f_type);  // on the directory's filesystem, not in a memfd
+  EXPECT_TRUE(std::filesystem::is_empty(dir));
+  std::filesystem::remove(dir);
+  // A directory that cannot hold one: a sealed memfd instead.
+  auto fallback = MemoryFile::Create(bytes, dir + "/missing");
+  ASSERT_TRUE(fallback);
+  EXPECT_EQ(fallback->size(), bytes.size());
+  EXPECT_LT(::pwrite(fallback->fd(), "y", 1, 0), 0);
 }
 
 TEST(VariantCache, AttachesFilesToTheSameBytesWithinTheCapAndCharge) {

@@ -99,7 +99,8 @@ class SqlEngine {
   virtual const CircuitBreaker* breaker() const { return nullptr; }
 };
 
-// sqlite:///path/imgd.db: WAL, synchronous=FULL (a commit is durable before we answer).
+// sqlite:///path/imgd.db: WAL, synchronous=FULL (a commit is durable before we answer);
+// the writers of one engine queue on its mutex, then on SQLite's lock (other processes).
 std::unique_ptr<SqlEngine> OpenSqliteEngine(const std::string& path, int pool_size = 4);
 // A libpq URI (postgres://user@host:port/db?...).
 std::unique_ptr<SqlEngine> OpenPgEngine(const std::string& conninfo, int pool_size = 8);

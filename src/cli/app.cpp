@@ -60,6 +60,9 @@ App::App(Config& cfg)
   po.jpeg.max_scans = cfg.max_jpeg_scans;
   po.jpeg.decode_timeout =
       std::chrono::milliseconds(static_cast<int64_t>(cfg.validate_timeout_s * 1000));
+  // Five times the shedding target: the network threads' and pools' own refusals keep the
+  // wait under it in all but bursts, and those are what this cuts.
+  po.max_validation_wait = std::chrono::milliseconds(cfg.shed_queue_delay_ms * 5);
   publish = std::make_unique<PublishStep>(*meta, *meta, *meta, *blobs, blob_locks,
                                           Pools{blocking, cpu}, metrics, po);
   publish->SetNearDuplicates(near_duplicates.get());

@@ -86,7 +86,9 @@ boost::asio::awaitable<UploadResult> PublishStep::PublishOnPool(StagedBlob& stag
       blob.height = known->height;
       blob.blurhash = known->blurhash;
     } else {
+      const auto queued_at = std::chrono::steady_clock::now();
       ValidatedJpeg v = co_await Offload(pools_.cpu, [&] {
+        RefuseIfWaitedTooLong(queued_at);
         auto reader = staged.OpenReader();
         return ValidateJpeg(*reader, opts_.jpeg);
       });
@@ -156,6 +158,16 @@ boost::asio::awaitable<UploadResult> PublishStep::PublishOnPool(StagedBlob& stag
     CountReject(e);
     throw;
   }
+}
+
+void PublishStep::RefuseIfWaitedTooLong(std::chrono::steady_clock::time_point queued_at) {
+  if (opts_.max_validation_wait.count() <= 0) return;
+  if (std::chrono::steady_clock::now() - queued_at <= opts_.max_validation_wait) return;
+  Error e(ErrorCode::kUnavailable, "overloaded",
+          "the server is overloaded: the upload's validation waited too long to start; retry in "
+          "a second");
+  e.retry_after = 1;
+  throw e;
 }
 
 void PublishStep::CountReject(const Error& e) {

@@ -4,6 +4,7 @@
 // stored, published under their content address and recorded, in one store call, as what
 // the flow asks for. Flows call it; it never calls back into them.
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -44,6 +45,9 @@ struct UploadResult {
 struct PublishOptions {
   uint64_t max_upload_bytes = 1ull << 30;
   JpegLimits jpeg;
+  // Under overload: a validation that waited longer than this in the CPU pool's queue is
+  // not started; the upload is refused with 503 overloaded + Retry-After (0 = no limit).
+  std::chrono::nanoseconds max_validation_wait{0};
 };
 
 // What published bytes become, each one store call (ImageStore / UploadStore):
@@ -78,7 +82,8 @@ class PublishStep {
   // makes one store call whose transaction stores the bytes under their content address
   // when missing. 409 upload-not-pending when the pending image or upload is gone or
   // completed; 409 duplicate-image under kReject (and kRejectSimilar), 409 similar-image
-  // under kRejectSimilar when the owner has an image within the near-duplicate distance.
+  // under kRejectSimilar when the owner has an image within the near-duplicate distance;
+  // 503 overloaded when the validation waited past max_validation_wait.
   // The caller discards staged afterwards. Runs on the blocking pool as a whole (one hop
   // from and back to the caller's thread).
   boost::asio::awaitable<UploadResult> Publish(StagedBlob& staged, const std::string& sha,
@@ -104,6 +109,10 @@ class PublishStep {
   // Publish's work, on a blocking-pool thread: its store calls are made in place.
   boost::asio::awaitable<UploadResult> PublishOnPool(StagedBlob& staged, const std::string& sha,
                                                      DuplicatePolicy policy, const RecordAs& as);
+  // On the CPU pool, before a validation: throws 503 overloaded when it waited (since
+  // queued_at) past max_validation_wait. Starting it anyway would make an accepted upload
+  // wait twice: in the queue, then in a validation stretched by the same contention.
+  void RefuseIfWaitedTooLong(std::chrono::steady_clock::time_point queued_at);
   // Whose image `as` becomes (blocking: a pending image's is read from the store).
   std::string OwnerOf(const RecordAs& as);
   // The one store call that records blob as `as`.

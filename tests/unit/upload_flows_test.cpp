@@ -99,6 +99,27 @@ TEST_F(UploadFlowsTest, DirectUploadRecordsOnceAndReturnsTheDuplicate) {
   }
 }
 
+TEST_F(UploadFlowsTest, ValidationThatWaitedPastItsLimitIsRefusedAsOverloadedLeavingNothing) {
+  PublishOptions po;
+  po.max_validation_wait = std::chrono::nanoseconds(1);  // any hand-over to the pool is longer
+  PublishStep strict(*meta_, *meta_, *meta_, *blobs_, locks_, pools_, metrics_, po);
+  DirectUploadService direct(strict);
+  Pieces body(photo_, 4096);
+  try {
+    RunToEnd(direct.Upload(owner_, body, UploadMeta{}));
+    FAIL() << "a validation that waited past its limit was started";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnavailable);
+    EXPECT_EQ(e.slug(), "overloaded");
+    EXPECT_EQ(e.retry_after, 1);
+  }
+  EXPECT_TRUE(meta_->ListImages(owner_.id, 10, "").empty());
+  EXPECT_FALSE(meta_->GetBlob(Sha256Hex(photo_)));
+  // The same bytes again, without the limit: the refusal left nothing in their way.
+  Pieces again(photo_, 4096);
+  EXPECT_FALSE(RunToEnd(direct_->Upload(owner_, again, UploadMeta{})).duplicate);
+}
+
 TEST_F(UploadFlowsTest, DirectUploadOfSomethingElseLeavesNothing) {
   Pieces text(std::string(5000, 'x'), 1000);
   try {

@@ -122,8 +122,9 @@ inline Error TooManyRequests(std::string detail, double retry_after_s, double li
   return e;
 }
 
-inline Error Unavailable(std::string detail, int retry_after_s = 1) {
-  Error e(ErrorCode::kUnavailable, "unavailable", std::move(detail));
+inline Error Unavailable(std::string detail, int retry_after_s = 1,
+                         std::string slug = "unavailable") {
+  Error e(ErrorCode::kUnavailable, std::move(slug), std::move(detail));
   e.retry_after = retry_after_s;
   return e;
 }

@@ -163,11 +163,10 @@ boost::asio::awaitable<UploadResult> PublishStep::PublishOnPool(StagedBlob& stag
 void PublishStep::RefuseIfWaitedTooLong(std::chrono::steady_clock::time_point queued_at) {
   if (opts_.max_validation_wait.count() <= 0) return;
   if (std::chrono::steady_clock::now() - queued_at <= opts_.max_validation_wait) return;
-  Error e(ErrorCode::kUnavailable, "overloaded",
-          "the server is overloaded: the upload's validation waited too long to start; retry in "
-          "a second");
-  e.retry_after = 1;
-  throw e;
+  throw Unavailable(
+      "the server is overloaded: the upload's validation waited too long to start; retry in a "
+      "second",
+      1, "overloaded");
 }
 
 void PublishStep::CountReject(const Error& e) {

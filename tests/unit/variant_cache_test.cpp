@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <string>
 
+#include "test_util.h"
+
 namespace imgd {
 namespace {
 
@@ -30,8 +32,8 @@ TEST(MemoryFile, HoldsTheBytesAndIsSealed) {
 }
 
 TEST(MemoryFile, InADirectoryIsAnUnnamedFileThereElseAMemfd) {
-  char dir_template[] = "/tmp/imgd-memfile-XXXXXX";
-  const std::string dir = ::mkdtemp(dir_template);
+  testing::TempDir temp;
+  const std::string dir = temp.path().string();
   const std::string bytes(70000, 'z');
   auto file = MemoryFile::Create(bytes, dir);
   ASSERT_TRUE(file);
@@ -47,7 +49,6 @@ TEST(MemoryFile, InADirectoryIsAnUnnamedFileThereElseAMemfd) {
   ASSERT_EQ(::statfs(dir.c_str(), &dir_fs), 0);
   EXPECT_EQ(fs.f_type, dir_fs.f_type);  // on the directory's filesystem, not in a memfd
   EXPECT_TRUE(std::filesystem::is_empty(dir));
-  std::filesystem::remove(dir);
   // A directory that cannot hold one: a sealed memfd instead.
   auto fallback = MemoryFile::Create(bytes, dir + "/missing");
   ASSERT_TRUE(fallback);
